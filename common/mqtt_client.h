@@ -1,0 +1,154 @@
+#pragma once
+// The one MQTT client of ConnGuard: a thin, safe wrapper over paho-mqtt-cpp 1.2.0 (async_client).
+//
+// What it guarantees (see ../shared/reference/mqtt.md for the traps it avoids):
+//  - MQTT v5 only; username/password; optional TLS (CA file, optional client cert/key).
+//  - Persistent session: clean_start=false + session expiry, stable client id. Subscriptions are
+//    (re)made on every (re)connect, so automatic reconnect never loses them.
+//  - Last Will (topic, payload, qos, retained).
+//  - Publishing: QoS 0/1, retained flag, v5 response topic and correlation data. While the broker is
+//    away, publishes go to a bounded offline buffer kept on disk (paho file persistence under
+//    `persistence_dir`) so they survive a restart of this process and are flushed on reconnect.
+//    The number of un-acknowledged publishes is kept below min(max_inflight, broker receive max).
+//  - Receiving: the handler runs on paho's thread; a QoS 1 message is acknowledged only after the
+//    handler returns `handled`. If it returns `retry`, the message is not acknowledged: the wrapper
+//    retries it with backoff, and the broker redelivers it after a reconnect/restart.
+//  - Never lets an exception escape into paho's threads; errors come back as result/status values
+//    and are logged (without secrets).
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace connguard::mqtt {
+
+/// TLS settings for ssl:// URIs.
+struct tls_options {
+    std::string ca_file;      ///< CA that signed the broker certificate (required for ssl://)
+    std::string cert_file;    ///< optional client certificate (PEM)
+    std::string key_file;     ///< optional client private key (PEM)
+    bool verify_server = true;
+};
+
+struct will_options {
+    std::string topic;
+    std::string payload;
+    int qos = 1;
+    bool retained = true;
+};
+
+struct client_options {
+    std::string server_uri = "tcp://127.0.0.1:1883";  ///< tcp://host:port or ssl://host:port
+    std::string client_id;       ///< stable and unique; required
+    std::string username;        ///< required (anonymous access is off)
+    std::string password;        ///< never logged
+    std::optional<tls_options> tls;
+    std::optional<will_options> will;
+    bool clean_start = false;                              ///< false = persistent session
+    std::chrono::seconds session_expiry{7 * 24 * 3600};    ///< how long the broker keeps the session
+    std::chrono::seconds keep_alive{30};
+    std::chrono::milliseconds reconnect_min{250};
+    std::chrono::milliseconds reconnect_max{10000};
+    std::string persistence_dir;   ///< on-disk offline buffer; empty = memory only (lost on restart)
+    int max_buffered = 10000;      ///< offline buffer bound; a publish beyond it fails (never silently)
+    int max_inflight = 16;         ///< our un-acked window; kept below the broker's receive maximum
+};
+
+/// Builder in the style of paho's connect_options_builder.
+class client_options_builder {
+public:
+    client_options_builder& server_uri(std::string v) { o_.server_uri = std::move(v); return *this; }
+    client_options_builder& client_id(std::string v) { o_.client_id = std::move(v); return *this; }
+    client_options_builder& credentials(std::string user, std::string password) {
+        o_.username = std::move(user);
+        o_.password = std::move(password);
+        return *this;
+    }
+    client_options_builder& tls(tls_options v) { o_.tls = std::move(v); return *this; }
+    client_options_builder& will(will_options v) { o_.will = std::move(v); return *this; }
+    client_options_builder& clean_start(bool v) { o_.clean_start = v; return *this; }
+    client_options_builder& session_expiry(std::chrono::seconds v) { o_.session_expiry = v; return *this; }
+    client_options_builder& keep_alive(std::chrono::seconds v) { o_.keep_alive = v; return *this; }
+    client_options_builder& reconnect(std::chrono::milliseconds min, std::chrono::milliseconds max) {
+        o_.reconnect_min = min;
+        o_.reconnect_max = max;
+        return *this;
+    }
+    client_options_builder& persistence_dir(std::string v) { o_.persistence_dir = std::move(v); return *this; }
+    client_options_builder& max_buffered(int v) { o_.max_buffered = v; return *this; }
+    client_options_builder& max_inflight(int v) { o_.max_inflight = v; return *this; }
+    client_options finalize() const { return o_; }
+
+private:
+    client_options o_;
+};
+
+/// A received or outgoing message.
+struct message {
+    std::string topic;
+    std::string payload;
+    int qos = 1;
+    bool retained = false;
+    std::string response_topic;     ///< MQTT v5 Response Topic (request/response)
+    std::string correlation_data;   ///< MQTT v5 Correlation Data
+};
+
+enum class handler_result { handled, retry };
+using message_handler = std::function<handler_result(const message&)>;
+
+/// Counters for logs, status and tests.
+struct client_stats {
+    std::uint64_t published = 0;          ///< acknowledged by the broker (QoS 1) or sent (QoS 0)
+    std::uint64_t publish_failures = 0;   ///< refused by the broker (e.g. ACL: reason 0x87) or buffer full
+    std::uint64_t received = 0;           ///< messages handed to the handler
+    std::uint64_t handler_retries = 0;    ///< handler asked to retry
+    std::uint64_t reconnects = 0;         ///< successful reconnects after a loss
+    bool connected = false;
+};
+
+class client {
+public:
+    /// Throws std::invalid_argument for options that can never work (programming/config errors).
+    explicit client(client_options opts);
+    ~client();  ///< disconnects (without sending the Will) if still connected
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+
+    /// Subscribes `filter` (QoS 1) with `handler`; remembered and renewed on every reconnect.
+    /// May be called before or after connect().
+    void subscribe(std::string filter, message_handler handler);
+
+    /// Connects (waits up to `timeout` for the first CONNACK) and keeps reconnecting afterwards.
+    /// Returns an error (refused credentials, unreachable broker) if the first attempt fails; with
+    /// `keep_trying` it returns at once and connects in the background instead.
+    status connect(std::chrono::milliseconds timeout = std::chrono::seconds{10}, bool keep_trying = false);
+
+    /// Publishes and waits until the broker acknowledged (QoS 1) or `timeout` passed.
+    /// When disconnected the message is buffered (on disk when persistence_dir is set) and the call
+    /// returns an error code "mqtt.buffered" after the timeout; the message is still delivered later.
+    status publish(const message& m, std::chrono::milliseconds timeout = std::chrono::seconds{10});
+
+    /// Publishes without waiting; `on_done` (optional) runs on paho's thread with the outcome.
+    status publish_async(const message& m, std::function<void(status)> on_done = {});
+
+    /// Waits until every buffered/in-flight publish was acknowledged or `timeout` passed.
+    bool flush(std::chrono::milliseconds timeout);
+
+    /// Clean disconnect (the broker does not send the Will).
+    void disconnect(std::chrono::milliseconds timeout = std::chrono::seconds{5});
+
+    bool connected() const;
+    client_stats stats() const;
+    const client_options& options() const;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace connguard::mqtt
