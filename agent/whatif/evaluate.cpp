@@ -450,8 +450,8 @@ std::string why_policy(const policy_result& r) {
     std::string what;
     switch (r.required) {
         case demand::block: what = "blocks"; break;
-        case demand::mfa: what = "required MFA"; break;
-        case demand::control: what = "required a control a non-interactive sign-in cannot satisfy"; break;
+        case demand::mfa: what = "requires MFA"; break;
+        case demand::control: what = "requires a control a non-interactive sign-in cannot satisfy"; break;
         case demand::none: what = "applies"; break;
     }
     return "policy '" + r.display_name + "' (" + r.id + ") " + what + (r.detail.empty() ? "" : " [" + r.detail + "]");

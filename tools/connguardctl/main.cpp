@@ -1,0 +1,52 @@
+// connguardctl: the ConnGuard admin CLI. Dispatches to one function per subcommand (commands.h).
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <iterator>
+
+#include "tools/connguardctl/commands.h"
+
+namespace {
+
+using connguard::ctl::command;
+
+// The subcommand table: one row per subcommand, in the order --help lists them.
+const command commands[] = {
+    {"whatif", "evaluate Conditional Access policies for one sign-in (like Graph's evaluate API)",
+     connguard::ctl::run_whatif},
+};
+
+void usage(std::FILE* out) {
+    std::fprintf(out,
+                 "usage: connguardctl <command> [options]\n"
+                 "       connguardctl <command> --help\n\n"
+                 "ConnGuard admin CLI.\n\ncommands:\n");
+    for (const auto& c : commands) std::fprintf(out, "  %-12s %s\n", c.name, c.summary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char* name = argv[1];
+    if (std::strcmp(name, "--help") == 0 || std::strcmp(name, "-h") == 0 || std::strcmp(name, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (const auto& c : commands) {
+        if (std::strcmp(c.name, name) == 0) {
+            try {
+                return c.run(argc - 1, argv + 1);
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "connguardctl %s: %s\n", name, e.what());
+                return 1;
+            }
+        }
+    }
+    std::fprintf(stderr, "connguardctl: unknown command '%s'\n\n", name);
+    usage(stderr);
+    return 2;
+}
