@@ -1,0 +1,97 @@
+#include "coordinator/config.h"
+
+#include "common/config.h"
+#include "common/topics.h"
+
+namespace connguard::coord {
+
+result<coordinator_config> load_config(const std::filesystem::path& path) {
+    auto doc = config::load_file(path);
+    if (!doc) return doc.err();
+    config::reader r(*doc);
+    coordinator_config c;
+
+    c.broker_url = r.required_string("broker.url");
+    if (!c.broker_url.empty() && c.broker_url.rfind("tcp://", 0) != 0 && c.broker_url.rfind("ssl://", 0) != 0)
+        r.fail("broker.url", "must start with tcp:// or ssl://");
+    c.username = r.required_string("broker.username");
+    const auto password_file = r.required_path("broker.passwordFile");
+    if (!password_file.empty()) {
+        auto pw = config::read_secret_file(password_file);
+        if (!pw) r.fail("broker.passwordFile", pw.err().message);
+        else c.password = *pw;
+    }
+    c.ca_file = r.optional_path("broker.caFile").string();
+    if (c.broker_url.rfind("ssl://", 0) == 0 && c.ca_file.empty()) r.fail("broker.caFile", "required for ssl:// URLs");
+    c.client_id = r.optional_string("broker.clientId", c.client_id);
+    if (c.client_id.empty()) r.fail("broker.clientId", "must not be empty");
+    c.shared_group = r.optional_string("broker.sharedGroup", "");
+    if (!c.shared_group.empty() && !topics::valid_principal_name(c.shared_group))
+        r.fail("broker.sharedGroup", "must match [a-z0-9][a-z0-9-]{0,62}");
+    c.ingest_connections = static_cast<int>(r.optional_int("broker.ingestConnections", 4, 1, 32));
+    if (c.ingest_connections > 1 && c.shared_group.empty()) c.shared_group = "connguard-coordinator";
+    c.persistence_dir = r.optional_path("broker.persistenceDir").string();
+
+    c.db_path = r.required_path("store.path");
+    const auto sync = r.optional_string("store.synchronous", "normal");
+    if (sync == "full") c.synchronous_full = true;
+    else if (sync != "normal") r.fail("store.synchronous", "must be \"normal\" or \"full\"");
+    c.max_batch = static_cast<int>(r.optional_int("store.maxBatch", 256, 1, 10000));
+
+    if (const auto* approvers = r.find("approvers")) {
+        if (!approvers->is_object()) {
+            r.fail("approvers", "must be an object {\"name\": \"viewer|operator|approver\"}");
+        } else {
+            for (const auto& [name, value] : approvers->items()) {
+                if (!topics::valid_principal_name(name)) {
+                    r.fail("approvers." + name, "admin name must match [a-z0-9][a-z0-9-]{0,62} (it is a topic level)");
+                    continue;
+                }
+                const role who = value.is_string() ? parse_role(value.get<std::string>()) : role::none;
+                if (who == role::none) r.fail("approvers." + name, "role must be \"viewer\", \"operator\" or \"approver\"");
+                else c.engine.admins[name] = who;
+            }
+        }
+    }
+    c.engine.task_ttl_ms = r.optional_int("tasks.ttlSeconds", 86400, 1, 90LL * 86400) * 1000;
+    c.engine.dispatch_timeout_ms = r.optional_int("tasks.dispatchTimeoutSeconds", 600, 1, 7LL * 86400) * 1000;
+    c.engine.command_validity_ms = r.optional_int("tasks.commandValiditySeconds", 3600, 1, 7LL * 86400) * 1000;
+    c.engine.silence_ms = r.optional_int("agents.silenceSeconds", 1800, 0, 30LL * 86400) * 1000;
+    c.tick_ms = static_cast<int>(r.optional_int("timers.tickMilliseconds", 1000, 10, 60000));
+
+    if (const auto* hooks = r.find("alerts.webhooks")) {
+        if (!hooks->is_array()) {
+            r.fail("alerts.webhooks", "must be an array");
+        } else {
+            for (std::size_t i = 0; i < hooks->size(); ++i) {
+                const std::string f = "alerts.webhooks[" + std::to_string(i) + "]";
+                const auto& h = (*hooks)[i];
+                if (!h.is_object()) { r.fail(f, "must be an object"); continue; }
+                webhook_sink s;
+                s.name = h.value("name", "webhook-" + std::to_string(i));
+                s.url = h.value("url", "");
+                if (s.url.rfind("http://", 0) != 0 && s.url.rfind("https://", 0) != 0)
+                    r.fail(f + ".url", "missing or not an http(s) URL");
+                if (!parse_webhook_format(h.value("format", "generic"), s.format))
+                    r.fail(f + ".format", "must be \"generic\", \"teams\" or \"slack\"");
+                s.min_severity = parse_severity(h.value("minSeverity", "warning"));
+                if (s.min_severity == v1::SEVERITY_UNSPECIFIED)
+                    r.fail(f + ".minSeverity", "must be \"info\", \"warning\" or \"critical\"");
+                c.engine.webhooks.push_back(std::move(s));
+            }
+        }
+    }
+    c.webhook_initial_backoff_ms = r.optional_int("alerts.retry.initialMilliseconds", 1000, 10, 3600000);
+    c.webhook_max_backoff_ms = r.optional_int("alerts.retry.maxMilliseconds", 300000, 10, 86400000);
+    c.webhook_max_attempts = static_cast<int>(r.optional_int("alerts.retry.maxAttempts", 0, 0, 1000000));
+    c.webhook_timeout_ms = r.optional_int("alerts.retry.timeoutMilliseconds", 10000, 100, 120000);
+
+    c.log_level = r.optional_string("log.level", "info");
+    c.log_json = r.optional_bool("log.json", false);
+    c.log_file = r.optional_path("log.file").string();
+
+    if (!r.ok()) return make_error("config.invalid", r.error_text());
+    return c;
+}
+
+}  // namespace connguard::coord

@@ -1,0 +1,43 @@
+#pragma once
+// connguard-coordinator's configuration (JSON via common/config.h). Documented with an example in
+// coordinator/README.md and coordinator/coordinator.example.json.
+#include <filesystem>
+#include <string>
+
+#include "common/result.h"
+#include "coordinator/engine.h"
+
+namespace connguard::coord {
+
+struct coordinator_config {
+    // broker
+    std::string broker_url;              ///< tcp://host:port or ssl://host:port
+    std::string username;                ///< the coordinator's MQTT user
+    std::string password;                ///< read from broker.passwordFile (must be 0600); never logged
+    std::string ca_file;                 ///< for ssl://
+    std::string client_id = "connguard-coordinator";
+    std::string shared_group;            ///< "" = no $share group (unless ingestConnections > 1)
+    int ingest_connections = 4;          ///< MQTT connections that ingest in parallel (group commit)
+    std::string persistence_dir;         ///< paho offline buffer for the publisher connection
+    // store
+    std::filesystem::path db_path;
+    bool synchronous_full = false;
+    int max_batch = 256;                 ///< most messages one commit groups
+    // logic
+    engine_settings engine;
+    int tick_ms = 1000;                  ///< timer resolution (expiry, deadlines, silence, webhooks)
+    // webhook retry
+    std::int64_t webhook_initial_backoff_ms = 1000;
+    std::int64_t webhook_max_backoff_ms = 300000;
+    int webhook_max_attempts = 0;        ///< 0 = retry forever
+    std::int64_t webhook_timeout_ms = 10000;
+    // log
+    std::string log_level = "info";
+    bool log_json = false;
+    std::string log_file;
+};
+
+/// Loads and validates; the error lists every problem as "FILE: field 'x': reason".
+result<coordinator_config> load_config(const std::filesystem::path& path);
+
+}  // namespace connguard::coord

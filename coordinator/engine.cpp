@@ -1,0 +1,511 @@
+#include "coordinator/engine.h"
+
+#include <set>
+
+#include <google/protobuf/util/time_util.h>
+#include <spdlog/spdlog.h>
+
+#include "common/envelope_codec.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/topics.h"
+
+namespace connguard::coord {
+
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+// Propagates an error status out of a function returning status or result<T>.
+#define CG_TRY(expr)                          \
+    do {                                      \
+        if (auto cg_st_ = (expr); !cg_st_)    \
+            return cg_st_.err();              \
+    } while (false)
+
+std::int64_t ts(const google::protobuf::Timestamp& t) { return TimeUtil::TimestampToMilliseconds(t); }
+
+std::string actor_of_agent(const std::string& tenant) { return "agent:" + tenant; }
+
+}  // namespace
+
+engine::engine(store& db, const clock& clk, engine_settings settings)
+    : db_(db), clk_(clk), s_(std::move(settings)) {}
+
+result<ingest_outcome> engine::handle(const std::string& topic, const v1::Envelope& env, const std::string& raw,
+                                      const std::string& correlation) {
+    const std::int64_t now = to_unix_ms(clk_.now());
+    const auto t = topics::parse(topic);
+    auto seen = db_.mark_seen(env.id(), env.tenant(), topic, now);
+    if (!seen) return seen.err();
+    if (!*seen) {
+        ++stats_.duplicates;
+        return ingest_outcome::duplicate;
+    }
+    result<ingest_outcome> out = ingest_outcome::ignored;
+    switch (env.body_case()) {
+        case v1::Envelope::kValidationReport: out = on_report(env, now); break;
+        case v1::Envelope::kChangeEvent: out = on_change(env, raw, now); break;
+        case v1::Envelope::kAgentStatus: out = on_agent(env, raw, now); break;
+        case v1::Envelope::kCommandResult: out = on_result(env, raw, now); break;
+        case v1::Envelope::kAdminRequest:
+            if (t.what != topics::parsed::kind::admin_request) return ingest_outcome::ignored;
+            CG_TRY(on_admin(t.admin, env, correlation, now));
+            out = ingest_outcome::stored;
+            break;
+        default:
+            return ingest_outcome::ignored;  // coordinator-produced bodies are not ingested
+    }
+    if (out && *out == ingest_outcome::stored) ++stats_.stored;
+    return out;
+}
+
+// ---- tenant messages ----
+
+result<ingest_outcome> engine::on_report(const v1::Envelope& env, std::int64_t now) {
+    const auto& tenant = env.tenant();
+    const auto& r = env.validation_report();
+    CG_TRY(db_.touch_agent(tenant, now));
+    auto prev = db_.posture(tenant);
+    if (!prev) return prev.err();
+    if (*prev && (*prev)->cycle > r.cycle()) {
+        ++stats_.stale_reports;  // an older cycle arriving late (shared subscriptions reorder)
+        spdlog::info("tenant {}: report of cycle {} is older than the stored cycle {}; kept out of the posture",
+                     tenant, r.cycle(), (*prev)->cycle);
+        return ingest_outcome::stored;
+    }
+    posture_row p;
+    p.tenant = tenant;
+    p.envelope_id = env.id();
+    p.cycle = r.cycle();
+    p.report = r;
+    p.received_ms = now;
+    p.collected_ms = r.has_collected_at() ? ts(r.collected_at()) : (env.has_time() ? ts(env.time()) : now);
+    CG_TRY(db_.put_posture(p));
+
+    const auto build = plans_from_report(r);
+    for (const auto& pr : build.problems) spdlog::warn("tenant {}: {}", tenant, pr.message);
+    auto tasks = db_.tasks_of_tenant(tenant);
+    if (!tasks) return tasks.err();
+    CG_TRY(apply_actions(tenant, reconcile_tasks(build, *tasks, p.collected_ms, r.cycle()), now));
+    CG_TRY(reconcile_alerts(tenant, now));
+    return ingest_outcome::stored;
+}
+
+result<ingest_outcome> engine::on_change(const v1::Envelope& env, const std::string& raw, std::int64_t now) {
+    const auto& tenant = env.tenant();
+    const auto& e = env.change_event();
+    CG_TRY(db_.insert_event(env.id(), tenant, "change_event", v1::ChangeKind_Name(e.kind()), e.subject_id(),
+                            env.has_time() ? ts(env.time()) : now, now, raw));
+    CG_TRY(db_.touch_agent(tenant, now));
+    auto tasks = db_.tasks_of_tenant(tenant);
+    if (!tasks) return tasks.err();
+    const auto actions = actions_for_event(e, *tasks);
+    if (!actions.empty()) {
+        CG_TRY(apply_actions(tenant, actions, now));
+        CG_TRY(reconcile_alerts(tenant, now));
+    }
+    return ingest_outcome::stored;
+}
+
+result<ingest_outcome> engine::on_agent(const v1::Envelope& env, const std::string& raw, std::int64_t now) {
+    const auto& tenant = env.tenant();
+    const auto& a = env.agent_status();
+    CG_TRY(db_.insert_event(env.id(), tenant, "agent_status", v1::AgentState_Name(a.state()), "",
+                            env.has_time() ? ts(env.time()) : now, now, raw));
+    auto prev = db_.agent(tenant);
+    if (!prev) return prev.err();
+    agent_row row{tenant, a.state(), a.reason(), now};
+    CG_TRY(db_.put_agent(row));
+    CG_TRY(reconcile_alerts(tenant, now));
+    return ingest_outcome::stored;
+}
+
+result<ingest_outcome> engine::on_result(const v1::Envelope& env, const std::string& raw, std::int64_t now) {
+    const auto& tenant = env.tenant();
+    const auto& r = env.command_result();
+    CG_TRY(db_.insert_event(env.id(), tenant, "command_result", v1::CommandOutcome_Name(r.outcome()), r.task_id(),
+                            env.has_time() ? ts(env.time()) : now, now, raw));
+    CG_TRY(db_.touch_agent(tenant, now));
+    auto t = db_.task_by_id(r.task_id());
+    if (!t) return t.err();
+    if (!*t || (*t)->view.tenant() != tenant) {
+        // An agent can only publish under its own tenant (broker ACL); a result naming another
+        // tenant's task (or no task) is refused and audited.
+        ++stats_.forged;
+        spdlog::warn("tenant {}: result for unknown or foreign task '{}' refused", tenant, r.task_id());
+        CG_TRY(audit(now, actor_of_agent(tenant), "result.refused", tenant, r.task_id(),
+                     "command result for a task this tenant does not own (command " + r.command_id() + ")"));
+        return ingest_outcome::ignored;
+    }
+    CG_TRY(db_.set_command_result(r.command_id(), r.outcome(), log::redact(r.detail()), now));
+    const auto tr = coord::apply(**t, ev::result{r.command_id(), r.outcome(), log::redact(r.detail()), now});
+    if (!tr.ok) {
+        ++stats_.refusals;
+        CG_TRY(audit(now, actor_of_agent(tenant), "result.refused", tenant, r.task_id(), tr.refused.message));
+        return ingest_outcome::ignored;
+    }
+    CG_TRY(commit_transition(tr, actor_of_agent(tenant), now));
+    CG_TRY(reconcile_alerts(tenant, now));
+    return ingest_outcome::stored;
+}
+
+// ---- tasks ----
+
+status engine::apply_actions(const std::string& tenant, const std::vector<task_action>& actions, std::int64_t now) {
+    for (const auto& a : actions) {
+        if (a.what == task_action::kind::create) {
+            CG_TRY(create_task(tenant, a.remediation, a.why, now));
+            continue;
+        }
+        auto t = db_.task_by_id(a.task_id);
+        if (!t) return t.err();
+        if (!*t) continue;
+        task_event e = ev::supersede{a.why, now};
+        switch (a.what) {
+            case task_action::kind::replan:
+                e = ev::replan{a.remediation.plan, a.why, now, now + s_.task_ttl_ms};
+                break;
+            case task_action::kind::verify: e = ev::verified{now}; break;
+            case task_action::kind::reopen:
+                e = ev::still_failing{a.remediation.plan, now, now + s_.task_ttl_ms};
+                break;
+            default: break;
+        }
+        const auto tr = coord::apply(**t, e);
+        if (!tr.ok) {
+            spdlog::warn("tenant {}: task {}: {} refused: {}", tenant, a.task_id, event_name(e), tr.refused.message);
+            continue;
+        }
+        CG_TRY(commit_transition(tr, "coordinator", now));
+    }
+    return {};
+}
+
+status engine::create_task(const std::string& tenant, const planned_remediation& p, const std::string& why, std::int64_t now) {
+    task t;
+    auto& v = t.view;
+    v.set_task_id(new_uuid());
+    v.set_tenant(tenant);
+    v.set_kind(p.kind);
+    v.set_target(p.target);
+    v.set_state(v1::TASK_STATE_PROPOSED);
+    v.set_risk(p.risk);
+    v.set_plan_version(1);
+    *v.mutable_plan() = p.plan;
+    v.set_automatic(p.automatic);
+    v.set_approvals_required(p.approvals_required);
+    v.set_reason(why);
+    *v.mutable_created_at() = TimeUtil::MillisecondsToTimestamp(now);
+    *v.mutable_updated_at() = TimeUtil::MillisecondsToTimestamp(now);
+    *v.mutable_expires_at() = TimeUtil::MillisecondsToTimestamp(now + s_.task_ttl_ms);
+    CG_TRY(db_.put_task(t));
+    ++stats_.tasks_created;
+    CG_TRY(audit(now, "coordinator", "task.created", tenant, v.task_id(),
+                 std::string(kind_name(p.kind)) + " on " + p.target + " (risk " + v1::Risk_Name(p.risk) +
+                     "): " + p.plan.summary() + "; because " + why));
+    const auto tr = coord::apply(t, ev::offer{now, now + s_.task_ttl_ms});
+    if (!tr.ok) return make_error("coord.bug", "offer refused for a new task: " + tr.refused.message);
+    return commit_transition(tr, "coordinator", now);
+}
+
+status engine::commit_transition(const transition& tr, const std::string& actor, std::int64_t now) {
+    const auto& v = tr.after.view;
+    CG_TRY(db_.put_task(tr.after));
+    ++stats_.transitions;
+    CG_TRY(audit(now, actor, tr.action, v.tenant(), v.task_id(),
+                 std::string(state_name(v.state())) + ": " + tr.detail));
+    auto env = codec::make_envelope(v.tenant(), "coordinator");
+    *env.mutable_task_view() = v;
+    CG_TRY(publish(topics::task(v.tenant(), v.task_id()), env, /*retained=*/true));
+    if (tr.needs_dispatch()) return dispatch(tr.after, now);
+    return {};
+}
+
+status engine::dispatch(task t, std::int64_t now) {
+    const std::string command_id = new_uuid();
+    v1::AgentCommand cmd;
+    cmd.set_command_id(command_id);
+    cmd.set_task_id(t.view.task_id());
+    cmd.set_plan_version(t.view.plan_version());
+    *cmd.mutable_plan() = t.view.plan();
+    for (const auto& a : t.view.approvals())
+        if (a.plan_version() == t.view.plan_version()) cmd.add_approved_by(a.admin());
+    const std::int64_t not_after = now + s_.command_validity_ms;
+    *cmd.mutable_not_after() = TimeUtil::MillisecondsToTimestamp(not_after);
+    auto env = codec::make_envelope(t.view.tenant(), "coordinator");
+    *env.mutable_agent_command() = cmd;
+    env.set_id(new_uuid());
+    CG_TRY(db_.insert_command(command_id, t.view.task_id(), t.view.tenant(), t.view.plan_version(), now, not_after,
+                              cmd.SerializeAsString()));
+    CG_TRY(publish(topics::commands(t.view.tenant()), env, /*retained=*/false));
+    const auto tr = coord::apply(t, ev::dispatch{command_id, now, now + s_.dispatch_timeout_ms});
+    if (!tr.ok) return make_error("coord.bug", "dispatch refused: " + tr.refused.message);
+    return commit_transition(tr, "coordinator", now);
+}
+
+status engine::audit(std::int64_t now, const std::string& actor, const std::string& action, const std::string& tenant,
+                     const std::string& task_id, const std::string& detail) {
+    auto e = db_.append_audit(now, actor, action, tenant, task_id, log::redact(detail));
+    if (!e) return e.err();
+    return {};
+}
+
+status engine::publish(const std::string& topic, const v1::Envelope& env_in, bool retained, const std::string& correlation) {
+    v1::Envelope env = env_in;
+    mqtt_outbox_row m;
+    m.topic = topic;
+    m.payload = codec::encode(env, clk_);
+    m.retained = retained;
+    m.correlation_data = correlation;
+    return db_.enqueue_mqtt(m, to_unix_ms(clk_.now()));
+}
+
+// ---- time ----
+
+status engine::tick() {
+    const std::int64_t now = to_unix_ms(clk_.now());
+    std::set<std::string> touched;
+    auto waiting = db_.tasks_in_states({v1::TASK_STATE_PROPOSED, v1::TASK_STATE_PENDING_APPROVAL});
+    if (!waiting) return waiting.err();
+    for (const auto& t : *waiting) {
+        if (!t.view.has_expires_at() || ts(t.view.expires_at()) > now) continue;
+        const auto tr = coord::apply(t, ev::expire{now});
+        if (!tr.ok) continue;
+        CG_TRY(commit_transition(tr, "coordinator", now));
+        touched.insert(t.view.tenant());
+    }
+    auto dispatched = db_.tasks_in_states({v1::TASK_STATE_DISPATCHED});
+    if (!dispatched) return dispatched.err();
+    for (const auto& t : *dispatched) {
+        if (t.dispatch_deadline_ms > now) continue;
+        const auto tr = coord::apply(t, ev::dispatch_timeout{now});
+        if (!tr.ok) continue;
+        spdlog::warn("tenant {}: task {}: no result for command {} in time", t.view.tenant(), t.view.task_id(),
+                     t.view.command_id());
+        CG_TRY(commit_transition(tr, "coordinator", now));
+        touched.insert(t.view.tenant());
+    }
+    if (s_.silence_ms > 0) {
+        auto agents = db_.agents();
+        if (!agents) return agents.err();
+        auto active = db_.active_alerts({});
+        if (!active) return active.err();
+        std::set<std::string> silent_now;
+        for (const auto& a : *active)
+            if (a.alert.cause() == "agent:silent") silent_now.insert(a.tenant);
+        for (const auto& a : *agents) {
+            const bool silent = a.state != v1::AGENT_STATE_OFFLINE && a.last_seen_ms > 0 && now - a.last_seen_ms > s_.silence_ms;
+            if (silent != static_cast<bool>(silent_now.count(a.tenant))) touched.insert(a.tenant);
+        }
+    }
+    for (const auto& tenant : touched) CG_TRY(reconcile_alerts(tenant, now));
+    return {};
+}
+
+// ---- alerts ----
+
+status engine::reconcile_alerts(const std::string& tenant, std::int64_t now) {
+    auto posture = db_.posture(tenant);
+    if (!posture) return posture.err();
+    auto tasks = db_.tasks_of_tenant(tenant);
+    if (!tasks) return tasks.err();
+    auto agent = db_.agent(tenant);
+    if (!agent) return agent.err();
+    tenant_facts f;
+    f.tenant = tenant;
+    plan_build build;
+    if (*posture) {
+        f.report = &(*posture)->report;
+        build = plans_from_report((*posture)->report);
+        f.plans = &build;
+    }
+    f.tasks = std::move(*tasks);
+    if (*agent) {
+        f.agent_state = (*agent)->state;
+        f.agent_reason = (*agent)->reason;
+        f.last_seen_ms = (*agent)->last_seen_ms;
+    }
+    f.now_ms = now;
+    f.silence_threshold_ms = s_.silence_ms;
+    const auto desired = standing_causes(f);
+    auto active = db_.active_alerts(tenant);
+    if (!active) return active.err();
+
+    auto emit = [&](const alert_row& row) -> status {
+        CG_TRY(db_.put_alert(row, now));
+        auto env = codec::make_envelope(tenant, "coordinator");
+        *env.mutable_alert() = row.alert;
+        CG_TRY(publish(topics::alert(severity_name(row.alert.severity()), tenant), env, false));
+        const auto transition_ms = row.active ? ts(row.alert.raised_at()) : ts(row.alert.resolved_at());
+        for (const auto& sink : s_.webhooks) {
+            if (row.alert.severity() < sink.min_severity) continue;
+            webhook_row w;
+            w.delivery_key = sha256_hex(row.fingerprint + "|" + (row.active ? "raised" : "resolved") + "|" +
+                                        std::to_string(transition_ms) + "|" + sink.name);
+            w.sink = sink.name;
+            w.url = sink.url;
+            w.body = webhook_body(sink.format, tenant, row.alert);
+            CG_TRY(db_.enqueue_webhook(w, now));
+        }
+        return {};
+    };
+
+    std::set<std::string> wanted;
+    for (const auto& c : desired) {
+        const auto fp = fingerprint(tenant, c.cause);
+        wanted.insert(fp);
+        bool standing = false;
+        for (const auto& a : *active)
+            if (a.fingerprint == fp) standing = true;
+        if (standing) continue;  // not repeated while it stands
+        alert_row row;
+        row.fingerprint = fp;
+        row.tenant = tenant;
+        row.active = true;
+        auto& al = row.alert;
+        al.set_fingerprint(fp);
+        al.set_cause(c.cause);
+        al.set_severity(c.severity);
+        al.set_state(v1::ALERT_STATE_RAISED);
+        al.set_title(c.title);
+        al.set_detail(log::redact(c.detail));
+        al.set_task_id(c.task_id);
+        for (const auto& id : c.evidence_ids) al.add_evidence_ids(id);
+        *al.mutable_raised_at() = TimeUtil::MillisecondsToTimestamp(now);
+        ++stats_.alerts_raised;
+        spdlog::info("tenant {}: alert raised [{}] {}", tenant, severity_name(c.severity), c.title);
+        CG_TRY(emit(row));
+    }
+    for (auto a : *active) {
+        if (wanted.count(a.fingerprint)) continue;
+        a.active = false;
+        a.alert.set_state(v1::ALERT_STATE_RESOLVED);
+        *a.alert.mutable_resolved_at() = TimeUtil::MillisecondsToTimestamp(now);
+        ++stats_.alerts_resolved;
+        spdlog::info("tenant {}: alert resolved [{}] {}", tenant, severity_name(a.alert.severity()), a.alert.title());
+        CG_TRY(emit(a));
+    }
+    return {};
+}
+
+// ---- admin requests ----
+
+status engine::respond(const std::string& admin, v1::AdminResponse& resp, const std::string& correlation) {
+    auto env = codec::make_envelope("", "coordinator");
+    *env.mutable_admin_response() = resp;
+    return publish(topics::admin_responses(admin), env, false, correlation);
+}
+
+status engine::on_admin(const std::string& admin, const v1::Envelope& env, const std::string& correlation, std::int64_t now) {
+    const auto& req = env.admin_request();
+    v1::AdminResponse resp;
+    resp.set_request_id(req.request_id());
+    const std::string corr = correlation.empty() ? req.request_id() : correlation;
+    // The admin is the one the request topic names (the broker's ACL guarantees it); a different
+    // identity claimed in the payload is ignored, and recorded.
+    if (!env.source().empty() && env.source() != "admin/" + admin) {
+        ++stats_.forged;
+        CG_TRY(audit(now, admin, "admin.claimed_identity_ignored", "", "",
+                     "request " + req.request_id() + " claimed source '" + env.source() + "' on the topic of '" + admin + "'"));
+    }
+    const auto it = s_.admins.find(admin);
+    const role who = it == s_.admins.end() ? role::none : it->second;
+
+    auto refuse = [&](const std::string& code, const std::string& message, const std::string& tenant,
+                      const std::string& task_id, const char* op) -> status {
+        ++stats_.refusals;
+        resp.set_ok(false);
+        resp.set_error_code(code);
+        resp.set_error_message(message);
+        spdlog::warn("admin {}: {} refused ({}): {}", admin, op, code, message);
+        CG_TRY(audit(now, admin, std::string(op) + ".refused", tenant, task_id, code + ": " + message));
+        return respond(admin, resp, corr);
+    };
+
+    if (who == role::none)
+        return refuse("forbidden", "admin '" + admin + "' has no role in this coordinator's configuration", "", "",
+                      "admin");
+
+    switch (req.op_case()) {
+        case v1::AdminRequest::kListTenants: {
+            auto t = db_.tenant_summaries();
+            if (!t) return t.err();
+            for (auto& s : *t) *resp.add_tenants() = std::move(s);
+            resp.set_ok(true);
+            return respond(admin, resp, corr);
+        }
+        case v1::AdminRequest::kListTasks: {
+            auto t = db_.list_tasks(req.list_tasks().state(), req.list_tasks().tenant());
+            if (!t) return t.err();
+            for (auto& x : *t) *resp.add_tasks() = std::move(x.view);
+            resp.set_ok(true);
+            return respond(admin, resp, corr);
+        }
+        case v1::AdminRequest::kShowTask: {
+            auto t = db_.task_by_id(req.show_task().task_id());
+            if (!t) return t.err();
+            if (!*t) {
+                resp.set_error_code("not_found");
+                resp.set_error_message("no task " + req.show_task().task_id());
+                return respond(admin, resp, corr);
+            }
+            *resp.add_tasks() = (*t)->view;
+            resp.set_ok(true);
+            return respond(admin, resp, corr);
+        }
+        case v1::AdminRequest::kQueryAudit: {
+            const auto& q = req.query_audit();
+            auto a = db_.audit(q.after_seq(), q.limit(), q.task_id());
+            if (!a) return a.err();
+            for (auto& e : *a) *resp.add_audit() = std::move(e);
+            if (q.verify()) {
+                auto v = db_.verify_audit();
+                if (!v) return v.err();
+                *resp.mutable_verification() = *v;
+            }
+            resp.set_ok(true);
+            return respond(admin, resp, corr);
+        }
+        case v1::AdminRequest::kApprove:
+        case v1::AdminRequest::kReject: {
+            const bool approving = req.op_case() == v1::AdminRequest::kApprove;
+            const char* op = approving ? "approval" : "rejection";
+            const std::string& id = approving ? req.approve().task_id() : req.reject().task_id();
+            auto t = db_.task_by_id(id);
+            if (!t) return t.err();
+            if (!*t) return refuse("not_found", "no task " + id, "", id, op);
+            task cur = **t;
+            // A task past its TTL expires now (and the decision is refused as expired).
+            if (approving && (cur.view.state() == v1::TASK_STATE_PENDING_APPROVAL) && cur.view.has_expires_at() &&
+                ts(cur.view.expires_at()) <= now) {
+                const auto ex = coord::apply(cur, ev::expire{now});
+                if (ex.ok) {
+                    CG_TRY(commit_transition(ex, "coordinator", now));
+                    CG_TRY(reconcile_alerts(cur.view.tenant(), now));
+                    cur = ex.after;
+                }
+            }
+            task_event e = approving ? task_event{ev::approve{admin, who, req.approve().plan_version(),
+                                                              log::redact(req.approve().comment()), now}}
+                                     : task_event{ev::reject{admin, who, log::redact(req.reject().reason()), now}};
+            const auto tr = coord::apply(cur, e);
+            if (!tr.ok) {
+                *resp.add_tasks() = cur.view;
+                return refuse(tr.refused.code, tr.refused.message, cur.view.tenant(), id, op);
+            }
+            if (approving) CG_TRY(db_.insert_approval(id, tr.after.view.approvals(tr.after.view.approvals_size() - 1)));
+            CG_TRY(commit_transition(tr, admin, now));
+            CG_TRY(reconcile_alerts(cur.view.tenant(), now));
+            auto after = db_.task_by_id(id);
+            if (!after) return after.err();
+            *resp.add_tasks() = (*after)->view;
+            resp.set_ok(true);
+            return respond(admin, resp, corr);
+        }
+        default:
+            return refuse("bad_request", "request has no operation", "", "", "admin");
+    }
+}
+
+}  // namespace connguard::coord

@@ -1,0 +1,87 @@
+#pragma once
+// The coordinator's decisions on top of the store: what an ingested envelope, an admin request or
+// the passing of time changes. Runs on ONE thread (the committer) inside a transaction the caller
+// opened; every change it makes (task transition, audit entry, alert, queued MQTT publication,
+// queued webhook delivery) lands in that transaction, so a crash either keeps all of it or none.
+//
+// It never talks to the network: publications go to the mqtt_outbox table (the publisher thread
+// sends them), webhook deliveries to webhook_outbox (the webhook thread sends them).
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "connguard/v1/envelope.pb.h"
+#include "coordinator/alerts.h"
+#include "coordinator/rules.h"
+#include "coordinator/store.h"
+
+namespace connguard::coord {
+
+struct webhook_sink {
+    std::string name;
+    std::string url;
+    webhook_format format = webhook_format::generic;
+    v1::Severity min_severity = v1::SEVERITY_WARNING;
+};
+
+struct engine_settings {
+    std::int64_t task_ttl_ms = 24LL * 3600 * 1000;        ///< PENDING_APPROVAL expires after this
+    std::int64_t dispatch_timeout_ms = 10LL * 60 * 1000;  ///< DISPATCHED without a result -> FAILED
+    std::int64_t command_validity_ms = 60LL * 60 * 1000;  ///< AgentCommand.not_after = dispatch + this
+    std::int64_t silence_ms = 30LL * 60 * 1000;           ///< agent silent alert; 0 = off
+    std::map<std::string, role> admins;                   ///< admin name -> role
+    std::vector<webhook_sink> webhooks;
+};
+
+/// What happened to one ingested envelope.
+enum class ingest_outcome { stored, duplicate, ignored };
+
+class engine {
+public:
+    engine(store& db, const clock& clk, engine_settings settings);
+
+    /// Applies one validated envelope received on `topic` (already checked by codec::decode).
+    /// Admin requests answer through the MQTT outbox on the admin's response topic.
+    /// An error means the transaction must be rolled back and the message retried.
+    result<ingest_outcome> handle(const std::string& topic, const v1::Envelope& env, const std::string& raw_payload,
+                                  const std::string& correlation_data);
+
+    /// Time-driven transitions: expired tasks, dispatch deadlines, silent agents.
+    status tick();
+
+    /// Counts of decisions since start (logs, tests, benchmarks).
+    struct counters {
+        std::uint64_t stored = 0, duplicates = 0, stale_reports = 0, tasks_created = 0, transitions = 0,
+                      refusals = 0, alerts_raised = 0, alerts_resolved = 0, forged = 0;
+    };
+    const counters& stats() const { return stats_; }
+
+private:
+    result<ingest_outcome> on_report(const v1::Envelope& env, std::int64_t now);
+    result<ingest_outcome> on_change(const v1::Envelope& env, const std::string& raw, std::int64_t now);
+    result<ingest_outcome> on_agent(const v1::Envelope& env, const std::string& raw, std::int64_t now);
+    result<ingest_outcome> on_result(const v1::Envelope& env, const std::string& raw, std::int64_t now);
+    status on_admin(const std::string& admin, const v1::Envelope& env, const std::string& correlation, std::int64_t now);
+
+    status apply_actions(const std::string& tenant, const std::vector<task_action>& actions, std::int64_t now);
+    status create_task(const std::string& tenant, const planned_remediation& p, const std::string& why, std::int64_t now);
+    /// Stores a successful transition: task row, audit entry, retained TaskView; dispatches when APPROVED.
+    status commit_transition(const transition& tr, const std::string& actor, std::int64_t now);
+    status dispatch(task t, std::int64_t now);
+    status audit(std::int64_t now, const std::string& actor, const std::string& action, const std::string& tenant,
+                 const std::string& task_id, const std::string& detail);
+    status publish(const std::string& topic, const v1::Envelope& env, bool retained, const std::string& correlation = {});
+    status reconcile_alerts(const std::string& tenant, std::int64_t now);
+    status respond(const std::string& admin, v1::AdminResponse& resp, const std::string& correlation);
+
+    store& db_;
+    const clock& clk_;
+    engine_settings s_;
+    counters stats_;
+};
+
+}  // namespace connguard::coord

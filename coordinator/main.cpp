@@ -1,0 +1,92 @@
+// connguard-coordinator: durable ingest, approval-gated remediation, alerts (DESIGN §2, §8-§11).
+#include <signal.h>
+
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "coordinator/config.h"
+#include "coordinator/service.h"
+
+namespace {
+
+const char* usage_text =
+    R"(usage: connguard-coordinator --config FILE [--check-config]
+
+Ingests ConnGuard agents' messages from the MQTT broker into SQLite (idempotent, acknowledged only
+after commit), turns FAILs into approval-gated remediation tasks, answers admin requests
+(connguardctl), dispatches approved commands, raises and resolves alerts (MQTT + webhooks).
+
+options:
+  --config FILE     JSON configuration (see coordinator/README.md and coordinator.example.json)
+  --check-config    validate the configuration and exit (0 = valid)
+  -h, --help        this text
+
+exit codes: 0 clean stop, 1 runtime failure (database, broker), 2 usage or configuration error.
+Stops cleanly on SIGTERM / SIGINT; a SIGKILL loses nothing that was acknowledged.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string config_path;
+    bool check_only = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "-h" || a == "--help") {
+            std::cout << usage_text;
+            return 0;
+        } else if (a == "--config" && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (a == "--check-config") {
+            check_only = true;
+        } else {
+            std::cerr << "connguard-coordinator: unknown or incomplete argument '" << a << "'\n" << usage_text;
+            return 2;
+        }
+    }
+    if (config_path.empty()) {
+        std::cerr << "connguard-coordinator: --config FILE is required\n" << usage_text;
+        return 2;
+    }
+    auto cfg = connguard::coord::load_config(config_path);
+    if (!cfg) {
+        std::cerr << "connguard-coordinator: invalid configuration:\n" << cfg.err().message << "\n";
+        return 2;
+    }
+    if (check_only) {
+        std::cout << config_path << ": OK\n";
+        return 0;
+    }
+    try {
+        connguard::log::init({.program = "connguard-coordinator", .json = cfg->log_json, .level = cfg->log_level,
+                              .file = cfg->log_file});
+    } catch (const std::exception& e) {
+        std::cerr << "connguard-coordinator: " << config_path << ": field 'log': " << e.what() << "\n";
+        return 2;
+    }
+    connguard::log::add_secret(cfg->password);
+
+    // Signals are taken by sigwait() in this thread; every other thread inherits the block.
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+    connguard::coord::service svc(std::move(*cfg), connguard::system_clock::instance());
+    if (auto st = svc.start(); !st) {
+        spdlog::critical("cannot start: {}", st.err().message);
+        svc.stop();
+        return 1;
+    }
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    spdlog::info("signal {} received; stopping", strsignal(sig));
+    svc.stop();
+    return 0;
+}

@@ -1,0 +1,340 @@
+#include "coordinator/service.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/log.h"
+#include "common/topics.h"
+
+namespace connguard::coord {
+
+using namespace std::chrono_literals;
+
+service::service(coordinator_config cfg, const clock& clk) : cfg_(std::move(cfg)), clk_(clk) {}
+
+service::~service() { stop(); }
+
+status service::start() {
+    store_options so;
+    so.synchronous_full = cfg_.synchronous_full;
+    auto db = store::open(cfg_.db_path, so);
+    if (!db) return db.err();
+    db_ = std::move(*db);
+    engine_ = std::make_unique<engine>(*db_, clk_, cfg_.engine);
+
+    // Recovery: nothing to repair (every change was transactional); say what resumes.
+    {
+        auto dispatched = db_->tasks_in_states({v1::TASK_STATE_DISPATCHED});
+        auto outbox = db_->next_mqtt(1000000);
+        auto hooks = db_->pending_webhooks();
+        spdlog::info("store {}: schema v{}; {} task(s) DISPATCHED keep waiting for their results; {} MQTT "
+                     "publication(s) and {} webhook delivery(ies) resume",
+                     cfg_.db_path.string(), store::latest_schema_version(), dispatched ? dispatched->size() : 0,
+                     outbox ? outbox->size() : 0, hooks ? *hooks : 0);
+    }
+
+    webhook_options wo;
+    wo.db_path = cfg_.db_path;
+    wo.initial_backoff_ms = cfg_.webhook_initial_backoff_ms;
+    wo.max_backoff_ms = cfg_.webhook_max_backoff_ms;
+    wo.max_attempts = cfg_.webhook_max_attempts;
+    wo.timeout_ms = cfg_.webhook_timeout_ms;
+    wo.poll_ms = std::min<std::int64_t>(cfg_.tick_ms, 1000);
+    webhooks_ = std::make_unique<webhook_worker>(wo, clk_);
+    if (auto st = webhooks_->start(); !st) return st;
+
+    auto base = [&](const std::string& id) {
+        auto b = mqtt::client_options_builder()
+                     .server_uri(cfg_.broker_url)
+                     .client_id(id)
+                     .credentials(cfg_.username, cfg_.password)
+                     .clean_start(false);
+        if (!cfg_.ca_file.empty()) b.tls(mqtt::tls_options{cfg_.ca_file, "", "", true});
+        return b;
+    };
+    auto pub_opts = base(cfg_.client_id + "-pub");
+    if (!cfg_.persistence_dir.empty()) pub_opts.persistence_dir(cfg_.persistence_dir);
+    try {
+        publisher_ = std::make_unique<mqtt::client>(pub_opts.finalize());
+    } catch (const std::exception& e) {
+        return make_error("coord.mqtt_options", std::string("publisher connection: ") + e.what());
+    }
+    if (auto st = publisher_->connect(10s); !st) return st;
+
+    committer_ = std::thread([this] { committer_loop(); });
+    publisher_thread_ = std::thread([this] { publisher_loop(); });
+
+    const std::vector<std::string> filters = {
+        topics::all_tenants_filter(topics::tenant_channel::validation),
+        topics::all_tenants_filter(topics::tenant_channel::events),
+        topics::all_tenants_filter(topics::tenant_channel::agent),
+        topics::all_tenants_filter(topics::tenant_channel::results),
+        topics::all_admin_requests_filter()};
+    for (int i = 0; i < cfg_.ingest_connections; ++i) {
+        try {
+            auto c = std::make_unique<mqtt::client>(base(cfg_.client_id + "-in" + std::to_string(i)).finalize());
+            for (const auto& f : filters)
+                c->subscribe(topics::shared(cfg_.shared_group, f), [this](const mqtt::message& m) { return on_message(m); });
+            ingest_.push_back(std::move(c));
+        } catch (const std::exception& e) {
+            return make_error("coord.mqtt_options", std::string("ingest connection: ") + e.what());
+        }
+        if (auto st = ingest_.back()->connect(10s); !st) return st;
+    }
+    started_ = true;
+    spdlog::info("coordinator up: {} ingest connection(s){} to {}, {} admin(s), {} webhook sink(s)",
+                 cfg_.ingest_connections, cfg_.shared_group.empty() ? "" : " in shared group '" + cfg_.shared_group + "'",
+                 cfg_.broker_url, cfg_.engine.admins.size(), cfg_.engine.webhooks.size());
+    return {};
+}
+
+void service::stop() {
+    // Ingest first: a handler waiting for its commit is released by the still-running committer.
+    for (auto& c : ingest_) c->disconnect(5s);
+    ingest_.clear();
+    {
+        std::lock_guard lock(qmu_);
+        stop_committer_ = true;
+    }
+    qcv_.notify_all();
+    if (committer_.joinable()) committer_.join();
+    {
+        std::lock_guard lock(pmu_);
+        stop_publisher_ = true;
+    }
+    pcv_.notify_all();
+    if (publisher_thread_.joinable()) publisher_thread_.join();
+    if (publisher_) publisher_->disconnect(5s);
+    publisher_.reset();
+    if (webhooks_) webhooks_->stop();
+    if (started_) spdlog::info("coordinator stopped: {}", summary());
+    started_ = false;
+}
+
+mqtt::handler_result service::on_message(const mqtt::message& m) {
+    ++received_;
+    auto d = codec::decode(m.topic, m.payload);
+    if (!d.ok()) {
+        const auto idx = static_cast<std::size_t>(d.reason);
+        const auto n = ++rejected_[idx < rejected_.size() ? idx : 0];
+        if (n <= 10 || n % 1000 == 0)
+            spdlog::warn("ingest: rejected message on '{}' ({}, {} so far): {}", m.topic, codec::to_string(d.reason), n,
+                         log::redact(d.detail));
+        return mqtt::handler_result::handled;  // bad input is acknowledged: redelivery cannot fix it
+    }
+    work w;
+    w.topic = m.topic;
+    w.envelope = std::move(d.envelope);
+    w.raw = m.payload;
+    w.correlation = m.correlation_data;
+    auto fut = w.done.get_future();
+    {
+        std::lock_guard lock(qmu_);
+        if (stop_committer_) return mqtt::handler_result::retry;
+        queue_.push_back(&w);
+    }
+    qcv_.notify_one();
+    const bool ok = fut.get();  // the committer always fulfils the promise
+    if (!ok) ++retried_;
+    return ok ? mqtt::handler_result::handled : mqtt::handler_result::retry;
+}
+
+void service::committer_loop() {
+    auto next_tick = std::chrono::steady_clock::now();
+    std::vector<work*> batch;
+    while (true) {
+        bool tick_due = false;
+        {
+            std::unique_lock lock(qmu_);
+            qcv_.wait_until(lock, next_tick, [&] { return stop_committer_ || !queue_.empty(); });
+            if (stop_committer_ && queue_.empty()) return;
+            while (!queue_.empty() && static_cast<int>(batch.size()) < cfg_.max_batch) {
+                batch.push_back(queue_.front());
+                queue_.pop_front();
+            }
+            tick_due = std::chrono::steady_clock::now() >= next_tick;
+        }
+        std::vector<bool> results(batch.size(), false);
+        bool committed = false;
+        if (auto st = db_->begin(); !st) {
+            spdlog::error("ingest: cannot begin a transaction: {}", st.err().message);
+        } else {
+            for (std::size_t i = 0; i < batch.size(); ++i) {
+                work& w = *batch[i];
+                if (auto sp = db_->savepoint(); !sp) continue;
+                auto r = engine_->handle(w.topic, w.envelope, w.raw, w.correlation);
+                if (r) {
+                    (void)db_->release_savepoint();
+                    results[i] = true;
+                    if (*r == ingest_outcome::duplicate) ++duplicates_;
+                } else {
+                    db_->rollback_to_savepoint();
+                    spdlog::error("ingest: envelope {} on '{}' not stored (will be redelivered): {}", w.envelope.id(),
+                                  w.topic, r.err().message);
+                }
+            }
+            if (tick_due) {
+                if (db_->savepoint()) {
+                    if (auto st = engine_->tick(); st) (void)db_->release_savepoint();
+                    else {
+                        db_->rollback_to_savepoint();
+                        spdlog::error("timers: {}", st.err().message);
+                    }
+                }
+            }
+            if (auto st = db_->commit(); st) {
+                committed = true;
+                ++commits_;
+            } else {
+                spdlog::error("ingest: commit of {} message(s) failed (they will be redelivered): {}", batch.size(),
+                              st.err().message);
+                db_->rollback();
+            }
+        }
+        if (tick_due) next_tick = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.tick_ms);
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            const bool ok = committed && results[i];
+            if (ok) ++committed_;
+            batch[i]->done.set_value(ok);
+        }
+        batch.clear();
+        if (committed) {
+            wake_publisher();
+            webhooks_->wake();
+        }
+    }
+}
+
+void service::wake_publisher() {
+    {
+        std::lock_guard lock(pmu_);
+        publisher_woken_ = true;
+    }
+    pcv_.notify_all();
+}
+
+void service::publisher_loop() {
+    auto opened = store::open(cfg_.db_path);
+    if (!opened) {
+        spdlog::critical("publisher: {}", opened.err().message);
+        return;
+    }
+    auto db = std::move(*opened);
+    while (true) {
+        {
+            std::lock_guard lock(pmu_);
+            if (stop_publisher_) return;
+        }
+        auto rows = db->next_mqtt(64);
+        if (!rows) spdlog::error("publisher: {}", rows.err().message);
+        if (!rows || rows->empty() || !publisher_->connected()) {
+            std::unique_lock lock(pmu_);
+            pcv_.wait_for(lock, rows && !rows->empty() ? 200ms : 1000ms, [&] { return stop_publisher_ || publisher_woken_; });
+            publisher_woken_ = false;
+            continue;
+        }
+        // Send the batch in order without waiting per message, then collect the acknowledgements.
+        struct outcome {
+            std::mutex mu;
+            std::condition_variable cv;
+            std::size_t pending = 0;
+            std::vector<int> state;  // 0 pending, 1 ok, 2 permanent failure, 3 transient failure
+        };
+        auto out = std::make_shared<outcome>();
+        out->state.assign(rows->size(), 0);
+        out->pending = rows->size();
+        for (std::size_t i = 0; i < rows->size(); ++i) {
+            const auto& r = (*rows)[i];
+            mqtt::message m;
+            m.topic = r.topic;
+            m.payload = r.payload;
+            m.qos = 1;
+            m.retained = r.retained;
+            m.response_topic = r.response_topic;
+            m.correlation_data = r.correlation_data;
+            auto done = [out, i](status st) {
+                std::lock_guard lock(out->mu);
+                out->state[i] = st ? 1
+                                : (st.err().code == "mqtt.not_authorized" || st.err().code == "mqtt.refused" ||
+                                   st.err().code == "mqtt.bad_topic")
+                                    ? 2
+                                    : 3;
+                --out->pending;
+                out->cv.notify_all();
+            };
+            if (auto st = publisher_->publish_async(m, done); !st) {
+                done(st);
+                if (st.err().code != "mqtt.bad_topic") {
+                    // Not sent: the rest of the batch waits too (order is kept).
+                    std::lock_guard lock(out->mu);
+                    for (std::size_t j = i + 1; j < rows->size(); ++j) {
+                        out->state[j] = 3;
+                        --out->pending;
+                    }
+                    break;
+                }
+            }
+        }
+        {
+            std::unique_lock lock(out->mu);
+            out->cv.wait_for(lock, 15s, [&] { return out->pending == 0; });
+        }
+        bool transient = false;
+        (void)db->begin();
+        {
+            std::lock_guard lock(out->mu);
+            for (std::size_t i = 0; i < rows->size(); ++i) {
+                const auto& r = (*rows)[i];
+                if (out->state[i] == 1) {
+                    ++published_;
+                    (void)db->delete_mqtt(r.seq);
+                } else if (out->state[i] == 2) {
+                    ++publish_failures_;
+                    spdlog::error("publisher: the broker refused the publication on '{}'; dropped", r.topic);
+                    (void)db->delete_mqtt(r.seq);
+                } else {
+                    transient = true;
+                    (void)db->bump_mqtt_attempts(r.seq);
+                }
+            }
+        }
+        if (auto st = db->commit(); !st) {
+            db->rollback();
+            spdlog::error("publisher: {}", st.err().message);
+        }
+        if (transient) {
+            std::unique_lock lock(pmu_);
+            pcv_.wait_for(lock, 500ms, [&] { return stop_publisher_; });
+        }
+    }
+}
+
+service::stats service::snapshot() const {
+    stats s;
+    s.received = received_;
+    s.committed = committed_;
+    s.duplicates = duplicates_;
+    s.retried = retried_;
+    s.commits = commits_;
+    for (std::size_t i = 0; i < rejected_.size(); ++i) s.rejected[i] = rejected_[i];
+    s.published = published_;
+    s.publish_failures = publish_failures_;
+    return s;
+}
+
+std::string service::summary() const {
+    const auto s = snapshot();
+    std::string out = "received " + std::to_string(s.received) + ", committed " + std::to_string(s.committed) +
+                      " in " + std::to_string(s.commits) + " commit(s), duplicates " + std::to_string(s.duplicates) +
+                      ", retried " + std::to_string(s.retried) + ", published " + std::to_string(s.published) +
+                      ", publish failures " + std::to_string(s.publish_failures) + ", rejected:";
+    bool any = false;
+    for (std::size_t i = 1; i < s.rejected.size(); ++i) {
+        if (s.rejected[i] == 0) continue;
+        any = true;
+        out += " " + std::string(codec::to_string(static_cast<codec::reject_reason>(i))) + "=" + std::to_string(s.rejected[i]);
+    }
+    if (!any) out += " none";
+    return out;
+}
+
+}  // namespace connguard::coord

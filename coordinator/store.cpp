@@ -1,0 +1,632 @@
+#include "coordinator/store.h"
+
+#include <sqlite3.h>
+
+#include <google/protobuf/util/time_util.h>
+
+#include "common/ids.h"
+
+namespace connguard::coord {
+
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+/// The schema, as numbered migrations. Never edit a released step; add a new one.
+const char* const migrations[] = {
+    // 1: the initial schema
+    R"sql(
+CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL);
+CREATE TABLE envelopes_seen(
+  id TEXT PRIMARY KEY, tenant TEXT NOT NULL, topic TEXT NOT NULL, received_at_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE events(
+  seq INTEGER PRIMARY KEY, envelope_id TEXT NOT NULL UNIQUE, tenant TEXT NOT NULL, body_type TEXT NOT NULL,
+  kind TEXT NOT NULL, subject TEXT NOT NULL, time_ms INTEGER NOT NULL, received_at_ms INTEGER NOT NULL,
+  envelope BLOB NOT NULL);
+CREATE INDEX events_by_tenant ON events(tenant, seq);
+CREATE TABLE posture(
+  tenant TEXT PRIMARY KEY, envelope_id TEXT NOT NULL, cycle INTEGER NOT NULL, overall INTEGER NOT NULL,
+  account_upn TEXT NOT NULL, report BLOB NOT NULL, received_at_ms INTEGER NOT NULL, collected_at_ms INTEGER NOT NULL);
+CREATE TABLE agents(
+  tenant TEXT PRIMARY KEY, state INTEGER NOT NULL, reason TEXT NOT NULL, last_seen_ms INTEGER NOT NULL);
+CREATE TABLE tasks(
+  id TEXT PRIMARY KEY, tenant TEXT NOT NULL, kind INTEGER NOT NULL, target TEXT NOT NULL, state INTEGER NOT NULL,
+  plan_version INTEGER NOT NULL, risk INTEGER NOT NULL, created_at_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL, dispatch_deadline_ms INTEGER NOT NULL, succeeded_at_ms INTEGER NOT NULL,
+  view BLOB NOT NULL);
+CREATE INDEX tasks_by_tenant ON tasks(tenant, created_at_ms);
+CREATE INDEX tasks_by_state ON tasks(state);
+-- one open task per (tenant, kind, target): states 1..5 are PROPOSED..SUCCEEDED
+CREATE UNIQUE INDEX tasks_one_open ON tasks(tenant, kind, target) WHERE state BETWEEN 1 AND 5;
+CREATE TABLE approvals(
+  task_id TEXT NOT NULL, plan_version INTEGER NOT NULL, admin TEXT NOT NULL, comment TEXT NOT NULL,
+  at_ms INTEGER NOT NULL, PRIMARY KEY(task_id, plan_version, admin)) WITHOUT ROWID;
+CREATE TABLE commands(
+  command_id TEXT PRIMARY KEY, task_id TEXT NOT NULL, tenant TEXT NOT NULL, plan_version INTEGER NOT NULL,
+  issued_at_ms INTEGER NOT NULL, not_after_ms INTEGER NOT NULL, command BLOB NOT NULL,
+  outcome INTEGER, result_detail TEXT, result_at_ms INTEGER);
+CREATE TABLE audit(
+  seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, tenant TEXT NOT NULL,
+  task_id TEXT NOT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE INDEX audit_by_task ON audit(task_id, seq);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TABLE alerts(
+  fingerprint TEXT PRIMARY KEY, tenant TEXT NOT NULL, cause TEXT NOT NULL, severity INTEGER NOT NULL,
+  active INTEGER NOT NULL, raised_at_ms INTEGER NOT NULL, resolved_at_ms INTEGER NOT NULL, alert BLOB NOT NULL);
+CREATE INDEX alerts_active ON alerts(tenant, active);
+CREATE TABLE alert_history(
+  seq INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL, tenant TEXT NOT NULL, cause TEXT NOT NULL,
+  severity INTEGER NOT NULL, state INTEGER NOT NULL, at_ms INTEGER NOT NULL);
+CREATE TABLE webhook_outbox(
+  id INTEGER PRIMARY KEY, delivery_key TEXT NOT NULL UNIQUE, sink TEXT NOT NULL, url TEXT NOT NULL,
+  body TEXT NOT NULL, created_at_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms INTEGER NOT NULL, delivered_at_ms INTEGER, http_status INTEGER, gave_up INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '');
+CREATE INDEX webhook_due ON webhook_outbox(next_attempt_ms) WHERE delivered_at_ms IS NULL AND gave_up = 0;
+CREATE TABLE mqtt_outbox(
+  seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL, retained INTEGER NOT NULL,
+  response_topic TEXT NOT NULL, correlation BLOB NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+  created_at_ms INTEGER NOT NULL);
+)sql",
+};
+
+constexpr int n_migrations = static_cast<int>(sizeof migrations / sizeof migrations[0]);
+
+/// A prepared statement with fluent binding; reports errors through the owning call's status.
+class stmt {
+public:
+    stmt(sqlite3* db, const char* sql, const char* purpose) : db_(db), purpose_(purpose) {
+        rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr);
+    }
+    ~stmt() { sqlite3_finalize(s_); }
+    stmt(const stmt&) = delete;
+    stmt& operator=(const stmt&) = delete;
+
+    stmt& text(const std::string& v) { return bind_rc(sqlite3_bind_text(s_, ++i_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT)); }
+    stmt& blob(const std::string& v) { return bind_rc(sqlite3_bind_blob(s_, ++i_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT)); }
+    stmt& i64(std::int64_t v) { return bind_rc(sqlite3_bind_int64(s_, ++i_, v)); }
+    stmt& null() { return bind_rc(sqlite3_bind_null(s_, ++i_)); }
+
+    /// Steps once: true = a row is available, false = done. Errors land in error().
+    bool step() {
+        if (rc_ != SQLITE_OK && rc_ != SQLITE_ROW && rc_ != SQLITE_DONE) return false;
+        rc_ = sqlite3_step(s_);
+        return rc_ == SQLITE_ROW;
+    }
+    bool failed() const { return rc_ != SQLITE_OK && rc_ != SQLITE_ROW && rc_ != SQLITE_DONE; }
+    int rc() const { return rc_; }
+    status run() {
+        step();
+        return check();
+    }
+    status check() const {
+        if (!failed()) return {};
+        return make_error(rc_ == SQLITE_BUSY ? "store.busy" : rc_ == SQLITE_CONSTRAINT ? "store.constraint" : "store.sql",
+                          std::string("store: ") + purpose_ + ": " + sqlite3_errmsg(db_));
+    }
+
+    std::int64_t col_i64(int c) const { return sqlite3_column_int64(s_, c); }
+    bool col_null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
+    std::string col_text(int c) const {
+        const auto* p = sqlite3_column_blob(s_, c);
+        const int n = sqlite3_column_bytes(s_, c);
+        return p ? std::string(static_cast<const char*>(p), static_cast<std::size_t>(n)) : std::string();
+    }
+
+private:
+    stmt& bind_rc(int rc) {
+        if (rc != SQLITE_OK && !failed()) rc_ = rc;
+        return *this;
+    }
+    sqlite3* db_;
+    const char* purpose_;
+    sqlite3_stmt* s_ = nullptr;
+    int rc_ = SQLITE_OK;
+    int i_ = 0;
+};
+
+std::int64_t ts_ms(const google::protobuf::Timestamp& t) { return TimeUtil::TimestampToMilliseconds(t); }
+
+task task_from(const stmt& s, int view_col, int deadline_col, int succeeded_col) {
+    task t;
+    t.view.ParseFromString(s.col_text(view_col));
+    t.dispatch_deadline_ms = s.col_i64(deadline_col);
+    t.succeeded_at_ms = s.col_i64(succeeded_col);
+    return t;
+}
+
+constexpr const char* task_cols = "view, dispatch_deadline_ms, succeeded_at_ms";
+
+}  // namespace
+
+store::~store() { sqlite3_close_v2(db_); }
+
+int store::latest_schema_version() { return n_migrations; }
+
+status store::exec(const std::string& sql) {
+    char* msg = nullptr;
+    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg);
+    if (rc == SQLITE_OK) return {};
+    std::string m = msg ? msg : sqlite3_errstr(rc);
+    sqlite3_free(msg);
+    return make_error(rc == SQLITE_BUSY ? "store.busy" : "store.sql", "store: " + m);
+}
+
+result<std::unique_ptr<store>> store::open(const std::filesystem::path& path, store_options opts) {
+    sqlite3* db = nullptr;
+    const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) {
+        std::string m = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+        sqlite3_close_v2(db);
+        return make_error("store.open", path.string() + ": cannot open database: " + m);
+    }
+    std::unique_ptr<store> s(new store(db));
+    sqlite3_busy_timeout(db, opts.busy_timeout_ms);
+    for (const std::string& pragma : {std::string("PRAGMA journal_mode=WAL"),
+                                     std::string("PRAGMA synchronous=") + (opts.synchronous_full ? "FULL" : "NORMAL"),
+                                     std::string("PRAGMA foreign_keys=ON")}) {
+        if (auto st = s->exec(pragma); !st) return make_error("store.open", path.string() + ": " + st.err().message);
+    }
+    if (auto st = s->migrate(); !st) return make_error(st.err().code, path.string() + ": " + st.err().message);
+    return s;
+}
+
+result<int> store::schema_version() {
+    stmt s(db_, "PRAGMA user_version", "read user_version");
+    if (!s.step()) return s.check().err();
+    return static_cast<int>(s.col_i64(0));
+}
+
+status store::migrate() {
+    auto v = schema_version();
+    if (!v) return v.err();
+    if (*v > n_migrations)
+        return make_error("store.schema_too_new", "schema version " + std::to_string(*v) +
+                                                      " is newer than this build understands (" +
+                                                      std::to_string(n_migrations) + ")");
+    for (int next = *v + 1; next <= n_migrations; ++next) {
+        if (auto st = exec("BEGIN IMMEDIATE"); !st) return st;
+        auto st = exec(migrations[next - 1]);
+        if (st) {
+            stmt ins(db_, "INSERT INTO schema_migrations(version, applied_at_ms) VALUES(?, CAST(strftime('%s','now') AS INTEGER)*1000)",
+                     "record migration");
+            st = ins.i64(next).run();
+        }
+        if (st) st = exec("PRAGMA user_version=" + std::to_string(next));
+        if (st) st = exec("COMMIT");
+        if (!st) {
+            rollback();
+            return make_error("store.migration", "migration " + std::to_string(next) + " failed: " + st.err().message);
+        }
+    }
+    return {};
+}
+
+status store::begin() { return exec("BEGIN IMMEDIATE"); }
+status store::commit() { return exec("COMMIT"); }
+void store::rollback() {
+    if (!sqlite3_get_autocommit(db_)) (void)exec("ROLLBACK");
+}
+status store::savepoint() { return exec("SAVEPOINT msg"); }
+status store::release_savepoint() { return exec("RELEASE msg"); }
+void store::rollback_to_savepoint() {
+    (void)exec("ROLLBACK TO msg");
+    (void)exec("RELEASE msg");
+}
+
+// ---- ingest ----
+
+result<bool> store::mark_seen(const std::string& id, const std::string& tenant, const std::string& topic, std::int64_t now_ms) {
+    stmt s(db_, "INSERT OR IGNORE INTO envelopes_seen(id, tenant, topic, received_at_ms) VALUES(?,?,?,?)", "record envelope id");
+    if (auto st = s.text(id).text(tenant).text(topic).i64(now_ms).run(); !st) return st.err();
+    return sqlite3_changes(db_) == 1;
+}
+
+status store::insert_event(const std::string& envelope_id, const std::string& tenant, const std::string& body_type,
+                           const std::string& kind, const std::string& subject, std::int64_t time_ms,
+                           std::int64_t received_ms, const std::string& payload) {
+    stmt s(db_,
+           "INSERT INTO events(envelope_id, tenant, body_type, kind, subject, time_ms, received_at_ms, envelope) "
+           "VALUES(?,?,?,?,?,?,?,?)",
+           "insert event");
+    return s.text(envelope_id).text(tenant).text(body_type).text(kind).text(subject).i64(time_ms).i64(received_ms).blob(payload).run();
+}
+
+result<std::int64_t> store::count_events(const std::string& tenant) {
+    stmt s(db_, tenant.empty() ? "SELECT count(*) FROM events" : "SELECT count(*) FROM events WHERE tenant = ?", "count events");
+    if (!tenant.empty()) s.text(tenant);
+    if (!s.step()) return s.check().err();
+    return s.col_i64(0);
+}
+
+result<std::optional<posture_row>> store::posture(const std::string& tenant) {
+    stmt s(db_, "SELECT envelope_id, cycle, report, received_at_ms, collected_at_ms FROM posture WHERE tenant = ?", "read posture");
+    s.text(tenant);
+    if (!s.step()) {
+        if (s.failed()) return s.check().err();
+        return std::optional<posture_row>{};
+    }
+    posture_row p;
+    p.tenant = tenant;
+    p.envelope_id = s.col_text(0);
+    p.cycle = static_cast<std::uint64_t>(s.col_i64(1));
+    p.report.ParseFromString(s.col_text(2));
+    p.received_ms = s.col_i64(3);
+    p.collected_ms = s.col_i64(4);
+    return std::optional<posture_row>(std::move(p));
+}
+
+status store::put_posture(const posture_row& p) {
+    stmt s(db_,
+           "INSERT OR REPLACE INTO posture(tenant, envelope_id, cycle, overall, account_upn, report, received_at_ms, "
+           "collected_at_ms) VALUES(?,?,?,?,?,?,?,?)",
+           "store posture");
+    return s.text(p.tenant).text(p.envelope_id).i64(static_cast<std::int64_t>(p.cycle)).i64(p.report.overall())
+        .text(p.report.account_upn()).blob(p.report.SerializeAsString()).i64(p.received_ms).i64(p.collected_ms).run();
+}
+
+result<std::optional<agent_row>> store::agent(const std::string& tenant) {
+    stmt s(db_, "SELECT state, reason, last_seen_ms FROM agents WHERE tenant = ?", "read agent");
+    s.text(tenant);
+    if (!s.step()) {
+        if (s.failed()) return s.check().err();
+        return std::optional<agent_row>{};
+    }
+    return std::optional<agent_row>(agent_row{tenant, static_cast<v1::AgentState>(s.col_i64(0)), s.col_text(1), s.col_i64(2)});
+}
+
+result<std::vector<agent_row>> store::agents() {
+    stmt s(db_, "SELECT tenant, state, reason, last_seen_ms FROM agents ORDER BY tenant", "list agents");
+    std::vector<agent_row> out;
+    while (s.step()) out.push_back({s.col_text(0), static_cast<v1::AgentState>(s.col_i64(1)), s.col_text(2), s.col_i64(3)});
+    if (s.failed()) return s.check().err();
+    return out;
+}
+
+status store::put_agent(const agent_row& a) {
+    stmt s(db_, "INSERT OR REPLACE INTO agents(tenant, state, reason, last_seen_ms) VALUES(?,?,?,?)", "store agent");
+    return s.text(a.tenant).i64(a.state).text(a.reason).i64(a.last_seen_ms).run();
+}
+
+status store::touch_agent(const std::string& tenant, std::int64_t seen_ms) {
+    stmt s(db_,
+           "INSERT INTO agents(tenant, state, reason, last_seen_ms) VALUES(?, 0, '', ?) "
+           "ON CONFLICT(tenant) DO UPDATE SET last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)",
+           "touch agent");
+    return s.text(tenant).i64(seen_ms).run();
+}
+
+// ---- tasks ----
+
+result<std::optional<task>> store::task_by_id(const std::string& id) {
+    stmt s(db_, (std::string("SELECT ") + task_cols + " FROM tasks WHERE id = ?").c_str(), "read task");
+    s.text(id);
+    if (!s.step()) {
+        if (s.failed()) return s.check().err();
+        return std::optional<task>{};
+    }
+    return std::optional<task>(task_from(s, 0, 1, 2));
+}
+
+result<std::vector<task>> store::tasks_of_tenant(const std::string& tenant) {
+    stmt s(db_, (std::string("SELECT ") + task_cols + " FROM tasks WHERE tenant = ? ORDER BY created_at_ms").c_str(),
+           "read tenant tasks");
+    s.text(tenant);
+    std::vector<task> out;
+    while (s.step()) out.push_back(task_from(s, 0, 1, 2));
+    if (s.failed()) return s.check().err();
+    return out;
+}
+
+result<std::vector<task>> store::list_tasks(v1::TaskState state, const std::string& tenant, int limit) {
+    std::string sql = std::string("SELECT ") + task_cols + " FROM tasks WHERE (? = 0 OR state = ?) AND (? = '' OR tenant = ?) "
+                      "ORDER BY created_at_ms DESC LIMIT ?";
+    stmt s(db_, sql.c_str(), "list tasks");
+    s.i64(state).i64(state).text(tenant).text(tenant).i64(limit);
+    std::vector<task> out;
+    while (s.step()) out.push_back(task_from(s, 0, 1, 2));
+    if (s.failed()) return s.check().err();
+    return out;
+}
+
+result<std::vector<task>> store::tasks_in_states(const std::vector<v1::TaskState>& states) {
+    std::vector<task> out;
+    for (auto st : states) {
+        auto r = list_tasks(st, {}, 1000000);
+        if (!r) return r.err();
+        for (auto& t : *r) out.push_back(std::move(t));
+    }
+    return out;
+}
+
+status store::put_task(const task& t) {
+    const auto& v = t.view;
+    stmt s(db_,
+           "INSERT INTO tasks(id, tenant, kind, target, state, plan_version, risk, created_at_ms, updated_at_ms, "
+           "expires_at_ms, dispatch_deadline_ms, succeeded_at_ms, view) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?) "
+           "ON CONFLICT(id) DO UPDATE SET state=excluded.state, plan_version=excluded.plan_version, risk=excluded.risk, "
+           "updated_at_ms=excluded.updated_at_ms, expires_at_ms=excluded.expires_at_ms, "
+           "dispatch_deadline_ms=excluded.dispatch_deadline_ms, succeeded_at_ms=excluded.succeeded_at_ms, view=excluded.view",
+           "store task");
+    return s.text(v.task_id()).text(v.tenant()).i64(v.kind()).text(v.target()).i64(v.state()).i64(v.plan_version())
+        .i64(v.risk()).i64(ts_ms(v.created_at())).i64(ts_ms(v.updated_at())).i64(ts_ms(v.expires_at()))
+        .i64(t.dispatch_deadline_ms).i64(t.succeeded_at_ms).blob(v.SerializeAsString()).run();
+}
+
+status store::insert_approval(const std::string& task_id, const v1::Approval& a) {
+    stmt s(db_, "INSERT INTO approvals(task_id, plan_version, admin, comment, at_ms) VALUES(?,?,?,?,?)", "record approval");
+    return s.text(task_id).i64(a.plan_version()).text(a.admin()).text(a.comment()).i64(ts_ms(a.at())).run();
+}
+
+status store::insert_command(const std::string& command_id, const std::string& task_id, const std::string& tenant,
+                             std::uint32_t plan_version, std::int64_t issued_ms, std::int64_t not_after_ms,
+                             const std::string& payload) {
+    stmt s(db_,
+           "INSERT INTO commands(command_id, task_id, tenant, plan_version, issued_at_ms, not_after_ms, command) "
+           "VALUES(?,?,?,?,?,?,?)",
+           "record command");
+    return s.text(command_id).text(task_id).text(tenant).i64(plan_version).i64(issued_ms).i64(not_after_ms).blob(payload).run();
+}
+
+status store::set_command_result(const std::string& command_id, int outcome, const std::string& detail, std::int64_t at_ms) {
+    stmt s(db_, "UPDATE commands SET outcome = ?, result_detail = ?, result_at_ms = ? WHERE command_id = ?", "record command result");
+    return s.i64(outcome).text(detail).i64(at_ms).text(command_id).run();
+}
+
+// ---- audit ----
+
+std::string store::audit_hash(const v1::AuditEntry& e) {
+    // Length-prefixed fields so that no two different entries serialize alike.
+    std::string canon = e.prev_hash();
+    auto field = [&](const std::string& v) {
+        canon += "|" + std::to_string(v.size()) + ":" + v;
+    };
+    field(std::to_string(e.seq()));
+    field(std::to_string(TimeUtil::TimestampToMilliseconds(e.at())));
+    field(e.actor());
+    field(e.action());
+    field(e.tenant());
+    field(e.task_id());
+    field(e.detail());
+    return sha256_hex(canon);
+}
+
+result<v1::AuditEntry> store::append_audit(std::int64_t at_ms, const std::string& actor, const std::string& action,
+                                           const std::string& tenant, const std::string& task_id, const std::string& detail) {
+    v1::AuditEntry e;
+    {
+        stmt last(db_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", "read audit head");
+        if (last.step()) {
+            e.set_seq(static_cast<std::uint64_t>(last.col_i64(0)) + 1);
+            e.set_prev_hash(last.col_text(1));
+        } else {
+            if (last.failed()) return last.check().err();
+            e.set_seq(1);
+        }
+    }
+    *e.mutable_at() = TimeUtil::MillisecondsToTimestamp(at_ms);
+    e.set_actor(actor);
+    e.set_action(action);
+    e.set_tenant(tenant);
+    e.set_task_id(task_id);
+    e.set_detail(detail);
+    e.set_hash(audit_hash(e));
+    stmt s(db_, "INSERT INTO audit(seq, at_ms, actor, action, tenant, task_id, detail, prev_hash, hash) VALUES(?,?,?,?,?,?,?,?,?)",
+           "append audit entry");
+    if (auto st = s.i64(static_cast<std::int64_t>(e.seq())).i64(at_ms).text(actor).text(action).text(tenant).text(task_id)
+                      .text(detail).text(e.prev_hash()).text(e.hash()).run();
+        !st)
+        return st.err();
+    return e;
+}
+
+namespace {
+v1::AuditEntry audit_from(const stmt& s) {
+    v1::AuditEntry e;
+    e.set_seq(static_cast<std::uint64_t>(s.col_i64(0)));
+    *e.mutable_at() = TimeUtil::MillisecondsToTimestamp(s.col_i64(1));
+    e.set_actor(s.col_text(2));
+    e.set_action(s.col_text(3));
+    e.set_tenant(s.col_text(4));
+    e.set_task_id(s.col_text(5));
+    e.set_detail(s.col_text(6));
+    e.set_prev_hash(s.col_text(7));
+    e.set_hash(s.col_text(8));
+    return e;
+}
+}  // namespace
+
+result<std::vector<v1::AuditEntry>> store::audit(std::uint64_t after_seq, std::uint32_t limit, const std::string& task_id) {
+    stmt s(db_,
+           "SELECT seq, at_ms, actor, action, tenant, task_id, detail, prev_hash, hash FROM audit "
+           "WHERE seq > ? AND (? = '' OR task_id = ?) ORDER BY seq LIMIT ?",
+           "read audit");
+    s.i64(static_cast<std::int64_t>(after_seq)).text(task_id).text(task_id).i64(limit == 0 ? 1000 : limit);
+    std::vector<v1::AuditEntry> out;
+    while (s.step()) out.push_back(audit_from(s));
+    if (s.failed()) return s.check().err();
+    return out;
+}
+
+result<v1::AuditVerification> store::verify_audit() {
+    stmt s(db_, "SELECT seq, at_ms, actor, action, tenant, task_id, detail, prev_hash, hash FROM audit ORDER BY seq",
+           "verify audit");
+    v1::AuditVerification v;
+    v.set_ok(true);
+    std::string prev;
+    std::uint64_t expect_seq = 1;
+    while (s.step()) {
+        const auto e = audit_from(s);
+        v.set_entries(v.entries() + 1);
+        if (e.seq() != expect_seq || e.prev_hash() != prev || audit_hash(e) != e.hash()) {
+            v.set_ok(false);
+            v.set_first_bad_seq(e.seq() != expect_seq ? expect_seq : e.seq());
+            break;
+        }
+        prev = e.hash();
+        ++expect_seq;
+    }
+    if (s.failed()) return s.check().err();
+    return v;
+}
+
+// ---- alerts ----
+
+namespace {
+alert_row alert_from(const stmt& s) {
+    alert_row a;
+    a.fingerprint = s.col_text(0);
+    a.tenant = s.col_text(1);
+    a.active = s.col_i64(2) != 0;
+    a.alert.ParseFromString(s.col_text(3));
+    return a;
+}
+}  // namespace
+
+result<std::vector<alert_row>> store::active_alerts(const std::string& tenant) {
+    stmt s(db_, "SELECT fingerprint, tenant, active, alert FROM alerts WHERE active = 1 AND (? = '' OR tenant = ?)", "read alerts");
+    s.text(tenant).text(tenant);
+    std::vector<alert_row> out;
+    while (s.step()) out.push_back(alert_from(s));
+    if (s.failed()) return s.check().err();
+    return out;
+}
+
+result<std::optional<alert_row>> store::alert(const std::string& fp) {
+    stmt s(db_, "SELECT fingerprint, tenant, active, alert FROM alerts WHERE fingerprint = ?", "read alert");
+    s.text(fp);
+    if (!s.step()) {
+        if (s.failed()) return s.check().err();
+        return std::optional<alert_row>{};
+    }
+    return std::optional<alert_row>(alert_from(s));
+}
+
+status store::put_alert(const alert_row& a, std::int64_t at_ms) {
+    const auto& al = a.alert;
+    stmt s(db_,
+           "INSERT OR REPLACE INTO alerts(fingerprint, tenant, cause, severity, active, raised_at_ms, resolved_at_ms, alert) "
+           "VALUES(?,?,?,?,?,?,?,?)",
+           "store alert");
+    if (auto st = s.text(a.fingerprint).text(a.tenant).text(al.cause()).i64(al.severity()).i64(a.active ? 1 : 0)
+                      .i64(ts_ms(al.raised_at())).i64(al.has_resolved_at() ? ts_ms(al.resolved_at()) : 0)
+                      .blob(al.SerializeAsString()).run();
+        !st)
+        return st;
+    stmt h(db_, "INSERT INTO alert_history(fingerprint, tenant, cause, severity, state, at_ms) VALUES(?,?,?,?,?,?)",
+           "append alert history");
+    return h.text(a.fingerprint).text(a.tenant).text(al.cause()).i64(al.severity()).i64(al.state()).i64(at_ms).run();
+}
+
+result<std::int64_t> store::count_alert_history(const std::string& fp) {
+    stmt s(db_, "SELECT count(*) FROM alert_history WHERE fingerprint = ?", "count alert history");
+    s.text(fp);
+    if (!s.step()) return s.check().err();
+    return s.col_i64(0);
+}
+
+// ---- outboxes ----
+
+status store::enqueue_mqtt(const mqtt_outbox_row& m, std::int64_t now_ms) {
+    stmt s(db_,
+           "INSERT INTO mqtt_outbox(topic, payload, retained, response_topic, correlation, created_at_ms) VALUES(?,?,?,?,?,?)",
+           "queue MQTT publication");
+    return s.text(m.topic).blob(m.payload).i64(m.retained ? 1 : 0).text(m.response_topic).blob(m.correlation_data).i64(now_ms).run();
+}
+
+result<std::vector<mqtt_outbox_row>> store::next_mqtt(int limit) {
+    stmt s(db_, "SELECT seq, topic, payload, retained, response_topic, correlation, attempts FROM mqtt_outbox ORDER BY seq LIMIT ?",
+           "read MQTT outbox");
+    s.i64(limit);
+    std::vector<mqtt_outbox_row> out;
+    while (s.step())
+        out.push_back({s.col_i64(0), s.col_text(1), s.col_text(2), s.col_i64(3) != 0, s.col_text(4), s.col_text(5),
+                       static_cast<int>(s.col_i64(6))});
+    if (s.failed()) return s.check().err();
+    return out;
+}
+
+status store::delete_mqtt(std::int64_t seq) {
+    stmt s(db_, "DELETE FROM mqtt_outbox WHERE seq = ?", "delete published MQTT message");
+    return s.i64(seq).run();
+}
+
+status store::bump_mqtt_attempts(std::int64_t seq) {
+    stmt s(db_, "UPDATE mqtt_outbox SET attempts = attempts + 1 WHERE seq = ?", "count MQTT attempt");
+    return s.i64(seq).run();
+}
+
+status store::enqueue_webhook(const webhook_row& w, std::int64_t now_ms) {
+    stmt s(db_,
+           "INSERT OR IGNORE INTO webhook_outbox(delivery_key, sink, url, body, created_at_ms, next_attempt_ms) "
+           "VALUES(?,?,?,?,?,?)",
+           "queue webhook delivery");
+    return s.text(w.delivery_key).text(w.sink).text(w.url).text(w.body).i64(now_ms).i64(now_ms).run();
+}
+
+result<std::vector<webhook_row>> store::due_webhooks(std::int64_t now_ms, int limit) {
+    stmt s(db_,
+           "SELECT id, delivery_key, sink, url, body, attempts, next_attempt_ms FROM webhook_outbox "
+           "WHERE delivered_at_ms IS NULL AND gave_up = 0 AND next_attempt_ms <= ? ORDER BY id LIMIT ?",
+           "read webhook outbox");
+    s.i64(now_ms).i64(limit);
+    std::vector<webhook_row> out;
+    while (s.step())
+        out.push_back({s.col_i64(0), s.col_text(1), s.col_text(2), s.col_text(3), s.col_text(4),
+                       static_cast<int>(s.col_i64(5)), s.col_i64(6)});
+    if (s.failed()) return s.check().err();
+    return out;
+}
+
+status store::webhook_delivered(std::int64_t id, std::int64_t now_ms, long http_status) {
+    stmt s(db_, "UPDATE webhook_outbox SET delivered_at_ms = ?, http_status = ?, attempts = attempts + 1 WHERE id = ?",
+           "mark webhook delivered");
+    return s.i64(now_ms).i64(http_status).i64(id).run();
+}
+
+status store::webhook_attempt_failed(std::int64_t id, std::int64_t next_ms, const std::string& error, bool give_up) {
+    stmt s(db_,
+           "UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_ms = ?, last_error = ?, gave_up = ? WHERE id = ?",
+           "record webhook failure");
+    return s.i64(next_ms).text(error).i64(give_up ? 1 : 0).i64(id).run();
+}
+
+result<std::int64_t> store::pending_webhooks() {
+    stmt s(db_, "SELECT count(*) FROM webhook_outbox WHERE delivered_at_ms IS NULL AND gave_up = 0", "count webhooks");
+    if (!s.step()) return s.check().err();
+    return s.col_i64(0);
+}
+
+// ---- admin views ----
+
+result<std::vector<v1::TenantSummary>> store::tenant_summaries() {
+    stmt s(db_,
+           "WITH t(tenant) AS (SELECT tenant FROM posture UNION SELECT tenant FROM agents UNION SELECT tenant FROM tasks) "
+           "SELECT t.tenant, p.overall, p.collected_at_ms, p.received_at_ms, a.state, a.last_seen_ms, p.account_upn, "
+           " (SELECT count(*) FROM tasks k WHERE k.tenant = t.tenant AND k.state BETWEEN 1 AND 5), "
+           " (SELECT count(*) FROM alerts l WHERE l.tenant = t.tenant AND l.active = 1) "
+           "FROM t LEFT JOIN posture p ON p.tenant = t.tenant LEFT JOIN agents a ON a.tenant = t.tenant ORDER BY t.tenant",
+           "list tenants");
+    std::vector<v1::TenantSummary> out;
+    while (s.step()) {
+        v1::TenantSummary t;
+        t.set_tenant(s.col_text(0));
+        if (!s.col_null(1)) {
+            t.set_overall(static_cast<v1::CheckStatus>(s.col_i64(1)));
+            *t.mutable_last_report_at() = TimeUtil::MillisecondsToTimestamp(s.col_i64(3));
+            t.set_account_upn(s.col_text(6));
+        }
+        if (!s.col_null(4)) {
+            t.set_agent_state(static_cast<v1::AgentState>(s.col_i64(4)));
+            *t.mutable_last_seen_at() = TimeUtil::MillisecondsToTimestamp(s.col_i64(5));
+        }
+        t.set_open_tasks(static_cast<std::uint32_t>(s.col_i64(7)));
+        t.set_active_alerts(static_cast<std::uint32_t>(s.col_i64(8)));
+        out.push_back(std::move(t));
+    }
+    if (s.failed()) return s.check().err();
+    return out;
+}
+
+}  // namespace connguard::coord

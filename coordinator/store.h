@@ -1,0 +1,172 @@
+#pragma once
+// The coordinator's system of record: one SQLite database (WAL) — see coordinator/README.md "Schema".
+//
+// One `store` = one SQLite connection, used by one thread. The ingest/committer thread owns the
+// writer; the MQTT publisher and the webhook deliverer open their own connections to the same file
+// (WAL lets readers run beside the writer; short writes wait on busy_timeout).
+//
+// Durability: journal_mode=WAL; synchronous=NORMAL by default (a commit survives the process being
+// killed, SIGKILL included; only an OS crash / power loss can lose the last commits) or FULL (fsync
+// per commit, survives power loss). Schema changes are numbered migrations recorded in
+// schema_migrations and PRAGMA user_version; opening a database runs the missing ones.
+//
+// Every method returns result/status; SQL errors carry the statement's purpose and SQLite's message.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "connguard/v1/admin.pb.h"
+#include "connguard/v1/agent.pb.h"
+#include "connguard/v1/alerts.pb.h"
+#include "connguard/v1/validation.pb.h"
+#include "coordinator/task_machine.h"
+
+struct sqlite3;
+
+namespace connguard::coord {
+
+struct store_options {
+    bool synchronous_full = false;  ///< fsync every commit (power-loss safe) instead of NORMAL
+    int busy_timeout_ms = 10000;
+};
+
+/// The latest report of a tenant.
+struct posture_row {
+    std::string tenant;
+    std::string envelope_id;
+    std::uint64_t cycle = 0;
+    v1::ValidationReport report;
+    std::int64_t received_ms = 0;
+    std::int64_t collected_ms = 0;
+};
+
+/// Last known liveness of a tenant's agent.
+struct agent_row {
+    std::string tenant;
+    v1::AgentState state = v1::AGENT_STATE_UNSPECIFIED;
+    std::string reason;
+    std::int64_t last_seen_ms = 0;
+};
+
+/// One alert as stored (active or the last state of a resolved one).
+struct alert_row {
+    std::string fingerprint;
+    std::string tenant;
+    v1::Alert alert;
+    bool active = false;
+};
+
+/// A queued MQTT publication (coordinator -> broker), written in the same transaction as the
+/// change it announces, published and deleted by the publisher thread.
+struct mqtt_outbox_row {
+    std::int64_t seq = 0;
+    std::string topic;
+    std::string payload;
+    bool retained = false;
+    std::string response_topic;
+    std::string correlation_data;
+    int attempts = 0;
+};
+
+/// A queued webhook delivery.
+struct webhook_row {
+    std::int64_t id = 0;
+    std::string delivery_key;  ///< sent as Idempotency-Key; unique per (sink, alert transition)
+    std::string sink;
+    std::string url;
+    std::string body;
+    int attempts = 0;
+    std::int64_t next_attempt_ms = 0;
+};
+
+class store {
+public:
+    /// Opens (creating if needed) and migrates the database.
+    static result<std::unique_ptr<store>> open(const std::filesystem::path& path, store_options opts = {});
+    ~store();
+    store(const store&) = delete;
+    store& operator=(const store&) = delete;
+
+    /// The newest schema version this build knows.
+    static int latest_schema_version();
+    result<int> schema_version();
+
+    // ---- transactions (BEGIN IMMEDIATE; savepoints for one message inside a group commit) ----
+    status begin();
+    status commit();
+    void rollback();
+    status savepoint();
+    status release_savepoint();
+    void rollback_to_savepoint();
+
+    // ---- ingest ----
+    /// Records an envelope id; false when it was seen before (a redelivery).
+    result<bool> mark_seen(const std::string& envelope_id, const std::string& tenant, const std::string& topic,
+                           std::int64_t now_ms);
+    status insert_event(const std::string& envelope_id, const std::string& tenant, const std::string& body_type,
+                        const std::string& kind, const std::string& subject, std::int64_t time_ms,
+                        std::int64_t received_ms, const std::string& payload);
+    result<std::int64_t> count_events(const std::string& tenant = {});
+    result<std::optional<posture_row>> posture(const std::string& tenant);
+    status put_posture(const posture_row& p);
+    result<std::optional<agent_row>> agent(const std::string& tenant);
+    result<std::vector<agent_row>> agents();
+    status put_agent(const agent_row& a);
+    status touch_agent(const std::string& tenant, std::int64_t seen_ms);
+
+    // ---- tasks ----
+    result<std::optional<task>> task_by_id(const std::string& id);
+    result<std::vector<task>> tasks_of_tenant(const std::string& tenant);
+    /// Filtered list (state UNSPECIFIED = all; empty tenant = all), newest first.
+    result<std::vector<task>> list_tasks(v1::TaskState state, const std::string& tenant, int limit = 1000);
+    result<std::vector<task>> tasks_in_states(const std::vector<v1::TaskState>& states);
+    status put_task(const task& t);
+    status insert_approval(const std::string& task_id, const v1::Approval& a);
+    status insert_command(const std::string& command_id, const std::string& task_id, const std::string& tenant,
+                          std::uint32_t plan_version, std::int64_t issued_ms, std::int64_t not_after_ms,
+                          const std::string& payload);
+    status set_command_result(const std::string& command_id, int outcome, const std::string& detail, std::int64_t at_ms);
+
+    // ---- audit (append-only, hash-chained) ----
+    result<v1::AuditEntry> append_audit(std::int64_t at_ms, const std::string& actor, const std::string& action,
+                                        const std::string& tenant, const std::string& task_id, const std::string& detail);
+    result<std::vector<v1::AuditEntry>> audit(std::uint64_t after_seq, std::uint32_t limit, const std::string& task_id);
+    result<v1::AuditVerification> verify_audit();
+    /// hash = sha256(prev_hash + canonical fields); exposed for tests.
+    static std::string audit_hash(const v1::AuditEntry& e);
+
+    // ---- alerts ----
+    result<std::vector<alert_row>> active_alerts(const std::string& tenant);
+    result<std::optional<alert_row>> alert(const std::string& fingerprint);
+    status put_alert(const alert_row& a, std::int64_t at_ms);  ///< also appends alert_history
+    result<std::int64_t> count_alert_history(const std::string& fingerprint);
+
+    // ---- outboxes ----
+    status enqueue_mqtt(const mqtt_outbox_row& m, std::int64_t now_ms);
+    result<std::vector<mqtt_outbox_row>> next_mqtt(int limit);
+    status delete_mqtt(std::int64_t seq);
+    status bump_mqtt_attempts(std::int64_t seq);
+    status enqueue_webhook(const webhook_row& w, std::int64_t now_ms);
+    result<std::vector<webhook_row>> due_webhooks(std::int64_t now_ms, int limit);
+    status webhook_delivered(std::int64_t id, std::int64_t now_ms, long http_status);
+    status webhook_attempt_failed(std::int64_t id, std::int64_t next_ms, const std::string& error, bool give_up);
+    result<std::int64_t> pending_webhooks();
+
+    // ---- admin views ----
+    result<std::vector<v1::TenantSummary>> tenant_summaries();
+
+    /// Runs raw SQL (tests and tools only).
+    status exec(const std::string& sql);
+    sqlite3* handle() { return db_; }
+
+private:
+    explicit store(sqlite3* db) : db_(db) {}
+    status migrate();
+    sqlite3* db_ = nullptr;
+};
+
+}  // namespace connguard::coord
