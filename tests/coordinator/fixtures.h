@@ -1,0 +1,72 @@
+#pragma once
+// Builders for the coordinator tests: reports with the evidence agent/checks writes, envelopes.
+#include <string>
+
+#include <google/protobuf/util/time_util.h>
+
+#include "common/clock.h"
+#include "common/envelope_codec.h"
+#include "common/ids.h"
+#include "connguard/v1/envelope.pb.h"
+
+namespace connguard::coord::testing {
+
+inline constexpr const char* user_id = "5bde3e51-d13b-4db1-9948-fe4b109d11a7";
+inline constexpr const char* upn = "svc-backup@contoso.onmicrosoft.com";
+
+/// A CG-CAP FAIL for one policy with everything the plan builder needs.
+inline void add_cap_fail(v1::ValidationReport& r, const std::string& policy_id, const std::string& modified,
+                         const std::string& grant = "mfa", const std::string& include_users = R"(["group-x"])",
+                         const std::string& exclude_users = R"(["11111111-1111-1111-1111-111111111111"])") {
+    auto* c = r.add_checks();
+    c->set_id("CG-CAP");
+    c->set_subject(policy_id);
+    c->set_status(v1::CHECK_STATUS_FAIL);
+    c->set_reason("policy 'Require MFA " + policy_id + "' requires MFA for the connection account");
+    auto ev = [&](const std::string& kind, const std::string& name, const std::string& detail) {
+        auto* e = c->add_evidence();
+        e->set_kind(kind);
+        e->set_id(policy_id);
+        e->set_name(name);
+        e->set_detail(detail);
+    };
+    ev("policy", "Require MFA " + policy_id, "grantControls: " + grant);
+    ev("policy.modifiedDateTime", "", modified);
+    ev("policy.excludeUsers", "", exclude_users);
+    ev("policy.includeUsers", "", include_users);
+    ev("policy.grant", "", grant);
+    auto* s = c->add_remediations();
+    s->set_kind(v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY);
+    s->set_target_id(policy_id);
+    s->set_target_name("Require MFA " + policy_id);
+    s->set_summary("exclude the account from 'Require MFA " + policy_id + "'");
+}
+
+inline v1::ValidationReport report(std::uint64_t cycle, std::int64_t collected_ms) {
+    v1::ValidationReport r;
+    r.set_azure_tenant_id("00000000-0000-0000-0000-0000000000aa");
+    r.set_account_upn(upn);
+    r.set_account_object_id(user_id);
+    r.set_cycle(cycle);
+    *r.mutable_collected_at() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(collected_ms);
+    r.set_overall(v1::CHECK_STATUS_OK);
+    auto* ok = r.add_checks();
+    ok->set_id("CG-ACCOUNT");
+    ok->set_status(v1::CHECK_STATUS_OK);
+    return r;
+}
+
+inline void finish_overall(v1::ValidationReport& r) {
+    auto worst = v1::CHECK_STATUS_OK;
+    for (const auto& c : r.checks())
+        if (c.status() > worst) worst = c.status();
+    r.set_overall(worst);
+}
+
+inline v1::Envelope wrap(const std::string& tenant, const v1::ValidationReport& r) {
+    auto env = codec::make_envelope(tenant, "agent/" + tenant);
+    *env.mutable_validation_report() = r;
+    return env;
+}
+
+}  // namespace connguard::coord::testing
