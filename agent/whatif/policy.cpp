@@ -282,7 +282,7 @@ result<policy> parse_policy(const json& j) {
     }
     // grant controls: top level, or (a known export oddity) nested inside conditions.
     const json* g = member(j, "grantControls");
-    if (g == nullptr || g->is_null()) {
+    if (g == nullptr || g->is_null() || (g->is_object() && g->empty())) {
         if (const json* nested = present(*cond, "grantControls")) g = nested;
     }
     if (g != nullptr) {
