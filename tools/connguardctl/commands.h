@@ -16,4 +16,13 @@ struct command {
 /// connguardctl whatif: evaluate CA policies for one sign-in (what_if.cpp).
 int run_whatif(int argc, char** argv);
 
+// Admin subcommands (admin_commands.cpp): talk to connguard-coordinator over MQTT request/response.
+int run_tenants(int argc, char** argv);   ///< connguardctl tenants
+int run_tasks(int argc, char** argv);     ///< connguardctl tasks [--state S]
+int run_task(int argc, char** argv);      ///< connguardctl task show ID
+int run_approve(int argc, char** argv);   ///< connguardctl approve ID [--comment C]
+int run_reject(int argc, char** argv);    ///< connguardctl reject ID --reason R
+int run_alerts(int argc, char** argv);    ///< connguardctl alerts --follow
+int run_audit(int argc, char** argv);     ///< connguardctl audit [--verify]
+
 }  // namespace connguard::ctl

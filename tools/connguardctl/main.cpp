@@ -14,6 +14,13 @@ using connguard::ctl::command;
 const command commands[] = {
     {"whatif", "evaluate Conditional Access policies for one sign-in (like Graph's evaluate API)",
      connguard::ctl::run_whatif},
+    {"tenants", "list tenants with their status (coordinator)", connguard::ctl::run_tenants},
+    {"tasks", "list remediation tasks [--state S] (coordinator)", connguard::ctl::run_tasks},
+    {"task", "task show ID: one task with the exact change it makes", connguard::ctl::run_task},
+    {"approve", "approve a task's plan version", connguard::ctl::run_approve},
+    {"reject", "reject a task with a reason", connguard::ctl::run_reject},
+    {"alerts", "follow alerts as they are raised and resolved", connguard::ctl::run_alerts},
+    {"audit", "show (and --verify) the hash-chained audit log", connguard::ctl::run_audit},
 };
 
 void usage(std::FILE* out) {

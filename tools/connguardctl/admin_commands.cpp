@@ -1,0 +1,446 @@
+// connguardctl admin subcommands: tenants, tasks, task show, approve, reject, alerts, audit.
+// They talk to connguard-coordinator over MQTT request/response (admin_client.h).
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+
+#include "common/topics.h"
+#include "connguard/v1/envelope.pb.h"
+#include "tools/connguardctl/admin_client.h"
+#include "tools/connguardctl/commands.h"
+
+namespace connguard::ctl {
+
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+std::string to_json(const google::protobuf::Message& m) {
+    std::string out;
+    google::protobuf::util::JsonPrintOptions o;
+    o.preserve_proto_field_names = true;
+    (void)google::protobuf::util::MessageToJsonString(m, &out, o);
+    return out;
+}
+
+std::string when(const google::protobuf::Timestamp& t) {
+    if (t.seconds() == 0 && t.nanos() == 0) return "-";
+    return TimeUtil::ToString(t);
+}
+
+std::string short_enum(const std::string& full, const std::string& prefix) {
+    return full.rfind(prefix, 0) == 0 ? full.substr(prefix.size()) : full;
+}
+std::string state_of(v1::TaskState s) { return short_enum(v1::TaskState_Name(s), "TASK_STATE_"); }
+std::string kind_of(v1::RemediationKind k) { return short_enum(v1::RemediationKind_Name(k), "REMEDIATION_KIND_"); }
+std::string risk_of(v1::Risk r) { return short_enum(v1::Risk_Name(r), "RISK_"); }
+std::string status_of(v1::CheckStatus s) { return short_enum(v1::CheckStatus_Name(s), "CHECK_STATUS_"); }
+
+/// Parsed arguments of one subcommand: its own flags plus the connection flags.
+struct parsed_args {
+    connection_flags conn;
+    std::vector<std::string> rest;
+};
+
+int usage_error(const char* cmd, const std::string& msg, const char* usage) {
+    std::fprintf(stderr, "connguardctl %s: %s\n\n%s\n%s", cmd, msg.c_str(), usage, connection_help());
+    return exit_usage;
+}
+
+bool wants_help(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--help" || a == "-h") return true;
+    }
+    return false;
+}
+
+/// Parses flags, fills from the environment; on failure prints the reason and returns false.
+bool prepare(const char* cmd, int argc, char** argv, const char* usage, parsed_args& out, int& code) {
+    if (wants_help(argc, argv)) {
+        std::printf("%s\n%s", usage, connection_help());
+        code = exit_ok;
+        return false;
+    }
+    std::vector<std::string> args(argv + 1, argv + argc);
+    auto f = parse_connection_flags(args, out.rest);
+    if (!f) {
+        code = usage_error(cmd, f.err().message, usage);
+        return false;
+    }
+    out.conn = *f;
+    if (auto st = complete_from_env(out.conn); !st) {
+        code = usage_error(cmd, st.err().message, usage);
+        return false;
+    }
+    return true;
+}
+
+/// Sends one request; prints errors; returns the response or an exit code.
+int call(const char* cmd, const connection_flags& conn, const v1::AdminRequest& req, v1::AdminResponse& out) {
+    auto session = admin_session::open(conn);
+    if (!session) {
+        std::fprintf(stderr, "connguardctl %s: %s\n", cmd, session.err().message.c_str());
+        return exit_usage;
+    }
+    auto r = (*session)->call(req);
+    if (!r) {
+        std::fprintf(stderr, "connguardctl %s: %s\n", cmd, r.err().message.c_str());
+        return r.err().code == "forbidden" ? exit_refused : exit_usage;
+    }
+    out = *r;
+    if (!out.ok()) {
+        if (conn.json) std::printf("%s\n", to_json(out).c_str());
+        std::fprintf(stderr, "connguardctl %s: refused (%s): %s\n", cmd, out.error_code().c_str(),
+                     out.error_message().c_str());
+        return exit_refused;
+    }
+    return exit_ok;
+}
+
+void print_task_line(const v1::TaskView& t) {
+    std::printf("%-36s  %-12s  %-24s  %-16s  %-6s  v%-3u %s\n", t.task_id().c_str(), t.tenant().c_str(),
+                kind_of(t.kind()).c_str(), state_of(t.state()).c_str(), risk_of(t.risk()).c_str(), t.plan_version(),
+                t.plan().summary().c_str());
+}
+
+void print_task(const v1::TaskView& t) {
+    std::printf("task        %s\n", t.task_id().c_str());
+    std::printf("tenant      %s\n", t.tenant().c_str());
+    std::printf("kind        %s%s\n", kind_of(t.kind()).c_str(), t.automatic() ? "" : " (guidance only: nothing is executed)");
+    std::printf("target      %s\n", t.target().c_str());
+    std::printf("state       %s%s%s\n", state_of(t.state()).c_str(), t.state_reason().empty() ? "" : " - ",
+                t.state_reason().c_str());
+    std::printf("risk        %s (%u approval(s) needed)\n", risk_of(t.risk()).c_str(), t.approvals_required());
+    std::printf("plan        version %u: %s\n", t.plan_version(), t.plan().summary().c_str());
+    std::printf("why         %s\n", t.reason().c_str());
+    std::printf("created     %s   expires %s   updated %s\n", when(t.created_at()).c_str(), when(t.expires_at()).c_str(),
+                when(t.updated_at()).c_str());
+    const auto& p = t.plan();
+    if (!p.http_method().empty()) {
+        std::printf("change      %s %s\n", p.http_method().c_str(), p.http_path().c_str());
+        if (!p.http_body().empty()) std::printf("body        %s\n", p.http_body().c_str());
+    }
+    switch (p.plan_case()) {
+        case v1::RemediationPlan::kExcludeFromCaPolicy: {
+            const auto& x = p.exclude_from_ca_policy();
+            std::printf("policy      %s (%s)\n", x.policy_name().c_str(), x.policy_id().c_str());
+            std::printf("account     %s (%s)\n", x.user_principal_name().c_str(), x.user_id().c_str());
+            std::printf("precondition policy modifiedDateTime == %s (else the agent refuses as STALE)\n",
+                        x.expected_modified_date_time().c_str());
+            break;
+        }
+        case v1::RemediationPlan::kDisablePerUserMfa: {
+            const auto& x = p.disable_per_user_mfa();
+            std::printf("account     %s (%s)\n", x.user_principal_name().c_str(), x.user_id().c_str());
+            std::printf("precondition perUserMfaState == %s\n", x.expected_state().c_str());
+            break;
+        }
+        case v1::RemediationPlan::kRemovePrivilegedRole: {
+            const auto& x = p.remove_privileged_role();
+            std::printf("role        %s (template %s, assignment %s)\n", x.role_name().c_str(), x.role_template_id().c_str(),
+                        x.role_assignment_id().c_str());
+            std::printf("account     %s (%s)\n", x.user_principal_name().c_str(), x.user_id().c_str());
+            break;
+        }
+        case v1::RemediationPlan::kGuidance:
+            std::printf("guidance    %s\n", p.guidance().instructions().c_str());
+            break;
+        default:
+            break;
+    }
+    for (const auto& a : t.approvals())
+        std::printf("approved    by %s for v%u at %s%s%s\n", a.admin().c_str(), a.plan_version(), when(a.at()).c_str(),
+                    a.comment().empty() ? "" : ": ", a.comment().c_str());
+    if (!t.command_id().empty()) std::printf("command     %s\n", t.command_id().c_str());
+}
+
+bool parse_task_state(const std::string& text, v1::TaskState& out) {
+    std::string up;
+    for (char c : text) up += static_cast<char>(c == '-' ? '_' : std::toupper(static_cast<unsigned char>(c)));
+    return v1::TaskState_Parse("TASK_STATE_" + up, &out) && out != v1::TASK_STATE_UNSPECIFIED;
+}
+
+}  // namespace
+
+int run_tenants(int argc, char** argv) {
+    static const char* usage = "usage: connguardctl tenants [--json] [connection flags]\n\n"
+                               "Lists every tenant the coordinator knows with its status.\n";
+    parsed_args a;
+    int code = 0;
+    if (!prepare("tenants", argc, argv, usage, a, code)) return code;
+    if (!a.rest.empty()) return usage_error("tenants", "unexpected argument '" + a.rest[0] + "'", usage);
+    v1::AdminRequest req;
+    req.mutable_list_tenants();
+    v1::AdminResponse rsp;
+    if (int rc = call("tenants", a.conn, req, rsp); rc != exit_ok) return rc;
+    if (a.conn.json) {
+        std::printf("%s\n", to_json(rsp).c_str());
+        return exit_ok;
+    }
+    std::printf("%-20s  %-7s  %-8s  %-24s  %-24s  %5s  %6s  %s\n", "TENANT", "STATUS", "AGENT", "LAST REPORT", "LAST SEEN",
+                "TASKS", "ALERTS", "ACCOUNT");
+    for (const auto& t : rsp.tenants())
+        std::printf("%-20s  %-7s  %-8s  %-24s  %-24s  %5u  %6u  %s\n", t.tenant().c_str(),
+                    t.overall() == v1::CHECK_STATUS_UNSPECIFIED ? "-" : status_of(t.overall()).c_str(),
+                    t.agent_state() == v1::AGENT_STATE_UNSPECIFIED ? "-"
+                                                                    : short_enum(v1::AgentState_Name(t.agent_state()), "AGENT_STATE_").c_str(),
+                    when(t.last_report_at()).c_str(), when(t.last_seen_at()).c_str(), t.open_tasks(), t.active_alerts(),
+                    t.account_upn().c_str());
+    return exit_ok;
+}
+
+int run_tasks(int argc, char** argv) {
+    static const char* usage = "usage: connguardctl tasks [--state STATE] [--tenant T] [--json] [connection flags]\n\n"
+                               "Lists remediation tasks, newest first. STATE: proposed, pending-approval, approved,\n"
+                               "dispatched, succeeded, failed, stale, rejected, expired, superseded, verified.\n";
+    parsed_args a;
+    int code = 0;
+    if (!prepare("tasks", argc, argv, usage, a, code)) return code;
+    v1::AdminRequest req;
+    auto* lt = req.mutable_list_tasks();
+    for (std::size_t i = 0; i < a.rest.size(); ++i) {
+        if (a.rest[i] == "--state" && i + 1 < a.rest.size()) {
+            v1::TaskState s;
+            if (!parse_task_state(a.rest[++i], s)) return usage_error("tasks", "unknown state '" + a.rest[i] + "'", usage);
+            lt->set_state(s);
+        } else if (a.rest[i] == "--tenant" && i + 1 < a.rest.size()) {
+            lt->set_tenant(a.rest[++i]);
+        } else {
+            return usage_error("tasks", "unexpected argument '" + a.rest[i] + "'", usage);
+        }
+    }
+    v1::AdminResponse rsp;
+    if (int rc = call("tasks", a.conn, req, rsp); rc != exit_ok) return rc;
+    if (a.conn.json) {
+        std::printf("%s\n", to_json(rsp).c_str());
+        return exit_ok;
+    }
+    std::printf("%-36s  %-12s  %-24s  %-16s  %-6s  %-4s %s\n", "TASK", "TENANT", "KIND", "STATE", "RISK", "PLAN", "SUMMARY");
+    for (const auto& t : rsp.tasks()) print_task_line(t);
+    return exit_ok;
+}
+
+int run_task(int argc, char** argv) {
+    static const char* usage = "usage: connguardctl task show ID [--json] [connection flags]\n\n"
+                               "Shows one task with the exact change it makes (method, path, body) and its\n"
+                               "preconditions and approvals.\n";
+    parsed_args a;
+    int code = 0;
+    if (!prepare("task", argc, argv, usage, a, code)) return code;
+    if (a.rest.size() != 2 || a.rest[0] != "show") return usage_error("task", "expected: task show ID", usage);
+    v1::AdminRequest req;
+    req.mutable_show_task()->set_task_id(a.rest[1]);
+    v1::AdminResponse rsp;
+    if (int rc = call("task", a.conn, req, rsp); rc != exit_ok) return rc;
+    if (a.conn.json) {
+        std::printf("%s\n", to_json(rsp).c_str());
+        return exit_ok;
+    }
+    if (rsp.tasks_size() > 0) print_task(rsp.tasks(0));
+    return exit_ok;
+}
+
+int run_approve(int argc, char** argv) {
+    static const char* usage =
+        "usage: connguardctl approve ID [--comment C] [--plan-version N] [--json] [connection flags]\n\n"
+        "Approves the task's plan. Without --plan-version the current version is fetched first and shown;\n"
+        "a plan that changes in between is refused (stale_plan) and needs a new approval.\n"
+        "High-risk tasks need two different approvers.\n";
+    parsed_args a;
+    int code = 0;
+    if (!prepare("approve", argc, argv, usage, a, code)) return code;
+    std::string id, comment;
+    long version = -1;
+    for (std::size_t i = 0; i < a.rest.size(); ++i) {
+        if (a.rest[i] == "--comment" && i + 1 < a.rest.size()) {
+            comment = a.rest[++i];
+        } else if (a.rest[i] == "--plan-version" && i + 1 < a.rest.size()) {
+            char* end = nullptr;
+            version = std::strtol(a.rest[++i].c_str(), &end, 10);
+            if (*end != '\0' || version < 1) return usage_error("approve", "--plan-version needs a positive number", usage);
+        } else if (id.empty() && a.rest[i].rfind("--", 0) != 0) {
+            id = a.rest[i];
+        } else {
+            return usage_error("approve", "unexpected argument '" + a.rest[i] + "'", usage);
+        }
+    }
+    if (id.empty()) return usage_error("approve", "missing task ID", usage);
+    auto session = admin_session::open(a.conn);
+    if (!session) {
+        std::fprintf(stderr, "connguardctl approve: %s\n", session.err().message.c_str());
+        return exit_usage;
+    }
+    auto send = [&](const v1::AdminRequest& req, v1::AdminResponse& rsp) -> int {
+        auto r = (*session)->call(req);
+        if (!r) {
+            std::fprintf(stderr, "connguardctl approve: %s\n", r.err().message.c_str());
+            return r.err().code == "forbidden" ? exit_refused : exit_usage;
+        }
+        rsp = *r;
+        if (!rsp.ok()) {
+            if (a.conn.json) std::printf("%s\n", to_json(rsp).c_str());
+            std::fprintf(stderr, "connguardctl approve: refused (%s): %s\n", rsp.error_code().c_str(),
+                         rsp.error_message().c_str());
+            return exit_refused;
+        }
+        return exit_ok;
+    };
+    if (version < 0) {
+        v1::AdminRequest show;
+        show.mutable_show_task()->set_task_id(id);
+        v1::AdminResponse rsp;
+        if (int rc = send(show, rsp); rc != exit_ok) return rc;
+        if (rsp.tasks_size() == 0) return exit_refused;
+        version = rsp.tasks(0).plan_version();
+        if (!a.conn.json) {
+            const auto& p = rsp.tasks(0).plan();
+            std::printf("approving plan version %ld of task %s: %s\n", version, id.c_str(), p.summary().c_str());
+            if (!p.http_method().empty())
+                std::printf("  %s %s %s\n", p.http_method().c_str(), p.http_path().c_str(), p.http_body().c_str());
+        }
+    }
+    v1::AdminRequest req;
+    req.mutable_approve()->set_task_id(id);
+    req.mutable_approve()->set_plan_version(static_cast<std::uint32_t>(version));
+    req.mutable_approve()->set_comment(comment);
+    v1::AdminResponse rsp;
+    if (int rc = send(req, rsp); rc != exit_ok) return rc;
+    if (a.conn.json) {
+        std::printf("%s\n", to_json(rsp).c_str());
+        return exit_ok;
+    }
+    if (rsp.tasks_size() > 0) {
+        const auto& t = rsp.tasks(0);
+        std::printf("task %s is now %s (%d of %u approval(s))\n", t.task_id().c_str(), state_of(t.state()).c_str(),
+                    t.approvals_size(), t.approvals_required());
+    }
+    return exit_ok;
+}
+
+int run_reject(int argc, char** argv) {
+    static const char* usage = "usage: connguardctl reject ID --reason R [--json] [connection flags]\n\n"
+                               "Rejects a task waiting for approval (operators and approvers).\n";
+    parsed_args a;
+    int code = 0;
+    if (!prepare("reject", argc, argv, usage, a, code)) return code;
+    std::string id, reason;
+    for (std::size_t i = 0; i < a.rest.size(); ++i) {
+        if (a.rest[i] == "--reason" && i + 1 < a.rest.size()) reason = a.rest[++i];
+        else if (id.empty() && a.rest[i].rfind("--", 0) != 0) id = a.rest[i];
+        else return usage_error("reject", "unexpected argument '" + a.rest[i] + "'", usage);
+    }
+    if (id.empty()) return usage_error("reject", "missing task ID", usage);
+    if (reason.empty()) return usage_error("reject", "--reason R is required", usage);
+    v1::AdminRequest req;
+    req.mutable_reject()->set_task_id(id);
+    req.mutable_reject()->set_reason(reason);
+    v1::AdminResponse rsp;
+    if (int rc = call("reject", a.conn, req, rsp); rc != exit_ok) return rc;
+    if (a.conn.json) std::printf("%s\n", to_json(rsp).c_str());
+    else if (rsp.tasks_size() > 0) std::printf("task %s is now %s\n", id.c_str(), state_of(rsp.tasks(0).state()).c_str());
+    return exit_ok;
+}
+
+int run_audit(int argc, char** argv) {
+    static const char* usage =
+        "usage: connguardctl audit [--verify] [--task ID] [--after SEQ] [--limit N] [--json] [connection flags]\n\n"
+        "Shows the append-only audit log; --verify also checks its hash chain (exit 1 when broken).\n";
+    parsed_args a;
+    int code = 0;
+    if (!prepare("audit", argc, argv, usage, a, code)) return code;
+    v1::AdminRequest req;
+    auto* q = req.mutable_query_audit();
+    for (std::size_t i = 0; i < a.rest.size(); ++i) {
+        const auto& x = a.rest[i];
+        if (x == "--verify") q->set_verify(true);
+        else if (x == "--task" && i + 1 < a.rest.size()) q->set_task_id(a.rest[++i]);
+        else if (x == "--after" && i + 1 < a.rest.size()) q->set_after_seq(std::strtoull(a.rest[++i].c_str(), nullptr, 10));
+        else if (x == "--limit" && i + 1 < a.rest.size()) q->set_limit(static_cast<std::uint32_t>(std::strtoul(a.rest[++i].c_str(), nullptr, 10)));
+        else return usage_error("audit", "unexpected argument '" + x + "'", usage);
+    }
+    v1::AdminResponse rsp;
+    if (int rc = call("audit", a.conn, req, rsp); rc != exit_ok) return rc;
+    if (a.conn.json) {
+        std::printf("%s\n", to_json(rsp).c_str());
+    } else {
+        for (const auto& e : rsp.audit())
+            std::printf("%6llu  %s  %-14s  %-26s  %-12s  %-36s  %s\n", static_cast<unsigned long long>(e.seq()),
+                        when(e.at()).c_str(), e.actor().c_str(), e.action().c_str(), e.tenant().c_str(),
+                        e.task_id().c_str(), e.detail().c_str());
+        if (q->verify()) {
+            const auto& v = rsp.verification();
+            if (v.ok()) std::printf("audit chain intact: %llu entries verified\n", static_cast<unsigned long long>(v.entries()));
+            else
+                std::printf("AUDIT CHAIN BROKEN at entry %llu (of %llu checked)\n",
+                            static_cast<unsigned long long>(v.first_bad_seq()), static_cast<unsigned long long>(v.entries()));
+        }
+    }
+    if (q->verify() && !rsp.verification().ok()) return exit_refused;
+    return exit_ok;
+}
+
+int run_alerts(int argc, char** argv) {
+    static const char* usage =
+        "usage: connguardctl alerts [--follow] [--tenant T] [--min-severity info|warning|critical] [--count N]\n"
+        "                           [--json] [connection flags]\n\n"
+        "Follows alerts as the coordinator publishes them (raised and resolved), until Ctrl-C or N alerts.\n"
+        "Works with an admin or an alert-subscriber identity.\n";
+    parsed_args a;
+    int code = 0;
+    if (!prepare("alerts", argc, argv, usage, a, code)) return code;
+    std::string tenant = "+", min = "info";
+    long count = 0;
+    for (std::size_t i = 0; i < a.rest.size(); ++i) {
+        const auto& x = a.rest[i];
+        if (x == "--follow") continue;
+        if (x == "--tenant" && i + 1 < a.rest.size()) {
+            tenant = a.rest[++i];
+            if (!topics::valid_tenant_key(tenant)) return usage_error("alerts", "invalid tenant key '" + tenant + "'", usage);
+        } else if (x == "--min-severity" && i + 1 < a.rest.size()) {
+            min = a.rest[++i];
+            if (min != "info" && min != "warning" && min != "critical")
+                return usage_error("alerts", "--min-severity must be info, warning or critical", usage);
+        } else if (x == "--count" && i + 1 < a.rest.size()) {
+            count = std::strtol(a.rest[++i].c_str(), nullptr, 10);
+            if (count < 1) return usage_error("alerts", "--count needs a positive number", usage);
+        } else {
+            return usage_error("alerts", "unexpected argument '" + x + "'", usage);
+        }
+    }
+    std::vector<std::string> filters;
+    const std::vector<std::string> levels = {"info", "warning", "critical"};
+    bool on = false;
+    for (const auto& l : levels) {
+        on = on || l == min;
+        if (on) filters.push_back(std::string(topics::root) + "/alerts/" + l + "/" + tenant);
+    }
+    const bool json = a.conn.json;
+    long seen = 0;
+    if (!json) std::fprintf(stderr, "following alerts (%s and above%s); Ctrl-C to stop\n", min.c_str(),
+                            tenant == "+" ? "" : (", tenant " + tenant).c_str());
+    auto st = follow_alerts(a.conn, filters, [&](const std::string& topic, const v1::Alert& al) {
+        const auto t = topics::parse(topic);
+        if (json) {
+            std::printf("{\"tenant\":\"%s\",\"alert\":%s}\n", t.tenant.c_str(), to_json(al).c_str());
+        } else {
+            const bool resolved = al.state() == v1::ALERT_STATE_RESOLVED;
+            std::printf("%s  %-8s %-8s %-12s %s\n", when(resolved ? al.resolved_at() : al.raised_at()).c_str(),
+                        t.severity.c_str(), resolved ? "RESOLVED" : "RAISED", t.tenant.c_str(), al.title().c_str());
+            if (!al.detail().empty() && !resolved) std::printf("          %s\n", al.detail().c_str());
+        }
+        std::fflush(stdout);
+        return count == 0 || ++seen < count;
+    });
+    if (!st) {
+        std::fprintf(stderr, "connguardctl alerts: %s\n", st.err().message.c_str());
+        return exit_usage;
+    }
+    return exit_ok;
+}
+
+}  // namespace connguard::ctl
