@@ -1,0 +1,90 @@
+#pragma once
+// The agent's configuration: one JSON file per tenant (agent/README.md documents every field).
+//
+//   auto cfg = agent::load_tenant_config("/etc/connguard/agent.json");   // result<tenant_config>
+//   auto all = agent::load_config_dir("/etc/connguard/tenants.d");       // every *.json in the folder
+//
+// Errors name the file, the field and the reason ("agent.json: field 'broker.url': missing").
+// Secret files (client secret, connection-account password, broker password) are read here, through
+// config::read_secret_file, so a secret readable by others stops the agent at start-up, naming the
+// file. The secret values are registered with log::add_secret so they never reach a log line.
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace connguard::agent {
+
+/// One resource the connection account's tool signs in to (probe + what-if target).
+struct target_resource {
+    std::string app_id;  ///< e.g. 00000002-0000-0ff1-ce00-000000000000 (Exchange Online)
+    std::string name;    ///< display name for reports
+};
+
+inline constexpr const char* exchange_online_app_id = "00000002-0000-0ff1-ce00-000000000000";
+inline constexpr const char* microsoft_graph_app_id = "00000003-0000-0000-c000-000000000000";
+
+struct tenant_config {
+    std::filesystem::path file;   ///< the file this came from (for messages)
+    std::string tenant_key;       ///< ConnGuard tenant key = MQTT username
+    std::string azure_tenant_id;  ///< Entra tenant id (GUID) or verified domain
+
+    // App registration the agent reads Graph with (client credentials).
+    std::string client_id;
+    std::string client_secret;                ///< from app.clientSecretFile (empty with a certificate)
+    std::filesystem::path client_secret_file;
+    std::filesystem::path certificate_file;   ///< PEM certificate (certificate auth)
+    std::filesystem::path private_key_file;   ///< PEM private key (certificate auth; a secret file)
+    std::string private_key_pem;              ///< the key's content (read through read_secret_file's check)
+
+    // The connection account (what ConnGuard protects) and the sign-in probe.
+    std::string account_upn;
+    std::string account_password;             ///< from account.passwordFile; empty = no probe
+    std::filesystem::path account_password_file;
+    std::string probe_client_id;              ///< public client used for the ROPC probe
+    bool probe_enabled = true;
+
+    // What the tool does when it signs in.
+    std::vector<target_resource> resources;   ///< default: Exchange Online + Microsoft Graph
+    std::string client_app_type = "mobileAppsAndDesktopClients";
+    bool needs_legacy_auth = false;
+
+    // Schedule.
+    std::chrono::seconds poll_interval{300};
+    std::chrono::seconds poll_jitter{30};     ///< a random 0..jitter is added to each wait
+
+    // Endpoints.
+    std::string authority_url = "https://login.microsoftonline.com";
+    std::string graph_url = "https://graph.microsoft.com";
+    std::filesystem::path http_ca_file;       ///< optional CA bundle for Graph/token HTTPS
+    int graph_max_retries = 4;                ///< retries per request on 429/5xx/resets before the item is ERROR
+    int graph_retry_budget = 30;              ///< retries per cycle, all requests together
+    std::chrono::milliseconds ca_pacing{1000};///< spacing of CA endpoint requests (Graph allows 1/s per tenant)
+    std::chrono::milliseconds request_timeout{30000};
+
+    // Broker (not needed with --once).
+    std::string broker_url;
+    std::string broker_username;              ///< = tenant key unless set
+    std::string broker_password;
+    std::filesystem::path broker_password_file;
+    std::filesystem::path broker_ca_file;     ///< for ssl:// URLs
+
+    std::filesystem::path state_dir;          ///< persisted snapshot, outbox, executed commands
+};
+
+struct load_options {
+    bool need_broker = true;   ///< false for --once: broker fields are not required
+    bool need_state = true;    ///< false for --once: no state directory needed
+};
+
+/// Loads and validates one tenant's config file, reading its secret files.
+result<tenant_config> load_tenant_config(const std::filesystem::path& file, const load_options& opts = {});
+
+/// Loads every *.json file of a folder (sorted by name). Every error of every file is reported
+/// (one message per line); duplicate tenant keys and shared state directories are refused.
+result<std::vector<tenant_config>> load_config_dir(const std::filesystem::path& dir, const load_options& opts = {});
+
+}  // namespace connguard::agent

@@ -1,0 +1,180 @@
+#include "agent/core/command_rules.h"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+#include <google/protobuf/util/time_util.h>
+
+namespace connguard::agent {
+namespace {
+
+command_decision refuse(std::string why) { return {command_verdict::refused, std::move(why)}; }
+command_decision stale(std::string why) { return {command_verdict::stale, std::move(why)}; }
+command_decision failed(std::string why) { return {command_verdict::failed, std::move(why)}; }
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+}
+
+std::set<std::string> as_set(const google::protobuf::RepeatedPtrField<std::string>& v) { return {v.begin(), v.end()}; }
+
+command_decision check_user(const std::string& plan_user_id, const std::string& plan_upn, const observed_user& user) {
+    if (!user.found) return stale("user " + plan_user_id + " (" + plan_upn + ") no longer exists");
+    if (lower(user.user_principal_name) != lower(plan_upn))
+        return stale("user " + plan_user_id + " now resolves to '" + user.user_principal_name + "', the plan names '" +
+                     plan_upn + "'");
+    return {};
+}
+
+std::string json_string(const nlohmann::json& j, const char* key) {
+    return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string{};
+}
+
+bool same_time(const std::string& a, const std::string& b) {
+    if (a == b) return true;
+    clock::time_point ta, tb;
+    return !a.empty() && !b.empty() && parse_rfc3339(a, ta) && parse_rfc3339(b, tb) && ta == tb;
+}
+
+}  // namespace
+
+bool safe_graph_id(std::string_view id) {
+    if (id.empty() || id.size() > 200) return false;
+    return std::all_of(id.begin(), id.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+    });
+}
+
+std::vector<std::string> exclude_users_of(const nlohmann::json& policy) {
+    std::vector<std::string> out;
+    try {
+        const auto& arr = policy.at("conditions").at("users").at("excludeUsers");
+        for (const auto& v : arr)
+            if (v.is_string()) out.push_back(v.get<std::string>());
+    } catch (const nlohmann::json::exception&) {
+    }
+    return out;
+}
+
+command_decision validate_command(const v1::AgentCommand& cmd, std::string_view tenant_key,
+                                  std::string_view envelope_tenant, clock::time_point now) {
+    if (envelope_tenant != tenant_key)
+        return refuse("command is for tenant '" + std::string(envelope_tenant) + "', this agent serves '" +
+                      std::string(tenant_key) + "'");
+    if (cmd.command_id().empty()) return refuse("command has no command_id");
+    if (cmd.plan_version() == 0) return refuse("command has no plan_version");
+    if (cmd.approved_by().empty()) return refuse("command carries no approval");
+    if (!cmd.has_not_after()) return refuse("command has no not_after (an unbounded command is never executed)");
+    const auto not_after =
+        from_unix_ms(google::protobuf::util::TimeUtil::TimestampToMilliseconds(cmd.not_after()));
+    if (now > not_after) return refuse("command expired at " + format_rfc3339(not_after));
+    if (!cmd.has_plan()) return refuse("command has no plan");
+    const auto& plan = cmd.plan();
+    switch (plan.kind()) {
+        case v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY: {
+            if (!plan.has_exclude_from_ca_policy()) return refuse("plan kind EXCLUDE_FROM_CA_POLICY without its plan");
+            const auto& p = plan.exclude_from_ca_policy();
+            if (!safe_graph_id(p.policy_id())) return refuse("plan has an invalid policy_id '" + p.policy_id() + "'");
+            if (!safe_graph_id(p.user_id())) return refuse("plan has an invalid user_id '" + p.user_id() + "'");
+            if (p.user_principal_name().empty()) return refuse("plan has no user_principal_name");
+            auto expected = as_set(p.exclude_users_before());
+            expected.insert(p.user_id());
+            if (as_set(p.exclude_users_after()) != expected)
+                return refuse("plan's exclude_users_after is not exclude_users_before plus " + p.user_id());
+            if (!plan.http_body().empty()) {
+                auto body = nlohmann::json::parse(plan.http_body(), nullptr, false);
+                if (body.is_discarded()) return refuse("plan's http_body is not JSON");
+                std::vector<std::string> body_after = exclude_users_of(body);
+                if (std::set<std::string>(body_after.begin(), body_after.end()) != expected)
+                    return refuse("plan's http_body does not send exclude_users_after");
+            }
+            return {};
+        }
+        case v1::REMEDIATION_KIND_DISABLE_PER_USER_MFA: {
+            if (!plan.has_disable_per_user_mfa()) return refuse("plan kind DISABLE_PER_USER_MFA without its plan");
+            const auto& p = plan.disable_per_user_mfa();
+            if (!safe_graph_id(p.user_id())) return refuse("plan has an invalid user_id '" + p.user_id() + "'");
+            if (p.user_principal_name().empty()) return refuse("plan has no user_principal_name");
+            if (p.expected_state() != "enabled" && p.expected_state() != "enforced")
+                return refuse("plan's expected_state '" + p.expected_state() + "' is not enabled or enforced");
+            return {};
+        }
+        case v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE: {
+            if (!plan.has_remove_privileged_role()) return refuse("plan kind REMOVE_PRIVILEGED_ROLE without its plan");
+            const auto& p = plan.remove_privileged_role();
+            if (!safe_graph_id(p.role_assignment_id()))
+                return refuse("plan has an invalid role_assignment_id '" + p.role_assignment_id() + "'");
+            if (p.role_template_id().empty()) return refuse("plan has no role_template_id");
+            if (!safe_graph_id(p.user_id())) return refuse("plan has an invalid user_id '" + p.user_id() + "'");
+            if (p.user_principal_name().empty()) return refuse("plan has no user_principal_name");
+            return {};
+        }
+        case v1::REMEDIATION_KIND_MOVE_TO_APP_ONLY_AUTH:
+        case v1::REMEDIATION_KIND_REGISTER_MFA_FOR_ACCOUNT:
+            return refuse("remediation kind " + v1::RemediationKind_Name(plan.kind()) +
+                          " is guidance only; an agent executes nothing for it");
+        default: return refuse("unknown remediation kind " + std::to_string(plan.kind()));
+    }
+}
+
+command_decision check_exclude_preconditions(const v1::ExcludeFromCaPolicyPlan& plan, const observed_policy& policy,
+                                             const observed_user& user) {
+    if (!policy.found) return stale("policy " + plan.policy_id() + " ('" + plan.policy_name() + "') no longer exists");
+    const auto modified = json_string(policy.policy, "modifiedDateTime");
+    if (!same_time(modified, plan.expected_modified_date_time()))
+        return stale("policy " + plan.policy_id() + " ('" + plan.policy_name() + "') was modified at '" + modified +
+                     "' after planning (plan expected '" + plan.expected_modified_date_time() + "')");
+    auto now = exclude_users_of(policy.policy);
+    if (std::set<std::string>(now.begin(), now.end()) != as_set(plan.exclude_users_before()))
+        return stale("policy " + plan.policy_id() + ": excludeUsers differs from the plan's exclude_users_before");
+    return check_user(plan.user_id(), plan.user_principal_name(), user);
+}
+
+command_decision check_per_user_mfa_preconditions(const v1::DisablePerUserMfaPlan& plan, const observed_user& user,
+                                                  const std::string& observed_state) {
+    if (auto d = check_user(plan.user_id(), plan.user_principal_name(), user); !d.ok()) return d;
+    if (observed_state != plan.expected_state())
+        return stale("per-user MFA of " + plan.user_principal_name() + " is '" + observed_state +
+                     "', the plan expected '" + plan.expected_state() + "'");
+    return {};
+}
+
+command_decision check_remove_role_preconditions(const v1::RemovePrivilegedRolePlan& plan,
+                                                 const observed_role_assignment& assignment, const observed_user& user) {
+    if (!assignment.found) return stale("role assignment " + plan.role_assignment_id() + " no longer exists");
+    if (assignment.role_definition_id != plan.role_template_id())
+        return stale("role assignment " + plan.role_assignment_id() + " now grants " + assignment.role_definition_id +
+                     ", the plan names " + plan.role_template_id() + " (" + plan.role_name() + ")");
+    if (assignment.principal_id != plan.user_id())
+        return stale("role assignment " + plan.role_assignment_id() + " now belongs to " + assignment.principal_id +
+                     ", the plan names " + plan.user_id());
+    return check_user(plan.user_id(), plan.user_principal_name(), user);
+}
+
+nlohmann::json exclude_patch_body(const v1::ExcludeFromCaPolicyPlan& plan) {
+    std::vector<std::string> after(plan.exclude_users_after().begin(), plan.exclude_users_after().end());
+    return {{"conditions", {{"users", {{"excludeUsers", after}}}}}};
+}
+
+command_decision verify_exclude(const v1::ExcludeFromCaPolicyPlan& plan, const observed_policy& after) {
+    if (!after.found) return failed("read-back: policy " + plan.policy_id() + " not found after the PATCH");
+    auto now = exclude_users_of(after.policy);
+    if (std::set<std::string>(now.begin(), now.end()) != as_set(plan.exclude_users_after()))
+        return failed("read-back: policy " + plan.policy_id() + " excludeUsers is not the planned array");
+    return {};
+}
+
+command_decision verify_per_user_mfa(const std::string& observed_state) {
+    if (observed_state != "disabled")
+        return failed("read-back: perUserMfaState is '" + observed_state + "', expected 'disabled'");
+    return {};
+}
+
+command_decision verify_role_removed(const observed_role_assignment& after) {
+    if (after.found) return failed("read-back: role assignment " + after.id + " still exists");
+    return {};
+}
+
+}  // namespace connguard::agent

@@ -1,0 +1,44 @@
+#pragma once
+// One collection of a tenant: snapshot through the Graph client, the ROPC sign-in probe per target
+// resource, then the checks. Shared by --once and by the daemon's cycle. The snapshot is passed to
+// the checks exactly as collected (a failed item stays failed, so its checks are ERROR with the
+// reason); carrying values forward is only for what gets persisted (diff.h carry_forward).
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "agent/checks/checks.h"
+#include "agent/core/agent_config.h"
+#include "agent/graph/graph_client.h"
+#include "agent/snapshot/tenant_snapshot.h"
+#include "common/clock.h"
+#include "connguard/v1/validation.pb.h"
+
+namespace connguard::agent {
+
+/// Graph client options of a tenant. `sleep` (optional) replaces the client's waits (backoff,
+/// Retry-After, pacing) so a stopping agent can cut them short.
+graph::graph_client_options graph_options_of(const tenant_config& c,
+                                             std::function<void(std::chrono::milliseconds)> sleep = {});
+checks::options check_options_of(const tenant_config& c);
+
+struct collection {
+    snapshot::tenant_snapshot snapshot;  ///< as collected: what the checks saw
+    v1::ValidationReport report;         ///< every check, plus cycle, collected_at, graph_requests
+    graph::request_counters counters;    ///< Graph + token requests of this collection
+    std::chrono::milliseconds duration{0};
+};
+
+/// Collects, probes and checks. Blocking (Graph calls); never throws. Resets the client's per-cycle
+/// counters first.
+collection collect_and_check(graph::graph_client& gc, const tenant_config& c, std::uint64_t cycle, const clock& clk);
+
+/// --once exit status: 0 when nothing is FAIL or ERROR, 1 when something is FAIL (and nothing
+/// ERROR), 2 when a check is ERROR (or the report is empty).
+int once_exit_code(const v1::ValidationReport& r);
+
+/// The report in protobuf's canonical JSON mapping (MessageToJsonString).
+std::string report_to_json(const v1::ValidationReport& r, bool pretty = true);
+
+}  // namespace connguard::agent

@@ -1,0 +1,47 @@
+#pragma once
+// Runs one or many tenants in one process (DESIGN §2: "one process hosting many tenants, each with
+// its own identity").
+//
+// Threads: one Asio io_context thread owns the schedule (a steady_timer per tenant, signals,
+// hand-offs from MQTT handlers); a bounded asio::thread_pool runs the blocking work (Graph calls,
+// file writes, waiting for PUBACKs). A tenant is on at most one worker at a time; a slow or failing
+// tenant holds one worker for the length of its own cycle and never blocks the schedule of the
+// others. No thread is created per tenant by this host (the MQTT wrapper's own threads are
+// measured in bench/agent and documented in agent/README.md).
+//
+// SIGTERM/SIGINT: stop scheduling, cut Graph waits short, let running work finish (a cycle whose
+// collection was interrupted is abandoned unpublished), publish AgentStatus offline (retained) for
+// every tenant, disconnect, and return 0.
+#include <memory>
+#include <vector>
+
+#include "agent/core/agent_config.h"
+#include "agent/core/tenant_agent.h"
+#include "common/clock.h"
+
+namespace connguard::agent {
+
+struct host_options {
+    int workers = 8;                 ///< worker threads for blocking tenant work
+    tenant_agent_options agent;      ///< per-tenant timing
+};
+
+class host {
+public:
+    host(std::vector<tenant_config> tenants, host_options opts, const clock& clk);
+    ~host();
+    host(const host&) = delete;
+    host& operator=(const host&) = delete;
+
+    /// Runs until SIGTERM/SIGINT or stop(). Returns the process exit code: 0 after a clean stop,
+    /// 2 when no tenant could be started.
+    int run();
+    /// Asks run() to stop (thread-safe).
+    void stop();
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace connguard::agent

@@ -1,0 +1,140 @@
+// connguard-agent: watches Microsoft 365 tenants for the MSP's connection account (agent/README.md).
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "agent/core/agent_config.h"
+#include "agent/core/cycle.h"
+#include "agent/core/host.h"
+#include "agent/core/messages.h"
+#include "agent/graph/graph_client.h"
+#include "common/log.h"
+
+namespace {
+
+const char* usage_text =
+    R"(connguard-agent: watch Microsoft 365 tenants and report whether the connection account still
+signs in non-interactively (MFA, Security Defaults, Conditional Access).
+
+Usage:
+  connguard-agent --config FILE [--once] [options]   one tenant
+  connguard-agent --config-dir DIR [options]         every *.json tenant config in DIR, one process
+  connguard-agent --help | --version
+
+Modes:
+  --config FILE      run one tenant as a daemon: a cycle every poll.intervalSeconds (+ jitter),
+                     publish to the broker, carry out approved commands.
+  --config-dir DIR   host mode: many tenants, each with its own MQTT identity, credentials, state
+                     directory and Graph client; a bounded worker pool runs their cycles.
+  --once             with --config: one cycle without a broker and without touching the state
+                     directory; prints the ValidationReport as JSON (protobuf canonical mapping)
+                     on stdout. Exit 0: nothing FAIL or ERROR; 1: something FAIL; 2: could not run,
+                     or a check is ERROR.
+
+Options:
+  --workers N        worker threads for tenant work (default: 1 with --config, 8 with --config-dir)
+  --log-level LEVEL  trace, debug, info (default), warn, error
+  --log-json         JSON log lines
+  --log-file FILE    log to FILE instead of stderr
+
+SIGTERM or SIGINT: running work finishes (an interrupted collection is abandoned unpublished),
+AgentStatus offline is published (retained) for every tenant, and the agent exits 0.
+The config format and the state directory are documented in agent/README.md.
+)";
+
+int usage_error(const std::string& msg) {
+    std::fprintf(stderr, "connguard-agent: %s (see --help)\n", msg.c_str());
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace connguard;
+    std::string config_file, config_dir, log_level = "info", log_file;
+    bool once = false, log_json = false;
+    int workers = 0;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&](const char* name) -> std::string {
+            if (i + 1 >= argc) throw std::invalid_argument(std::string(name) + " needs a value");
+            return argv[++i];
+        };
+        try {
+            if (a == "--help" || a == "-h") {
+                std::fputs(usage_text, stdout);
+                return 0;
+            } else if (a == "--version") {
+                std::printf("connguard-agent %s\n", agent::agent_version);
+                return 0;
+            } else if (a == "--config") {
+                config_file = value("--config");
+            } else if (a == "--config-dir") {
+                config_dir = value("--config-dir");
+            } else if (a == "--once") {
+                once = true;
+            } else if (a == "--workers") {
+                workers = std::stoi(value("--workers"));
+                if (workers < 1 || workers > 256) return usage_error("--workers must be 1..256");
+            } else if (a == "--log-level") {
+                log_level = value("--log-level");
+            } else if (a == "--log-json") {
+                log_json = true;
+            } else if (a == "--log-file") {
+                log_file = value("--log-file");
+            } else {
+                return usage_error("unknown argument '" + a + "'");
+            }
+        } catch (const std::exception& e) {
+            return usage_error(a + ": " + e.what());
+        }
+    }
+    if (config_file.empty() == config_dir.empty()) return usage_error("give exactly one of --config FILE or --config-dir DIR");
+    if (once && !config_dir.empty()) return usage_error("--once works with --config FILE only");
+
+    try {
+        log::init({.program = "connguard-agent", .json = log_json, .level = log_level, .file = log_file});
+    } catch (const std::exception& e) {
+        return usage_error(e.what());
+    }
+
+    if (once) {
+        auto cfg = agent::load_tenant_config(config_file, {.need_broker = false, .need_state = false});
+        if (!cfg) {
+            std::fprintf(stderr, "connguard-agent: %s\n", cfg.err().message.c_str());
+            return 2;
+        }
+        graph::graph_client gc(agent::graph_options_of(*cfg), system_clock::instance());
+        auto col = agent::collect_and_check(gc, *cfg, 0, system_clock::instance());
+        std::cout << agent::report_to_json(col.report) << std::endl;
+        const int code = agent::once_exit_code(col.report);
+        spdlog::info("tenant {} (--once): {} ms, {} Graph requests, overall {}, exit {}", cfg->tenant_key,
+                     col.duration.count(), col.counters.total(), agent::status_name(col.report.overall()), code);
+        return code;
+    }
+
+    std::vector<agent::tenant_config> tenants;
+    if (!config_file.empty()) {
+        auto cfg = agent::load_tenant_config(config_file);
+        if (!cfg) {
+            std::fprintf(stderr, "connguard-agent: %s\n", cfg.err().message.c_str());
+            return 2;
+        }
+        tenants.push_back(std::move(*cfg));
+    } else {
+        auto all = agent::load_config_dir(config_dir);
+        if (!all) {
+            std::fprintf(stderr, "connguard-agent: %s\n", all.err().message.c_str());
+            return 2;
+        }
+        tenants = std::move(*all);
+    }
+    agent::host_options opts;
+    opts.workers = workers > 0 ? workers : (config_dir.empty() ? 1 : 8);
+    opts.agent.spread_first_cycle = !config_dir.empty();
+    agent::host h(std::move(tenants), opts, system_clock::instance());
+    return h.run();
+}

@@ -1,0 +1,283 @@
+#include "agent/core/state_store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "common/ids.h"
+
+namespace connguard::agent {
+namespace {
+
+using nlohmann::json;
+
+std::string errno_text() { return std::strerror(errno); }
+
+json state_json(const committed_state& s) {
+    json j = {{"version", 1}, {"cycle", s.cycle}, {"statuses", to_json(s.statuses)}};
+    j["snapshot"] = s.snapshot ? snapshot::to_json(*s.snapshot) : json();
+    return j;
+}
+
+committed_state state_from(const json& j) {
+    committed_state s;
+    s.cycle = j.at("cycle").get<std::uint64_t>();
+    if (j.contains("snapshot") && !j["snapshot"].is_null()) s.snapshot = snapshot::from_json(j["snapshot"]);
+    if (j.contains("statuses")) s.statuses = statuses_from_json(j["statuses"]);
+    return s;
+}
+
+const char* phase_name(command_phase p) {
+    switch (p) {
+        case command_phase::received: return "received";
+        case command_phase::executing: return "executing";
+        case command_phase::done: return "done";
+    }
+    return "received";
+}
+
+command_phase phase_from(const std::string& s) {
+    if (s == "executing") return command_phase::executing;
+    if (s == "done") return command_phase::done;
+    return command_phase::received;
+}
+
+result<command_record> command_from(const json& j) {
+    command_record r;
+    r.command_id = j.at("commandId").get<std::string>();
+    r.phase = phase_from(j.at("phase").get<std::string>());
+    r.published = j.value("published", false);
+    if (!base64_decode(j.value("command", std::string{}), r.command_payload) ||
+        !base64_decode(j.value("result", std::string{}), r.result_payload))
+        return make_error("state.corrupt", "invalid base64 in command record");
+    return r;
+}
+
+}  // namespace
+
+std::string base64_encode(const std::string& in) {
+    static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((in.size() + 2) / 3 * 4);
+    std::size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+        unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                     static_cast<unsigned char>(in[i + 2]);
+        out += tbl[(v >> 18) & 63];
+        out += tbl[(v >> 12) & 63];
+        out += tbl[(v >> 6) & 63];
+        out += tbl[v & 63];
+    }
+    if (i < in.size()) {
+        unsigned v = static_cast<unsigned char>(in[i]) << 16;
+        if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+        out += tbl[(v >> 18) & 63];
+        out += tbl[(v >> 12) & 63];
+        out += i + 1 < in.size() ? tbl[(v >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+bool base64_decode(const std::string& in, std::string& out) {
+    out.clear();
+    if (in.size() % 4 != 0) return false;
+    auto val = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        if (c == '+') return 62;
+        if (c == '/') return 63;
+        return -1;
+    };
+    for (std::size_t i = 0; i < in.size(); i += 4) {
+        int v[4];
+        int pad = 0;
+        for (int k = 0; k < 4; ++k) {
+            char c = in[i + k];
+            if (c == '=' && i + 4 == in.size() && k >= 2) {
+                v[k] = 0;
+                ++pad;
+            } else {
+                if (pad) return false;
+                v[k] = val(c);
+                if (v[k] < 0) return false;
+            }
+        }
+        unsigned n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
+        out += static_cast<char>((n >> 16) & 0xFF);
+        if (pad < 2) out += static_cast<char>((n >> 8) & 0xFF);
+        if (pad < 1) out += static_cast<char>(n & 0xFF);
+    }
+    return true;
+}
+
+status write_file_atomic(const std::filesystem::path& path, const std::string& bytes) {
+    const auto tmp = path.string() + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return make_error("state.write", tmp + ": cannot create: " + errno_text());
+    std::size_t off = 0;
+    while (off < bytes.size()) {
+        ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            auto e = make_error("state.write", tmp + ": write failed: " + errno_text());
+            ::close(fd);
+            return e;
+        }
+        off += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) {
+        auto e = make_error("state.write", tmp + ": fsync failed: " + errno_text());
+        ::close(fd);
+        return e;
+    }
+    ::close(fd);
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+        return make_error("state.write", path.string() + ": rename failed: " + errno_text());
+    const auto parent = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
+    int dfd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+    return {};
+}
+
+result<std::string> read_file(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        if (!std::filesystem::exists(path)) return make_error("state.missing", path.string() + ": does not exist");
+        return make_error("state.read", path.string() + ": cannot open");
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+status state_store::open() {
+    std::error_code ec;
+    std::filesystem::create_directories(dir_ / "commands", ec);
+    if (ec) return make_error("state.open", dir_.string() + ": cannot create state directory: " + ec.message());
+    std::filesystem::permissions(dir_, std::filesystem::perms::owner_all, ec);
+    std::filesystem::permissions(dir_ / "commands", std::filesystem::perms::owner_all, ec);
+    return {};
+}
+
+result<committed_state> state_store::load_state() const {
+    const auto p = dir_ / "state.json";
+    auto text = read_file(p);
+    if (!text) {
+        if (text.err().code == "state.missing") return committed_state{};
+        return text.err();
+    }
+    try {
+        return state_from(json::parse(*text));
+    } catch (const std::exception& e) {
+        return make_error("state.corrupt", p.string() + ": not a valid state file: " + e.what());
+    }
+}
+
+status state_store::save_state(const committed_state& s) const {
+    return write_file_atomic(dir_ / "state.json", state_json(s).dump());
+}
+
+void state_store::quarantine_state() const {
+    std::error_code ec;
+    std::filesystem::rename(dir_ / "state.json", dir_ / "state.json.corrupt", ec);
+}
+
+result<std::optional<outbox>> state_store::load_outbox() const {
+    const auto p = dir_ / "outbox.json";
+    auto text = read_file(p);
+    if (!text) {
+        if (text.err().code == "state.missing") return std::optional<outbox>{};
+        return text.err();
+    }
+    try {
+        auto j = json::parse(*text);
+        outbox o;
+        o.cycle = j.at("cycle").get<std::uint64_t>();
+        for (const auto& m : j.at("messages")) {
+            outbox_message om;
+            om.topic = m.at("topic").get<std::string>();
+            om.retained = m.value("retained", false);
+            om.envelope_id = m.value("id", std::string{});
+            if (!base64_decode(m.at("payload").get<std::string>(), om.payload))
+                return make_error("state.corrupt", p.string() + ": invalid base64 payload");
+            o.messages.push_back(std::move(om));
+        }
+        o.next = state_from(j.at("next"));
+        return std::optional<outbox>(std::move(o));
+    } catch (const std::exception& e) {
+        return make_error("state.corrupt", p.string() + ": not a valid outbox: " + e.what());
+    }
+}
+
+status state_store::save_outbox(const outbox& o) const {
+    json msgs = json::array();
+    for (const auto& m : o.messages)
+        msgs.push_back({{"topic", m.topic}, {"retained", m.retained}, {"id", m.envelope_id},
+                        {"payload", base64_encode(m.payload)}});
+    json j = {{"version", 1}, {"cycle", o.cycle}, {"messages", msgs}, {"next", state_json(o.next)}};
+    return write_file_atomic(dir_ / "outbox.json", j.dump());
+}
+
+status state_store::clear_outbox() const {
+    std::error_code ec;
+    std::filesystem::remove(dir_ / "outbox.json", ec);
+    if (ec) return make_error("state.write", (dir_ / "outbox.json").string() + ": cannot remove: " + ec.message());
+    return {};
+}
+
+std::filesystem::path state_store::command_path(const std::string& id) const {
+    return dir_ / "commands" / (sha256_hex(id).substr(0, 40) + ".json");
+}
+
+result<std::optional<command_record>> state_store::load_command(const std::string& command_id) const {
+    const auto p = command_path(command_id);
+    auto text = read_file(p);
+    if (!text) {
+        if (text.err().code == "state.missing") return std::optional<command_record>{};
+        return text.err();
+    }
+    try {
+        auto r = command_from(json::parse(*text));
+        if (!r) return make_error("state.corrupt", p.string() + ": " + r.err().message);
+        return std::optional<command_record>(std::move(*r));
+    } catch (const std::exception& e) {
+        return make_error("state.corrupt", p.string() + ": not a valid command record: " + e.what());
+    }
+}
+
+status state_store::save_command(const command_record& r) const {
+    json j = {{"commandId", r.command_id},
+              {"phase", phase_name(r.phase)},
+              {"command", base64_encode(r.command_payload)},
+              {"result", base64_encode(r.result_payload)},
+              {"published", r.published}};
+    return write_file_atomic(command_path(r.command_id), j.dump());
+}
+
+std::vector<command_record> state_store::unfinished_commands() const {
+    std::vector<command_record> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir_ / "commands", ec)) {
+        if (e.path().extension() != ".json") continue;
+        auto text = read_file(e.path());
+        if (!text) continue;
+        try {
+            auto r = command_from(json::parse(*text));
+            if (r && (r->phase != command_phase::done || !r->published)) out.push_back(std::move(*r));
+        } catch (const std::exception&) {
+        }
+    }
+    return out;
+}
+
+}  // namespace connguard::agent

@@ -1,0 +1,126 @@
+// Config loading: defaults, errors that name file + field, secret file permissions.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "agent/core/agent_config.h"
+#include "tests/support/process.h"
+
+namespace {
+
+using namespace connguard;
+
+void write(const std::filesystem::path& p, const std::string& text, mode_t mode = 0600) {
+    std::ofstream(p) << text;
+    ::chmod(p.c_str(), mode);
+}
+
+struct ConfigTest : ::testing::Test {
+    test::temp_dir dir;
+    std::filesystem::path cfg = dir.path() / "agent.json";
+    void SetUp() override {
+        write(dir.path() / "client-secret", "s3cr3t-value-123\n");
+        write(dir.path() / "account-password", "Pa55word-xyz\n");
+        write(dir.path() / "broker-password", "brokerpw-abc\n");
+    }
+    std::string minimal(const std::string& extra = "") {
+        return R"({"tenant":"contoso","azureTenantId":"tid-1",
+          "app":{"clientId":"app-1","clientSecretFile":"client-secret"},
+          "account":{"upn":"svc@contoso.com","passwordFile":"account-password"},
+          "broker":{"url":"tcp://127.0.0.1:1883","passwordFile":"broker-password"},
+          "stateDir":"state")" + extra + "}";
+    }
+};
+
+TEST_F(ConfigTest, MinimalConfigGetsTheDocumentedDefaults) {
+    write(cfg, minimal());
+    auto c = agent::load_tenant_config(cfg);
+    ASSERT_TRUE(c) << c.err().message;
+    EXPECT_EQ(c->tenant_key, "contoso");
+    EXPECT_EQ(c->client_secret, "s3cr3t-value-123");
+    EXPECT_EQ(c->account_password, "Pa55word-xyz");
+    EXPECT_EQ(c->broker_password, "brokerpw-abc");
+    EXPECT_EQ(c->broker_username, "contoso");
+    EXPECT_EQ(c->poll_interval, std::chrono::seconds(300));
+    ASSERT_EQ(c->resources.size(), 2u);
+    EXPECT_EQ(c->resources[0].app_id, agent::exchange_online_app_id);
+    EXPECT_EQ(c->resources[1].app_id, agent::microsoft_graph_app_id);
+    EXPECT_EQ(c->client_app_type, "mobileAppsAndDesktopClients");
+    EXPECT_FALSE(c->needs_legacy_auth);
+    EXPECT_EQ(c->authority_url, "https://login.microsoftonline.com");
+    EXPECT_EQ(c->graph_url, "https://graph.microsoft.com");
+    EXPECT_EQ(c->state_dir, dir.path() / "state");
+    EXPECT_EQ(c->probe_client_id, "app-1");
+}
+
+TEST_F(ConfigTest, ErrorsNameFileFieldAndReason) {
+    write(cfg, R"({"tenant":"Bad_Key","azureTenantId":"t","app":{"clientId":"a"},
+                   "account":{"upn":"nobody"},"poll":{"intervalSeconds":0},
+                   "broker":{"url":"http://x","passwordFile":"broker-password"},"stateDir":"s"})");
+    auto c = agent::load_tenant_config(cfg);
+    ASSERT_FALSE(c);
+    const auto& m = c.err().message;
+    EXPECT_NE(m.find(cfg.string() + ": field 'tenant'"), std::string::npos) << m;
+    EXPECT_NE(m.find("field 'app': missing credentials"), std::string::npos) << m;
+    EXPECT_NE(m.find("field 'account.upn'"), std::string::npos) << m;
+    EXPECT_NE(m.find("field 'account.passwordFile'"), std::string::npos) << m;
+    EXPECT_NE(m.find("field 'poll.intervalSeconds'"), std::string::npos) << m;
+    EXPECT_NE(m.find("field 'broker.url'"), std::string::npos) << m;
+}
+
+TEST_F(ConfigTest, RefusesASecretFileReadableByOthersNamingIt) {
+    write(dir.path() / "client-secret", "s3cr3t-value-123\n", 0644);
+    write(cfg, minimal());
+    auto c = agent::load_tenant_config(cfg);
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.err().message.find((dir.path() / "client-secret").string()), std::string::npos) << c.err().message;
+    EXPECT_NE(c.err().message.find("readable by others"), std::string::npos);
+}
+
+TEST_F(ConfigTest, OnceModeNeedsNoBrokerOrState) {
+    write(cfg, R"({"tenant":"contoso","azureTenantId":"t","app":{"clientId":"a","clientSecretFile":"client-secret"},
+                   "account":{"upn":"svc@contoso.com","probe":false},
+                   "targets":{"resources":[{"appId":"00000003-0000-0000-c000-000000000000","name":"Graph"}],
+                              "clientAppType":"exchangeActiveSync","needsLegacyAuth":true}})");
+    auto c = agent::load_tenant_config(cfg, {.need_broker = false, .need_state = false});
+    ASSERT_TRUE(c) << c.err().message;
+    EXPECT_FALSE(c->probe_enabled);
+    ASSERT_EQ(c->resources.size(), 1u);
+    EXPECT_TRUE(c->needs_legacy_auth);
+    EXPECT_EQ(c->client_app_type, "exchangeActiveSync");
+}
+
+TEST_F(ConfigTest, CertificateAuthNeedsBothFilesAndAPrivateKey) {
+    write(dir.path() / "app.crt", "-----BEGIN CERTIFICATE-----\n", 0644);
+    write(dir.path() / "app.key", "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n", 0600);
+    write(cfg, R"({"tenant":"contoso","azureTenantId":"t",
+                   "app":{"clientId":"a","certificateFile":"app.crt","privateKeyFile":"app.key"},
+                   "account":{"upn":"svc@contoso.com","probe":false},
+                   "broker":{"url":"tcp://127.0.0.1:1","passwordFile":"broker-password"},"stateDir":"s"})");
+    auto c = agent::load_tenant_config(cfg);
+    ASSERT_TRUE(c) << c.err().message;
+    EXPECT_NE(c->private_key_pem.find("END PRIVATE KEY"), std::string::npos);
+
+    write(cfg, R"({"tenant":"contoso","azureTenantId":"t","app":{"clientId":"a","certificateFile":"app.crt"},
+                   "account":{"upn":"svc@contoso.com","probe":false},
+                   "broker":{"url":"tcp://127.0.0.1:1","passwordFile":"broker-password"},"stateDir":"s"})");
+    auto bad = agent::load_tenant_config(cfg);
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.err().message.find("app.privateKeyFile"), std::string::npos);
+}
+
+TEST_F(ConfigTest, ConfigDirRefusesDuplicateTenantKeys) {
+    std::filesystem::create_directory(dir.path() / "d");
+    for (auto name : {"a.json", "b.json"}) {
+        write(dir.path() / "d" / name, R"({"tenant":"contoso","azureTenantId":"t",
+            "app":{"clientId":"a","clientSecretFile":"../client-secret"},"account":{"upn":"svc@contoso.com","probe":false},
+            "broker":{"url":"tcp://127.0.0.1:1","passwordFile":"../broker-password"},"stateDir":"state-)" +
+                                          std::string(name) + "\"}");
+    }
+    auto all = agent::load_config_dir(dir.path() / "d");
+    ASSERT_FALSE(all);
+    EXPECT_NE(all.err().message.find("already used by"), std::string::npos) << all.err().message;
+}
+
+}  // namespace
