@@ -211,7 +211,7 @@ struct simulator::tenant_state {
     std::mt19937_64 rng;
     counters count;
     steady::time_point ca_next_allowed{};
-    std::int64_t tokens_not_before = 0;  ///< unix seconds; tokens issued before are revoked
+    std::int64_t token_generation = 0;  ///< tokens of an older generation are revoked
 
     user* find_user(const std::string& key) {
         const std::string k = lower(key);
@@ -576,7 +576,8 @@ struct sim_handlers {
                     {"tid", t.sc.tenant_id},
                     {"appid", app_id},
                     {"ver", "1.0"},
-                    {"uti", base64url_encode(random_bytes(12))}};
+                    {"uti", base64url_encode(random_bytes(12))},
+                    {"sim_gen", t.token_generation}};
         if (u) {
             claims["idtyp"] = "user";
             claims["oid"] = u->id;
@@ -1134,7 +1135,7 @@ server_response sim_handlers::graph(request_ctx& c, std::string& log_tenant) {
     log_tenant = t.sc.tenant_id;
     ++t.count.total;
     ++t.count.graph;
-    if (tok.error.empty() && tok.claims.value("iat", std::int64_t{0}) < t.tokens_not_before)
+    if (tok.error.empty() && tok.claims.value("sim_gen", std::int64_t{0}) < t.token_generation)
         tok.error = "Continuous access evaluation resulted in challenge with result: InteractionRequired and code: TokenCreatedWithOutdatedPolicies";
     fault_effect fx = roll_faults(t, c);
     if (fx.replace) {
@@ -1803,8 +1804,8 @@ server_response sim_handlers::admin(request_ctx& c, std::string& log_tenant) {
     }
     if (what == "tokens" && n == 5 && seg[4] == "revoke") {
         if (m != "POST") return admin_error(405, "use POST");
-        t.tokens_not_before = unix_now() + 1;
-        return admin_json(200, {{"revokedBefore", t.tokens_not_before}});
+        ++t.token_generation;
+        return admin_json(200, {{"revoked", true}, {"generation", t.token_generation}});
     }
     if (what == "requests" && n == 4) {
         if (m == "DELETE") {
