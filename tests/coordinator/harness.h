@@ -1,0 +1,132 @@
+#pragma once
+// A real deployment for integration tests and the benchmark: a real mosquitto (make-broker), the
+// real connguard-coordinator binary as a child process with a generated config, MQTT clients for
+// agents/admins/subscribers, and read access to the coordinator's SQLite file.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <signal.h>
+#include <sqlite3.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/mqtt_client.h"
+#include "common/topics.h"
+#include "coordinator/store.h"
+#include "tests/support/broker.h"
+#include "tests/support/process.h"
+
+namespace connguard::coord::testing {
+
+inline std::string read_file(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+/// Waits until pred() holds or the timeout passes; returns pred().
+template <class P>
+bool eventually(P pred, std::chrono::milliseconds timeout = std::chrono::seconds{20}) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
+    return pred();
+}
+
+class deployment {
+public:
+    explicit deployment(test::broker_options bo, nlohmann::json extra = nlohmann::json::object())
+        : broker_(std::move(bo)) {
+        config_ = {{"broker",
+                    {{"url", broker_.uri()},
+                     {"username", "coordinator"},
+                     {"passwordFile", (broker_.dir() / "broker" / "secrets" / "coordinator").string()},
+                     {"clientId", "coord-test"},
+                     {"ingestConnections", 2}}},
+                   {"store", {{"path", (dir_.path() / "coordinator.db").string()}}},
+                   {"approvers", {{"alice", "approver"}, {"bob", "approver"}, {"olga", "operator"}, {"vera", "viewer"}}},
+                   {"tasks", {{"ttlSeconds", 3600}, {"dispatchTimeoutSeconds", 600}}},
+                   {"agents", {{"silenceSeconds", 0}}},
+                   {"timers", {{"tickMilliseconds", 100}}},
+                   {"log", {{"level", "info"}}}};
+        config_.merge_patch(extra);
+        std::ofstream(config_path()) << config_.dump(2);
+    }
+    ~deployment() { stop(); }
+
+    std::filesystem::path config_path() const { return dir_.path() / "coordinator.json"; }
+    std::filesystem::path db_path() const { return dir_.path() / "coordinator.db"; }
+    std::filesystem::path log_path() const { return dir_.path() / "coordinator.log"; }
+    test::broker& broker() { return broker_; }
+    const std::filesystem::path& dir() const { return dir_.path(); }
+
+    /// Starts the coordinator binary and waits until it is connected and subscribed.
+    void start() {
+        const auto before = read_file(log_path()).size();
+        coord_ = test::process({std::string(CONNGUARD_BIN_DIR) + "/connguard-coordinator", "--config", config_path().string()},
+                               log_path());
+        const bool up = eventually([&] {
+            const auto log = read_file(log_path());
+            return log.size() > before && log.find("coordinator up", before) != std::string::npos;
+        });
+        if (!up) throw std::runtime_error("coordinator did not come up; log:\n" + read_file(log_path()));
+    }
+    void kill() { coord_.signal(SIGKILL), coord_.wait(); }
+    int stop() { return coord_.running() ? coord_.stop() : 0; }
+    bool running() { return coord_.running(); }
+
+    /// A connected MQTT client as `user` (agent = tenant key, admin, subscriber).
+    std::unique_ptr<mqtt::client> client(const std::string& user, const std::string& id_suffix = "",
+                                         bool persistent = false) {
+        auto c = std::make_unique<mqtt::client>(mqtt::client_options_builder()
+                                                    .server_uri(broker_.uri())
+                                                    .client_id(user + "-test" + id_suffix)
+                                                    .credentials(user, broker_.password(user))
+                                                    .clean_start(!persistent)
+                                                    .max_inflight(50)
+                                                    .finalize());
+        return c;
+    }
+
+    /// A fresh read connection to the coordinator's database.
+    std::unique_ptr<store> db() {
+        auto s = store::open(db_path());
+        if (!s) throw std::runtime_error(s.err().message);
+        return std::move(*s);
+    }
+    std::int64_t count(const std::string& sql) {
+        auto s = db();
+        sqlite3_stmt* st = nullptr;
+        std::int64_t n = -1;
+        if (sqlite3_prepare_v2(s->handle(), sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+            n = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return n;
+    }
+
+    /// Runs connguardctl as `user`; returns the exit code and fills output (stdout + stderr).
+    int ctl(const std::string& user, std::vector<std::string> args, std::string* output = nullptr) {
+        std::vector<std::string> argv = {std::string(CONNGUARD_BIN_DIR) + "/connguardctl"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        for (const auto& a : {std::string("--broker"), broker_.uri(), std::string("--user"), user,
+                              std::string("--password-file"), (broker_.dir() / "broker" / "secrets" / user).string()})
+            argv.push_back(a);
+        return test::run_command(argv, output, true, std::chrono::seconds{30});
+    }
+
+private:
+    test::temp_dir dir_{"coord-it"};
+    test::broker broker_;
+    nlohmann::json config_;
+    test::process coord_;
+};
+
+}  // namespace connguard::coord::testing

@@ -1,0 +1,224 @@
+// The real coordinator binary against a real mosquitto: idempotent ingest, bad input, the broker
+// refusing a forged admin topic, the full approval flow through connguardctl, dispatch and result.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+
+#include "common/envelope_codec.h"
+#include "tests/coordinator/fixtures.h"
+#include "tests/coordinator/harness.h"
+
+namespace connguard::coord {
+namespace {
+
+using namespace testing;
+using namespace std::chrono_literals;
+
+test::broker_options broker_opts() {
+    test::broker_options o;
+    o.tenants = {"contoso", "fabrikam"};
+    o.admins = {"alice", "bob", "olga", "vera"};
+    o.subscribers = {"watcher"};
+    return o;
+}
+
+mqtt::message msg(const std::string& topic, v1::Envelope env) {
+    mqtt::message m;
+    m.topic = topic;
+    m.payload = codec::encode(env, system_clock::instance());
+    m.qos = 1;
+    return m;
+}
+
+TEST(CoordinatorIntegration, RedeliveredEnvelopeIsStoredOnceAndBadInputIsCountedNotFatal) {
+    deployment d(broker_opts());
+    d.start();
+    auto agent = d.client("contoso");
+    ASSERT_TRUE(agent->connect());
+
+    auto env = codec::make_envelope("contoso", "agent/contoso");
+    env.mutable_change_event()->set_kind(v1::CHANGE_KIND_SECURITY_DEFAULTS_DISABLED);
+    env.set_id("0e1c6a7e-0000-4000-8000-000000000001");
+    const auto m = msg(topics::events("contoso"), env);
+    ASSERT_TRUE(agent->publish(m));
+    ASSERT_TRUE(agent->publish(m));  // the same envelope id again (what a QoS 1 redelivery looks like)
+
+    // Bad input: garbage, another tenant's payload on our topic, a body on the wrong topic.
+    mqtt::message garbage{topics::events("contoso"), "not a protobuf", 1, false, "", ""};
+    ASSERT_TRUE(agent->publish(garbage));
+    auto foreign = codec::make_envelope("fabrikam", "agent/contoso");
+    foreign.mutable_change_event()->set_kind(v1::CHANGE_KIND_SECURITY_DEFAULTS_DISABLED);
+    ASSERT_TRUE(agent->publish(msg(topics::events("contoso"), foreign)));
+
+    // A later good event proves the coordinator is still ingesting after the bad ones.
+    auto later = codec::make_envelope("contoso", "agent/contoso");
+    later.mutable_change_event()->set_kind(v1::CHANGE_KIND_SECURITY_DEFAULTS_ENABLED);
+    ASSERT_TRUE(agent->publish(msg(topics::events("contoso"), later)));
+
+    ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM events") == 2; }))
+        << read_file(d.log_path());
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(d.count("SELECT count(*) FROM events WHERE envelope_id = '0e1c6a7e-0000-4000-8000-000000000001'"), 1);
+    EXPECT_EQ(d.count("SELECT count(*) FROM events"), 2);
+    EXPECT_TRUE(d.running());
+    EXPECT_EQ(d.stop(), 0);
+    const auto log = read_file(d.log_path());
+    EXPECT_NE(log.find("rejected message on 'connguard/v1/tenants/contoso/events' (malformed"), std::string::npos) << log;
+    EXPECT_NE(log.find("(tenant_mismatch"), std::string::npos) << log;
+    EXPECT_NE(log.find("malformed=1"), std::string::npos) << "counters in the stop summary:\n" << log;
+}
+
+TEST(CoordinatorIntegration, AnAdminRequestOnAnotherAdminsTopicIsRefusedByTheBroker) {
+    deployment d(broker_opts());
+    d.start();
+    auto vera = d.client("vera");
+    ASSERT_TRUE(vera->connect());
+    v1::AdminRequest req;
+    req.set_request_id("forged-1");
+    req.mutable_list_tenants();
+    auto env = codec::make_envelope("", "admin/alice");
+    *env.mutable_admin_request() = req;
+    auto m = msg(topics::admin_requests("alice"), env);  // vera writes on alice's topic
+    m.response_topic = topics::admin_responses("vera");
+    m.correlation_data = "forged-1";
+    auto st = vera->publish(m);
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.err().code, "mqtt.not_authorized") << st.err().message;
+    std::this_thread::sleep_for(500ms);
+    EXPECT_EQ(d.count("SELECT count(*) FROM envelopes_seen WHERE topic LIKE '%/admin/%'"), 0)
+        << "the coordinator never saw the forged request";
+}
+
+TEST(CoordinatorIntegration, ApprovalFlowThroughConnguardctlDispatchesAndVerifies) {
+    deployment d(broker_opts());
+    d.start();
+    auto agent = d.client("contoso");
+    std::mutex mu;
+    std::vector<v1::AgentCommand> commands;
+    agent->subscribe(topics::commands("contoso"), [&](const mqtt::message& m) {
+        auto dec = codec::decode(m.topic, m.payload);
+        if (dec.ok()) {
+            std::lock_guard lock(mu);
+            commands.push_back(dec.envelope.agent_command());
+        }
+        return mqtt::handler_result::handled;
+    });
+    ASSERT_TRUE(agent->connect());
+    auto watcher = d.client("watcher");
+    std::atomic<int> critical_alerts{0};
+    watcher->subscribe(topics::all_alerts_filter(), [&](const mqtt::message& m) {
+        if (topics::parse(m.topic).severity == "critical") ++critical_alerts;
+        return mqtt::handler_result::handled;
+    });
+    ASSERT_TRUE(watcher->connect());
+
+    // A report whose CA policy blocks the account: a high-risk EXCLUDE task.
+    auto r = report(1, to_unix_ms(system_clock::instance().now()));
+    add_cap_fail(r, "pol-1", "2026-01-01T10:00:00Z", "block");
+    finish_overall(r);
+    auto renv = wrap("contoso", r);
+    ASSERT_TRUE(agent->publish(msg(topics::validation("contoso"), renv)));
+    ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM tasks WHERE state = 2") == 1; }))
+        << read_file(d.log_path());
+    EXPECT_TRUE(eventually([&] { return critical_alerts.load() >= 2; })) << "status:FAIL and the blocking policy";
+
+    std::string out;
+    ASSERT_EQ(d.ctl("vera", {"tasks", "--state", "pending-approval", "--json"}, &out), 0) << out;
+    const auto j = nlohmann::json::parse(out.substr(out.find('{')));
+    ASSERT_EQ(j["tasks"].size(), 1u) << out;
+    const std::string id = j["tasks"][0]["task_id"];
+
+    ASSERT_EQ(d.ctl("vera", {"task", "show", id}, &out), 0) << out;
+    EXPECT_NE(out.find("PATCH /v1.0/identity/conditionalAccess/policies/pol-1"), std::string::npos) << out;
+    EXPECT_NE(out.find("excludeUsers"), std::string::npos) << out;
+    EXPECT_NE(out.find("2026-01-01T10:00:00Z"), std::string::npos) << out;
+
+    EXPECT_EQ(d.ctl("vera", {"approve", id}, &out), 1) << out;  // viewer
+    EXPECT_NE(out.find("forbidden"), std::string::npos) << out;
+    EXPECT_EQ(d.ctl("alice", {"approve", id, "--plan-version", "7"}, &out), 1) << out;
+    EXPECT_NE(out.find("stale_plan"), std::string::npos) << out;
+    ASSERT_EQ(d.ctl("alice", {"approve", id, "--comment", "break-glass for backups"}, &out), 0) << out;
+    EXPECT_NE(out.find("PENDING_APPROVAL (1 of 2"), std::string::npos) << out;
+    EXPECT_EQ(d.ctl("alice", {"approve", id}, &out), 1) << out;  // the same approver twice
+    EXPECT_NE(out.find("already_approved"), std::string::npos) << out;
+    ASSERT_EQ(d.ctl("bob", {"approve", id}, &out), 0) << out;
+    EXPECT_NE(out.find("DISPATCHED"), std::string::npos) << out;
+
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard lock(mu);
+        return !commands.empty();
+    }));
+    v1::AgentCommand cmd;
+    {
+        std::lock_guard lock(mu);
+        cmd = commands.front();
+    }
+    EXPECT_EQ(cmd.task_id(), id);
+    EXPECT_EQ(cmd.plan_version(), 1u);
+    EXPECT_EQ(cmd.approved_by_size(), 2);
+    EXPECT_EQ(cmd.plan().http_path(), "/v1.0/identity/conditionalAccess/policies/pol-1");
+
+    // The agent reports success, then a clean report: VERIFIED.
+    auto res = codec::make_envelope("contoso", "agent/contoso");
+    res.mutable_command_result()->set_command_id(cmd.command_id());
+    res.mutable_command_result()->set_task_id(id);
+    res.mutable_command_result()->set_plan_version(1);
+    res.mutable_command_result()->set_outcome(v1::COMMAND_OUTCOME_SUCCEEDED);
+    ASSERT_TRUE(agent->publish(msg(topics::results("contoso"), res)));
+    ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM tasks WHERE state = 5") == 1; }));
+    std::this_thread::sleep_for(20ms);
+    ASSERT_TRUE(agent->publish(msg(topics::validation("contoso"), wrap("contoso", report(2, to_unix_ms(system_clock::instance().now()))))));
+    ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM tasks WHERE state = 11") == 1; }))
+        << read_file(d.log_path());
+
+    ASSERT_EQ(d.ctl("olga", {"audit", "--verify", "--task", id}, &out), 0) << out;
+    EXPECT_NE(out.find("audit chain intact"), std::string::npos) << out;
+    for (const char* a : {"approval.refused", "task.approval_recorded", "task.approved", "task.dispatched", "task.verified"})
+        EXPECT_NE(out.find(a), std::string::npos) << a << "\n" << out;
+    ASSERT_EQ(d.ctl("olga", {"tenants"}, &out), 0) << out;
+    EXPECT_NE(out.find("contoso"), std::string::npos) << out;
+
+    // Someone edits the audit log behind the coordinator's back: verification names the entry.
+    {
+        auto db = d.db();
+        ASSERT_TRUE(db->exec("DROP TRIGGER audit_no_update"));
+        ASSERT_TRUE(db->exec("UPDATE audit SET detail = 'nothing happened' WHERE seq = 2"));
+    }
+    EXPECT_EQ(d.ctl("olga", {"audit", "--verify"}, &out), 1) << out;
+    EXPECT_NE(out.find("AUDIT CHAIN BROKEN at entry 2"), std::string::npos) << out;
+}
+
+TEST(CoordinatorIntegration, ConnguardctlReportsAClearErrorWithoutACoordinator) {
+    test::broker b(broker_opts());
+    std::string out;
+    const int rc = test::run_command({std::string(CONNGUARD_BIN_DIR) + "/connguardctl", "tenants", "--broker", b.uri(),
+                                      "--user", "alice", "--password-file",
+                                      (b.dir() / "broker" / "secrets" / "alice").string(), "--timeout", "1"},
+                                     &out);
+    EXPECT_EQ(rc, 2) << out;
+    EXPECT_NE(out.find("no answer from the coordinator"), std::string::npos) << out;
+}
+
+TEST(CoordinatorIntegration, BadConfigIsRefusedNamingFileFieldAndReason) {
+    test::temp_dir dir("coord-cfg");
+    const auto pw = dir.path() / "pw";
+    std::ofstream(pw) << "secret-password\n";
+    std::filesystem::permissions(pw, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                         std::filesystem::perms::group_read | std::filesystem::perms::others_read);
+    const auto cfg = dir.path() / "c.json";
+    std::ofstream(cfg) << R"({"broker": {"url": "mqtt://x", "username": "coordinator", "passwordFile": "pw"},
+                              "store": {"path": "c.db"}, "approvers": {"alice": "boss"}})";
+    std::string out;
+    const int rc = test::run_command({std::string(CONNGUARD_BIN_DIR) + "/connguard-coordinator", "--config", cfg.string()}, &out);
+    EXPECT_EQ(rc, 2);
+    EXPECT_NE(out.find("field 'broker.url': must start with tcp:// or ssl://"), std::string::npos) << out;
+    EXPECT_NE(out.find("field 'broker.passwordFile'"), std::string::npos) << out;
+    EXPECT_NE(out.find("chmod 600"), std::string::npos) << out;
+    EXPECT_NE(out.find("field 'approvers.alice'"), std::string::npos) << out;
+    EXPECT_NE(out.find(cfg.string()), std::string::npos) << out;
+    EXPECT_EQ(out.find("secret-password"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace connguard::coord
