@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -29,15 +30,15 @@ namespace connguard::mqtt {
 
 /// TLS settings for ssl:// URIs.
 struct tls_options {
-    std::string ca_file;      ///< CA that signed the broker certificate (required for ssl://)
-    std::string cert_file;    ///< optional client certificate (PEM)
-    std::string key_file;     ///< optional client private key (PEM)
+    std::string ca_file{};    ///< CA that signed the broker certificate (required for ssl://)
+    std::string cert_file{};  ///< optional client certificate (PEM)
+    std::string key_file{};   ///< optional client private key (PEM)
     bool verify_server = true;
 };
 
 struct will_options {
-    std::string topic;
-    std::string payload;
+    std::string topic{};
+    std::string payload{};
     int qos = 1;
     bool retained = true;
 };
@@ -90,13 +91,23 @@ private:
 
 /// A received or outgoing message.
 struct message {
-    std::string topic;
-    std::string payload;
+    std::string topic{};
+    std::string payload{};
     int qos = 1;
     bool retained = false;
-    std::string response_topic;     ///< MQTT v5 Response Topic (request/response)
-    std::string correlation_data;   ///< MQTT v5 Correlation Data
+    std::string response_topic{};   ///< MQTT v5 Response Topic (request/response)
+    std::string correlation_data{}; ///< MQTT v5 Correlation Data
 };
+
+/// A QoS 1 (by default) message; avoids -Wmissing-field-initializers with brace initialisation.
+inline message make_message(std::string topic, std::string payload, int qos = 1, bool retained = false) {
+    message m;
+    m.topic = std::move(topic);
+    m.payload = std::move(payload);
+    m.qos = qos;
+    m.retained = retained;
+    return m;
+}
 
 enum class handler_result { handled, retry };
 using message_handler = std::function<handler_result(const message&)>;
@@ -109,7 +120,13 @@ struct client_stats {
     std::uint64_t handler_retries = 0;    ///< handler asked to retry
     std::uint64_t reconnects = 0;         ///< successful reconnects after a loss
     bool connected = false;
+    std::uint64_t pending = 0;            ///< publishes of this process not yet acknowledged (in flight or buffered)
+    int window = 0;                       ///< current un-acked window: min(max_inflight, broker Receive Maximum - 1)
+    std::uint64_t dropped_unhandled = 0;  ///< closed while a handler still refused a message and no persistence_dir
 };
+
+/// MQTT filter matching (+, #, and a leading $share/<group>/), as the wrapper uses to dispatch.
+bool topic_matches_filter(std::string_view filter, std::string_view topic);
 
 class client {
 public:

@@ -1,0 +1,102 @@
+#include "tests/support/broker.h"
+
+#include <csignal>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace connguard::test {
+namespace {
+
+std::string join(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) {
+        if (!out.empty()) out += ',';
+        out += s;
+    }
+    return out;
+}
+
+}  // namespace
+
+broker::broker(broker_options opts) : opts_(std::move(opts)), dir_("connguard-broker") {
+    port_ = free_port();
+    if (opts_.tls) {
+        tls_port_ = free_port();
+        while (tls_port_ == port_) tls_port_ = free_port();
+    }
+    std::vector<std::string> argv = {std::string(CONNGUARD_SOURCE_DIR) + "/broker-config/make-broker",
+                                     (dir_.path() / "broker").string(),
+                                     "--port", std::to_string(port_),
+                                     "--coordinator", opts_.coordinator,
+                                     "--tenants", join(opts_.tenants),
+                                     "--admins", join(opts_.admins)};
+    if (!opts_.subscribers.empty()) {
+        argv.push_back("--subscribers");
+        argv.push_back(join(opts_.subscribers));
+    }
+    if (opts_.tls) {
+        argv.push_back("--tls");
+        argv.push_back("--tls-port");
+        argv.push_back(std::to_string(tls_port_));
+    }
+    std::string out;
+    if (run_command(argv, &out) != 0) throw std::runtime_error("make-broker failed: " + out);
+    start();
+}
+
+broker::~broker() {
+    if (proc_.pid() > 0 && proc_.running()) proc_.signal(SIGKILL), proc_.wait();
+}
+
+std::string broker::uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+std::string broker::tls_uri() const { return "ssl://127.0.0.1:" + std::to_string(tls_port_); }
+std::filesystem::path broker::ca_file() const { return dir_.path() / "broker" / "tls" / "ca.crt"; }
+std::filesystem::path broker::log_file() const { return dir_.path() / "mosquitto.log"; }
+
+std::string broker::log() const {
+    std::ifstream in(log_file());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::string broker::password(const std::string& user) const {
+    std::ifstream in(dir_.path() / "broker" / "secrets" / user);
+    std::string pw;
+    if (!in || !std::getline(in, pw) || pw.empty())
+        throw std::runtime_error("broker: no password for user '" + user + "'");
+    return pw;
+}
+
+void broker::start() {
+    if (running()) return;
+    proc_ = process({"mosquitto", "-c", (dir_.path() / "broker" / "mosquitto.conf").string()}, log_file());
+    bool up = wait_for_port(port_, std::chrono::seconds{15});
+    if (up && opts_.tls) up = wait_for_port(tls_port_, std::chrono::seconds{15});
+    if (!up) {
+        proc_.signal(SIGKILL);
+        proc_.wait();
+        throw std::runtime_error("mosquitto did not open port " + std::to_string(port_) + "; log:\n" + log());
+    }
+}
+
+void broker::stop() {
+    if (proc_.pid() > 0 && proc_.running()) proc_.stop(std::chrono::seconds{10});
+}
+
+void broker::restart() {
+    stop();
+    start();
+}
+
+void broker::kill() {
+    if (proc_.pid() > 0 && proc_.running()) {
+        proc_.signal(SIGKILL);
+        proc_.wait();
+    }
+}
+
+bool broker::running() { return proc_.pid() > 0 && proc_.running(); }
+
+}  // namespace connguard::test
