@@ -1,0 +1,275 @@
+// The checks of DESIGN §5: one snapshot per check, passing and failing; missing data -> ERROR.
+#include <gtest/gtest.h>
+
+#include "agent/checks/checks.h"
+
+namespace connguard::checks {
+namespace {
+
+using nlohmann::json;
+using snapshot::collect_error;
+using snapshot::collected;
+
+const char* const account_id = "aaaaaaaa-0000-0000-0000-000000000001";
+
+json policy(const std::string& id, const std::string& control, const std::string& state = "enabled") {
+    return {{"id", id}, {"displayName", "Policy " + id}, {"state", state},
+            {"conditions", {{"users", {{"includeUsers", {"All"}}}}, {"applications", {{"includeApplications", {"All"}}}},
+                            {"clientAppTypes", {"all"}}}},
+            {"grantControls", {{"operator", "OR"}, {"builtInControls", {control}}}}};
+}
+
+snapshot::tenant_snapshot healthy() {
+    snapshot::tenant_snapshot s;
+    s.tenant_key = "contoso";
+    s.azure_tenant_id = "tttttttt-0000-0000-0000-000000000000";
+    s.account_upn = "svc@contoso.example";
+    s.security_defaults_enabled = collected<bool>::of(false);
+    s.ca_policies = collected<std::vector<json>>::of({});
+    s.named_locations = collected<std::vector<json>>::of({});
+    s.user = collected<snapshot::account>::of({account_id, "svc@contoso.example", "Service", true, "Member"});
+    s.group_ids = collected<std::vector<std::string>>::of({});
+    s.roles = collected<std::vector<snapshot::role_assignment>>::of({});
+    s.mfa_registration = collected<snapshot::registration>::of({true, true, {"microsoftAuthenticatorPush"}});
+    s.per_user_mfa_state = collected<std::string>::of("disabled");
+    snapshot::signin_result ok;
+    ok.outcome = snapshot::signin_outcome::success;
+    ok.resource_app_id = whatif::app_exchange_online;
+    s.signins = {ok};
+    return s;
+}
+
+collect_error graph_error(const std::string& what) { return {"graph.http", what + ": 503 Service Unavailable", ""}; }
+
+std::vector<const v1::CheckResult*> results(const v1::ValidationReport& r, const std::string& id) {
+    std::vector<const v1::CheckResult*> out;
+    for (const auto& c : r.checks()) {
+        if (c.id() == id) out.push_back(&c);
+    }
+    return out;
+}
+const v1::CheckResult& the(const v1::ValidationReport& r, const std::string& id) {
+    auto v = results(r, id);
+    EXPECT_EQ(v.size(), 1u) << id;
+    static v1::CheckResult none;
+    return v.empty() ? none : *v.front();
+}
+
+TEST(Checks, HealthyTenantIsAllOkInStableOrder) {
+    auto r = run_checks(healthy());
+    EXPECT_EQ(r.overall(), v1::CHECK_STATUS_OK);
+    std::vector<std::string> ids;
+    for (const auto& c : r.checks()) {
+        ids.push_back(c.id());
+        EXPECT_EQ(c.status(), v1::CHECK_STATUS_OK) << c.id() << ": " << c.reason();
+        EXPECT_FALSE(c.reason().empty());
+    }
+    EXPECT_EQ(ids, check_ids());
+    EXPECT_EQ(r.account_object_id(), account_id);
+    EXPECT_EQ(r.snapshot_digest(), snapshot::digest(healthy()));
+    ASSERT_EQ(r.verdicts_size(), 2);
+    EXPECT_EQ(r.verdicts(0).resource_app_id(), whatif::app_exchange_online);
+    EXPECT_EQ(r.verdicts(0).result(), "allowed");
+    EXPECT_EQ(r.verdicts(1).resource_app_id(), whatif::app_microsoft_graph);
+    EXPECT_EQ(r.verdicts(1).client_app_type(), "mobileAppsAndDesktopClients");
+}
+
+TEST(Checks, AccountDisabledOrMissing) {
+    auto s = healthy();
+    s.user.value->account_enabled = false;
+    EXPECT_EQ(the(run_checks(s), check_account).status(), v1::CHECK_STATUS_FAIL);
+    s.user = collected<snapshot::account>::failed(graph_error("GET /users/svc@contoso.example"));
+    auto r = run_checks(s);
+    EXPECT_EQ(the(r, check_account).status(), v1::CHECK_STATUS_ERROR);
+    EXPECT_NE(the(r, check_account).reason().find("503"), std::string::npos);
+    EXPECT_EQ(the(r, check_cap).status(), v1::CHECK_STATUS_ERROR) << "no account, no CA evaluation";
+    EXPECT_EQ(r.verdicts_size(), 0) << "no verdict from missing data";
+    EXPECT_EQ(r.overall(), v1::CHECK_STATUS_ERROR);
+}
+
+TEST(Checks, SecurityDefaults) {
+    auto s = healthy();
+    s.security_defaults_enabled = collected<bool>::of(true);
+    auto r = run_checks(s);
+    EXPECT_EQ(the(r, check_secdef).status(), v1::CHECK_STATUS_WARN) << "on, but nothing it forces applies";
+    s.roles = collected<std::vector<snapshot::role_assignment>>::of(
+        {{"assign-1", "62e90394-69f5-4237-9190-012177145e10", "/"}});
+    r = run_checks(s);
+    const auto& sd = the(r, check_secdef);
+    EXPECT_EQ(sd.status(), v1::CHECK_STATUS_FAIL);
+    ASSERT_EQ(sd.remediations_size(), 1);
+    EXPECT_EQ(sd.remediations(0).kind(), v1::REMEDIATION_KIND_MOVE_TO_APP_ONLY_AUTH);
+    EXPECT_EQ(r.verdicts(0).result(), "mfa_required");
+    EXPECT_EQ(r.verdicts(0).causes(0), "securityDefaults");
+    s.security_defaults_enabled = collected<bool>::failed(graph_error("GET /policies/identitySecurityDefaultsEnforcementPolicy"));
+    EXPECT_EQ(the(run_checks(s), check_secdef).status(), v1::CHECK_STATUS_ERROR);
+}
+
+TEST(Checks, SecurityDefaultsAdminRole) {
+    auto s = healthy();
+    s.roles = collected<std::vector<snapshot::role_assignment>>::of({{"assign-ga", "62e90394-69f5-4237-9190-012177145e10", "/"}});
+    EXPECT_EQ(the(run_checks(s), check_secdef_admin).status(), v1::CHECK_STATUS_WARN) << "Security Defaults off";
+    s.security_defaults_enabled = collected<bool>::of(true);
+    auto r = run_checks(s);
+    const auto& c = the(r, check_secdef_admin);
+    EXPECT_EQ(c.status(), v1::CHECK_STATUS_FAIL);
+    EXPECT_NE(c.reason().find("Global Administrator"), std::string::npos) << c.reason();
+    ASSERT_EQ(c.remediations_size(), 1);
+    EXPECT_EQ(c.remediations(0).kind(), v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE);
+    EXPECT_EQ(c.remediations(0).target_id(), "assign-ga");
+    s.roles = collected<std::vector<snapshot::role_assignment>>::failed(graph_error("GET roleAssignments"));
+    EXPECT_EQ(the(run_checks(s), check_secdef_admin).status(), v1::CHECK_STATUS_ERROR);
+}
+
+TEST(Checks, PerUserMfa) {
+    auto s = healthy();
+    s.per_user_mfa_state = collected<std::string>::of("enforced");
+    auto r = run_checks(s);
+    const auto& c = the(r, check_per_user_mfa);
+    EXPECT_EQ(c.status(), v1::CHECK_STATUS_FAIL);
+    ASSERT_EQ(c.remediations_size(), 1);
+    EXPECT_EQ(c.remediations(0).kind(), v1::REMEDIATION_KIND_DISABLE_PER_USER_MFA);
+    EXPECT_EQ(c.remediations(0).target_id(), account_id);
+    EXPECT_EQ(r.verdicts(0).result(), "mfa_required");
+    s.per_user_mfa_state = collected<std::string>::failed(graph_error("GET /beta/users/x/authentication/requirements"));
+    EXPECT_EQ(the(run_checks(s), check_per_user_mfa).status(), v1::CHECK_STATUS_ERROR);
+}
+
+TEST(Checks, MfaRegistration) {
+    auto s = healthy();
+    s.mfa_registration.value->is_mfa_registered = false;
+    EXPECT_EQ(the(run_checks(s), check_mfa_reg).status(), v1::CHECK_STATUS_OK) << "nothing needs MFA";
+    s.ca_policies = collected<std::vector<json>>::of({policy("mfa-all", "mfa")});
+    auto r = run_checks(s);
+    const auto& c = the(r, check_mfa_reg);
+    EXPECT_EQ(c.status(), v1::CHECK_STATUS_FAIL);
+    ASSERT_EQ(c.remediations_size(), 1);
+    EXPECT_EQ(c.remediations(0).kind(), v1::REMEDIATION_KIND_REGISTER_MFA_FOR_ACCOUNT);
+    EXPECT_EQ(r.verdicts(0).result(), "mfa_registration_required");
+    s.mfa_registration = collected<snapshot::registration>::failed({"graph.forbidden", "403", "AuditLog.Read.All"});
+    r = run_checks(s);
+    EXPECT_EQ(the(r, check_mfa_reg).status(), v1::CHECK_STATUS_ERROR);
+    EXPECT_NE(the(r, check_mfa_reg).reason().find("AuditLog.Read.All"), std::string::npos);
+}
+
+TEST(Checks, ConditionalAccessOneResultPerBlockingPolicy) {
+    auto s = healthy();
+    auto excluded = policy("excluded", "block");
+    excluded["conditions"]["users"]["excludeUsers"] = {account_id};
+    auto legacy_only = policy("legacy", "block");
+    legacy_only["conditions"]["clientAppTypes"] = {"exchangeActiveSync", "other"};
+    s.ca_policies = collected<std::vector<json>>::of(
+        {policy("mfa-all", "mfa"), excluded, policy("off", "block", "disabled"), legacy_only, policy("dev", "compliantDevice")});
+    auto r = run_checks(s);
+    auto caps = results(r, check_cap);
+    ASSERT_EQ(caps.size(), 2u);
+    EXPECT_EQ(caps[0]->subject(), "mfa-all");
+    EXPECT_EQ(caps[0]->status(), v1::CHECK_STATUS_FAIL);
+    EXPECT_NE(caps[0]->reason().find("'Policy mfa-all'"), std::string::npos) << caps[0]->reason();
+    ASSERT_EQ(caps[0]->remediations_size(), 1);
+    EXPECT_EQ(caps[0]->remediations(0).kind(), v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY);
+    EXPECT_EQ(caps[0]->remediations(0).target_id(), "mfa-all");
+    EXPECT_EQ(caps[0]->evidence(0).id(), "mfa-all");
+    EXPECT_EQ(caps[1]->subject(), "dev");
+    EXPECT_EQ(r.verdicts(0).result(), "mfa_required");
+    EXPECT_EQ(r.overall(), v1::CHECK_STATUS_FAIL);
+}
+
+TEST(Checks, ConditionalAccessUncertainIsWarnAndMissingIsError) {
+    auto s = healthy();
+    auto maybe = policy("maybe", "block");
+    maybe["conditions"]["platforms"] = {{"includePlatforms", {"android"}}};
+    s.ca_policies = collected<std::vector<json>>::of({maybe, json{{"id", "broken"}, {"state", 3}}});
+    auto r = run_checks(s);
+    auto caps = results(r, check_cap);
+    ASSERT_EQ(caps.size(), 2u);
+    EXPECT_EQ(caps[0]->status(), v1::CHECK_STATUS_ERROR) << "an unreadable policy is never ignored";
+    EXPECT_EQ(caps[0]->subject(), "broken");
+    EXPECT_EQ(caps[1]->status(), v1::CHECK_STATUS_WARN);
+    EXPECT_EQ(caps[1]->subject(), "maybe");
+    s.ca_policies = collected<std::vector<json>>::failed({"graph.throttled", "GET /identity/conditionalAccess/policies: 429 after 5 retries", ""});
+    r = run_checks(s);
+    EXPECT_EQ(the(r, check_cap).status(), v1::CHECK_STATUS_ERROR);
+    EXPECT_NE(the(r, check_cap).reason().find("429"), std::string::npos);
+    EXPECT_EQ(the(r, check_cap_report_only).status(), v1::CHECK_STATUS_ERROR);
+}
+
+TEST(Checks, ReportOnlyPolicyThatWouldBlock) {
+    auto s = healthy();
+    s.ca_policies = collected<std::vector<json>>::of({policy("ro", "block", "enabledForReportingButNotEnforced")});
+    auto r = run_checks(s);
+    const auto& c = the(r, check_cap_report_only);
+    EXPECT_EQ(c.status(), v1::CHECK_STATUS_WARN);
+    EXPECT_EQ(c.subject(), "ro");
+    EXPECT_EQ(the(r, check_cap).status(), v1::CHECK_STATUS_OK);
+    EXPECT_EQ(r.verdicts(0).result(), "allowed");
+    EXPECT_EQ(r.verdicts(0).report_only_result(), "blocked");
+}
+
+TEST(Checks, LegacyAuthentication) {
+    auto s = healthy();
+    s.security_defaults_enabled = collected<bool>::of(true);
+    options o;
+    EXPECT_EQ(the(run_checks(s, o), check_legacy).status(), v1::CHECK_STATUS_OK) << "the tool does not need it";
+    o.needs_legacy_auth = true;
+    auto r = run_checks(s, o);
+    const auto& c = the(r, check_legacy);
+    EXPECT_EQ(c.status(), v1::CHECK_STATUS_FAIL);
+    EXPECT_NE(c.reason().find("Security Defaults"), std::string::npos);
+    ASSERT_GE(c.remediations_size(), 1);
+    EXPECT_EQ(c.remediations(0).kind(), v1::REMEDIATION_KIND_MOVE_TO_APP_ONLY_AUTH);
+    s.security_defaults_enabled = collected<bool>::of(false);
+    auto block = policy("block-legacy", "block");
+    block["conditions"]["clientAppTypes"] = {"exchangeActiveSync", "other"};
+    s.ca_policies = collected<std::vector<json>>::of({block});
+    r = run_checks(s, o);
+    EXPECT_EQ(the(r, check_legacy).status(), v1::CHECK_STATUS_FAIL);
+    EXPECT_EQ(the(r, check_legacy).remediations(0).target_id(), "block-legacy");
+    EXPECT_EQ(the(r, check_cap).status(), v1::CHECK_STATUS_OK) << "the modern sign-in is not affected";
+}
+
+TEST(Checks, SignInProbeAndPrediction) {
+    auto s = healthy();
+    s.ca_policies = collected<std::vector<json>>::of({policy("mfa-all", "mfa")});
+    snapshot::signin_result denied;
+    denied.outcome = snapshot::signin_outcome::mfa_required;
+    denied.resource_app_id = whatif::app_exchange_online;
+    denied.aadsts_code = 50076;
+    s.signins = {denied};
+    auto r = run_checks(s);
+    const auto& sig = the(r, check_signin);
+    EXPECT_EQ(sig.status(), v1::CHECK_STATUS_FAIL);
+    EXPECT_NE(sig.reason().find("AADSTS50076"), std::string::npos);
+    ASSERT_GE(sig.remediations_size(), 1);
+    EXPECT_EQ(sig.remediations(0).target_id(), "mfa-all");
+    EXPECT_EQ(the(r, check_prediction).status(), v1::CHECK_STATUS_OK) << "predicted mfa_required, got mfa_required";
+
+    s.ca_policies = collected<std::vector<json>>::of({});
+    r = run_checks(s);
+    EXPECT_EQ(the(r, check_prediction).status(), v1::CHECK_STATUS_WARN) << "predicted allowed, got MFA";
+    s.signins.clear();
+    r = run_checks(s);
+    EXPECT_EQ(the(r, check_signin).status(), v1::CHECK_STATUS_WARN) << "no probe: never OK";
+    EXPECT_EQ(the(r, check_prediction).status(), v1::CHECK_STATUS_WARN);
+}
+
+TEST(Checks, PermissionsNameTheMissingOnes) {
+    auto s = healthy();
+    s.per_user_mfa_state = collected<std::string>::failed({"graph.forbidden", "GET /beta/users/x/authentication/requirements: 403", "Policy.Read.All"});
+    s.mfa_registration = collected<snapshot::registration>::failed({"graph.forbidden", "GET userRegistrationDetails: 403", "AuditLog.Read.All"});
+    auto r = run_checks(s);
+    const auto& c = the(r, check_perms);
+    EXPECT_EQ(c.status(), v1::CHECK_STATUS_FAIL);
+    EXPECT_NE(c.reason().find("AuditLog.Read.All"), std::string::npos) << c.reason();
+    EXPECT_NE(c.reason().find("Policy.Read.All"), std::string::npos) << c.reason();
+    EXPECT_EQ(c.evidence_size(), 2);
+}
+
+TEST(Checks, WorstStatusOrder) {
+    EXPECT_EQ(worst(v1::CHECK_STATUS_OK, v1::CHECK_STATUS_WARN), v1::CHECK_STATUS_WARN);
+    EXPECT_EQ(worst(v1::CHECK_STATUS_FAIL, v1::CHECK_STATUS_WARN), v1::CHECK_STATUS_FAIL);
+    EXPECT_EQ(worst(v1::CHECK_STATUS_FAIL, v1::CHECK_STATUS_ERROR), v1::CHECK_STATUS_ERROR);
+}
+
+}  // namespace
+}  // namespace connguard::checks
