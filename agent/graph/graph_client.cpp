@@ -175,6 +175,9 @@ struct graph_client::impl {
     bool have_last_ca = false;
     clock::time_point last_ca{};
     int budget_left = 0;
+    /// A refusal by the token endpoint (bad secret, unknown app, ...) is remembered for the rest of
+    /// the cycle instead of being asked again for every item.
+    std::optional<error> token_refusal;
     std::mt19937_64 rng{std::random_device{}()};
 };
 
@@ -193,6 +196,7 @@ graph_client::~graph_client() = default;
 void graph_client::reset_cycle_counters() {
     counters_ = {};
     impl_->budget_left = opts_.retry_budget;
+    impl_->token_refusal.reset();
 }
 
 void graph_client::invalidate_token() {
@@ -277,6 +281,7 @@ static result<http::response> post_token_endpoint(graph_client::impl& im, const 
 result<std::string> graph_client::access_token() {
     const auto now = clock_.now();
     if (!impl_->token.empty() && now < impl_->token_renew_at) return impl_->token;
+    if (impl_->token_refusal) return *impl_->token_refusal;
 
     std::vector<std::pair<std::string, std::string>> fields{
         {"client_id", opts_.client_id},
@@ -328,11 +333,14 @@ result<std::string> graph_client::access_token() {
         std::string detail = "HTTP " + std::to_string(resp->status);
         if (j.is_object()) {
             if (!str(j, "error").empty()) detail += " " + str(j, "error");
-            if (j.contains("error_codes") && j["error_codes"].is_array() && !j["error_codes"].empty())
+            const std::string desc = first_line(str(j, "error_description"));
+            if (desc.rfind("AADSTS", 0) != 0 && j.contains("error_codes") && j["error_codes"].is_array() &&
+                !j["error_codes"].empty())
                 detail += " AADSTS" + j["error_codes"][0].dump();
-            if (!str(j, "error_description").empty()) detail += ": " + first_line(str(j, "error_description"));
+            if (!desc.empty()) detail += ": " + desc;
         }
-        return make_error("graph.token", log::redact(where + ": " + detail));
+        impl_->token_refusal = make_error("graph.token", log::redact(where + ": " + detail));
+        return *impl_->token_refusal;
     }
     const std::string token = str(j, "access_token");
     long long expires_in = 0;
@@ -398,7 +406,7 @@ static result<http::response> send_graph(graph_client& gc, graph_client::impl& i
     const bool paced = is_ca_endpoint(gr.url);
     for (;;) {
         auto token = gc.access_token();
-        if (!token) return make_error(token.err().code, where + ": " + token.err().message);
+        if (!token) return make_error(token.err().code, token.err().message + " (needed to " + to_string(gr.call) + ")");
         if (paced && im.have_last_ca) {
             const auto next = im.last_ca + o.ca_pacing_interval;
             const auto now = clk.now();

@@ -133,7 +133,9 @@ public:
     const graph_client_options& options() const { return opts_; }
 
     // ---- tokens -----------------------------------------------------------------------------
-    /// The app token for Graph, from the cache or from the token endpoint.
+    /// The app token for Graph, from the cache or from the token endpoint. A refusal by the token
+    /// endpoint ("graph.token") is remembered until reset_cycle_counters(), so a bad secret costs
+    /// one token request per cycle, not one per item.
     result<std::string> access_token();
     /// Drops the cached token (the next call fetches a new one).
     void invalidate_token();
@@ -183,7 +185,8 @@ public:
 
     // ---- counters ---------------------------------------------------------------------------
     const request_counters& counters() const { return counters_; }
-    /// Zeroes the counters and refills the retry budget; call at the start of each cycle.
+    /// Zeroes the counters, refills the retry budget and forgets a token refusal; call at the start
+    /// of each cycle.
     void reset_cycle_counters();
 
     struct impl;

@@ -374,6 +374,15 @@ TEST_F(GraphClient, BadSecretIsATokenErrorWithoutTheSecret) {
     const auto s = graph::collect_snapshot(gc, {"graphtest", account_upn});
     EXPECT_EQ(s.ca_policies.error->code, "graph.token");
     EXPECT_EQ(s.user.error->code, "graph.token");
+    // The refusal is remembered for the cycle: one token request, not one per item.
+    EXPECT_EQ(gc.counters().token_requests, 1);
+    EXPECT_EQ(gc.counters().graph_requests, 0);
+    // The next cycle asks again (the admin may have fixed the secret meanwhile).
+    ASSERT_EQ(admin("PATCH", std::string("/_sim/tenants/") + tenant_id + "/apps/" + agent_app,
+                    json{{"clientSecret", "wrong-secret-Value"}}), 200);
+    gc.reset_cycle_counters();
+    auto fixed = gc.security_defaults_enabled();
+    ASSERT_TRUE(fixed.ok()) << fixed.err().message;
 }
 
 TEST_F(GraphClient, CertificateCredential) {
