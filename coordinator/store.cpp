@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <unordered_map>
+
 #include <google/protobuf/util/time_util.h>
 
 #include "common/ids.h"
@@ -73,13 +75,41 @@ CREATE TABLE mqtt_outbox(
 
 constexpr int n_migrations = static_cast<int>(sizeof migrations / sizeof migrations[0]);
 
-/// A prepared statement with fluent binding; reports errors through the owning call's status.
+}  // namespace
+
+struct store::stmt_cache {
+    sqlite3* db = nullptr;
+    std::unordered_map<std::string, sqlite3_stmt*> map;
+    ~stmt_cache() {
+        for (auto& [sql, st] : map) sqlite3_finalize(st);
+    }
+};
+
+namespace {
+
+/// A prepared statement (cached per connection) with fluent binding; reports errors through the
+/// owning call's status. Reset and unbound when it goes out of scope.
 class stmt {
 public:
-    stmt(sqlite3* db, const char* sql, const char* purpose) : db_(db), purpose_(purpose) {
-        rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr);
+    stmt(store::stmt_cache& cache, const char* sql, const char* purpose) : db_(cache.db), purpose_(purpose) {
+        auto it = cache.map.find(sql);
+        if (it != cache.map.end()) {
+            s_ = it->second;
+            return;
+        }
+        rc_ = sqlite3_prepare_v2(db_, sql, -1, &s_, nullptr);
+        if (rc_ == SQLITE_OK) cache.map.emplace(sql, s_);
+        else {
+            sqlite3_finalize(s_);
+            s_ = nullptr;
+        }
     }
-    ~stmt() { sqlite3_finalize(s_); }
+    ~stmt() {
+        if (s_ != nullptr) {
+            sqlite3_reset(s_);
+            sqlite3_clear_bindings(s_);
+        }
+    }
     stmt(const stmt&) = delete;
     stmt& operator=(const stmt&) = delete;
 
@@ -140,7 +170,12 @@ constexpr const char* task_cols = "view, dispatch_deadline_ms, succeeded_at_ms";
 
 }  // namespace
 
-store::~store() { sqlite3_close_v2(db_); }
+store::store(sqlite3* db) : db_(db), cache_(std::make_unique<stmt_cache>()) { cache_->db = db; }
+
+store::~store() {
+    cache_.reset();  // finalize the statements before closing
+    sqlite3_close_v2(db_);
+}
 
 int store::latest_schema_version() { return n_migrations; }
 
@@ -173,7 +208,7 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& path, st
 }
 
 result<int> store::schema_version() {
-    stmt s(db_, "PRAGMA user_version", "read user_version");
+    stmt s(*cache_, "PRAGMA user_version", "read user_version");
     if (!s.step()) return s.check().err();
     return static_cast<int>(s.col_i64(0));
 }
@@ -189,7 +224,7 @@ status store::migrate() {
         if (auto st = exec("BEGIN IMMEDIATE"); !st) return st;
         auto st = exec(migrations[next - 1]);
         if (st) {
-            stmt ins(db_, "INSERT INTO schema_migrations(version, applied_at_ms) VALUES(?, CAST(strftime('%s','now') AS INTEGER)*1000)",
+            stmt ins(*cache_, "INSERT INTO schema_migrations(version, applied_at_ms) VALUES(?, CAST(strftime('%s','now') AS INTEGER)*1000)",
                      "record migration");
             st = ins.i64(next).run();
         }
@@ -218,7 +253,7 @@ void store::rollback_to_savepoint() {
 // ---- ingest ----
 
 result<bool> store::mark_seen(const std::string& id, const std::string& tenant, const std::string& topic, std::int64_t now_ms) {
-    stmt s(db_, "INSERT OR IGNORE INTO envelopes_seen(id, tenant, topic, received_at_ms) VALUES(?,?,?,?)", "record envelope id");
+    stmt s(*cache_, "INSERT OR IGNORE INTO envelopes_seen(id, tenant, topic, received_at_ms) VALUES(?,?,?,?)", "record envelope id");
     if (auto st = s.text(id).text(tenant).text(topic).i64(now_ms).run(); !st) return st.err();
     return sqlite3_changes(db_) == 1;
 }
@@ -226,7 +261,7 @@ result<bool> store::mark_seen(const std::string& id, const std::string& tenant, 
 status store::insert_event(const std::string& envelope_id, const std::string& tenant, const std::string& body_type,
                            const std::string& kind, const std::string& subject, std::int64_t time_ms,
                            std::int64_t received_ms, const std::string& payload) {
-    stmt s(db_,
+    stmt s(*cache_,
            "INSERT INTO events(envelope_id, tenant, body_type, kind, subject, time_ms, received_at_ms, envelope) "
            "VALUES(?,?,?,?,?,?,?,?)",
            "insert event");
@@ -234,14 +269,14 @@ status store::insert_event(const std::string& envelope_id, const std::string& te
 }
 
 result<std::int64_t> store::count_events(const std::string& tenant) {
-    stmt s(db_, tenant.empty() ? "SELECT count(*) FROM events" : "SELECT count(*) FROM events WHERE tenant = ?", "count events");
+    stmt s(*cache_, tenant.empty() ? "SELECT count(*) FROM events" : "SELECT count(*) FROM events WHERE tenant = ?", "count events");
     if (!tenant.empty()) s.text(tenant);
     if (!s.step()) return s.check().err();
     return s.col_i64(0);
 }
 
 result<std::optional<posture_row>> store::posture(const std::string& tenant) {
-    stmt s(db_, "SELECT envelope_id, cycle, report, received_at_ms, collected_at_ms FROM posture WHERE tenant = ?", "read posture");
+    stmt s(*cache_, "SELECT envelope_id, cycle, report, received_at_ms, collected_at_ms FROM posture WHERE tenant = ?", "read posture");
     s.text(tenant);
     if (!s.step()) {
         if (s.failed()) return s.check().err();
@@ -258,7 +293,7 @@ result<std::optional<posture_row>> store::posture(const std::string& tenant) {
 }
 
 status store::put_posture(const posture_row& p) {
-    stmt s(db_,
+    stmt s(*cache_,
            "INSERT OR REPLACE INTO posture(tenant, envelope_id, cycle, overall, account_upn, report, received_at_ms, "
            "collected_at_ms) VALUES(?,?,?,?,?,?,?,?)",
            "store posture");
@@ -267,7 +302,7 @@ status store::put_posture(const posture_row& p) {
 }
 
 result<std::optional<agent_row>> store::agent(const std::string& tenant) {
-    stmt s(db_, "SELECT state, reason, last_seen_ms FROM agents WHERE tenant = ?", "read agent");
+    stmt s(*cache_, "SELECT state, reason, last_seen_ms FROM agents WHERE tenant = ?", "read agent");
     s.text(tenant);
     if (!s.step()) {
         if (s.failed()) return s.check().err();
@@ -277,7 +312,7 @@ result<std::optional<agent_row>> store::agent(const std::string& tenant) {
 }
 
 result<std::vector<agent_row>> store::agents() {
-    stmt s(db_, "SELECT tenant, state, reason, last_seen_ms FROM agents ORDER BY tenant", "list agents");
+    stmt s(*cache_, "SELECT tenant, state, reason, last_seen_ms FROM agents ORDER BY tenant", "list agents");
     std::vector<agent_row> out;
     while (s.step()) out.push_back({s.col_text(0), static_cast<v1::AgentState>(s.col_i64(1)), s.col_text(2), s.col_i64(3)});
     if (s.failed()) return s.check().err();
@@ -285,12 +320,12 @@ result<std::vector<agent_row>> store::agents() {
 }
 
 status store::put_agent(const agent_row& a) {
-    stmt s(db_, "INSERT OR REPLACE INTO agents(tenant, state, reason, last_seen_ms) VALUES(?,?,?,?)", "store agent");
+    stmt s(*cache_, "INSERT OR REPLACE INTO agents(tenant, state, reason, last_seen_ms) VALUES(?,?,?,?)", "store agent");
     return s.text(a.tenant).i64(a.state).text(a.reason).i64(a.last_seen_ms).run();
 }
 
 status store::touch_agent(const std::string& tenant, std::int64_t seen_ms) {
-    stmt s(db_,
+    stmt s(*cache_,
            "INSERT INTO agents(tenant, state, reason, last_seen_ms) VALUES(?, 0, '', ?) "
            "ON CONFLICT(tenant) DO UPDATE SET last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)",
            "touch agent");
@@ -300,7 +335,7 @@ status store::touch_agent(const std::string& tenant, std::int64_t seen_ms) {
 // ---- tasks ----
 
 result<std::optional<task>> store::task_by_id(const std::string& id) {
-    stmt s(db_, (std::string("SELECT ") + task_cols + " FROM tasks WHERE id = ?").c_str(), "read task");
+    stmt s(*cache_, (std::string("SELECT ") + task_cols + " FROM tasks WHERE id = ?").c_str(), "read task");
     s.text(id);
     if (!s.step()) {
         if (s.failed()) return s.check().err();
@@ -310,7 +345,7 @@ result<std::optional<task>> store::task_by_id(const std::string& id) {
 }
 
 result<std::vector<task>> store::tasks_of_tenant(const std::string& tenant) {
-    stmt s(db_, (std::string("SELECT ") + task_cols + " FROM tasks WHERE tenant = ? ORDER BY created_at_ms").c_str(),
+    stmt s(*cache_, (std::string("SELECT ") + task_cols + " FROM tasks WHERE tenant = ? ORDER BY created_at_ms").c_str(),
            "read tenant tasks");
     s.text(tenant);
     std::vector<task> out;
@@ -322,7 +357,7 @@ result<std::vector<task>> store::tasks_of_tenant(const std::string& tenant) {
 result<std::vector<task>> store::list_tasks(v1::TaskState state, const std::string& tenant, int limit) {
     std::string sql = std::string("SELECT ") + task_cols + " FROM tasks WHERE (? = 0 OR state = ?) AND (? = '' OR tenant = ?) "
                       "ORDER BY created_at_ms DESC LIMIT ?";
-    stmt s(db_, sql.c_str(), "list tasks");
+    stmt s(*cache_, sql.c_str(), "list tasks");
     s.i64(state).i64(state).text(tenant).text(tenant).i64(limit);
     std::vector<task> out;
     while (s.step()) out.push_back(task_from(s, 0, 1, 2));
@@ -342,7 +377,7 @@ result<std::vector<task>> store::tasks_in_states(const std::vector<v1::TaskState
 
 status store::put_task(const task& t) {
     const auto& v = t.view;
-    stmt s(db_,
+    stmt s(*cache_,
            "INSERT INTO tasks(id, tenant, kind, target, state, plan_version, risk, created_at_ms, updated_at_ms, "
            "expires_at_ms, dispatch_deadline_ms, succeeded_at_ms, view) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?) "
            "ON CONFLICT(id) DO UPDATE SET state=excluded.state, plan_version=excluded.plan_version, risk=excluded.risk, "
@@ -355,14 +390,14 @@ status store::put_task(const task& t) {
 }
 
 status store::insert_approval(const std::string& task_id, const v1::Approval& a) {
-    stmt s(db_, "INSERT INTO approvals(task_id, plan_version, admin, comment, at_ms) VALUES(?,?,?,?,?)", "record approval");
+    stmt s(*cache_, "INSERT INTO approvals(task_id, plan_version, admin, comment, at_ms) VALUES(?,?,?,?,?)", "record approval");
     return s.text(task_id).i64(a.plan_version()).text(a.admin()).text(a.comment()).i64(ts_ms(a.at())).run();
 }
 
 status store::insert_command(const std::string& command_id, const std::string& task_id, const std::string& tenant,
                              std::uint32_t plan_version, std::int64_t issued_ms, std::int64_t not_after_ms,
                              const std::string& payload) {
-    stmt s(db_,
+    stmt s(*cache_,
            "INSERT INTO commands(command_id, task_id, tenant, plan_version, issued_at_ms, not_after_ms, command) "
            "VALUES(?,?,?,?,?,?,?)",
            "record command");
@@ -370,7 +405,7 @@ status store::insert_command(const std::string& command_id, const std::string& t
 }
 
 status store::set_command_result(const std::string& command_id, int outcome, const std::string& detail, std::int64_t at_ms) {
-    stmt s(db_, "UPDATE commands SET outcome = ?, result_detail = ?, result_at_ms = ? WHERE command_id = ?", "record command result");
+    stmt s(*cache_, "UPDATE commands SET outcome = ?, result_detail = ?, result_at_ms = ? WHERE command_id = ?", "record command result");
     return s.i64(outcome).text(detail).i64(at_ms).text(command_id).run();
 }
 
@@ -396,7 +431,7 @@ result<v1::AuditEntry> store::append_audit(std::int64_t at_ms, const std::string
                                            const std::string& tenant, const std::string& task_id, const std::string& detail) {
     v1::AuditEntry e;
     {
-        stmt last(db_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", "read audit head");
+        stmt last(*cache_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", "read audit head");
         if (last.step()) {
             e.set_seq(static_cast<std::uint64_t>(last.col_i64(0)) + 1);
             e.set_prev_hash(last.col_text(1));
@@ -412,7 +447,7 @@ result<v1::AuditEntry> store::append_audit(std::int64_t at_ms, const std::string
     e.set_task_id(task_id);
     e.set_detail(detail);
     e.set_hash(audit_hash(e));
-    stmt s(db_, "INSERT INTO audit(seq, at_ms, actor, action, tenant, task_id, detail, prev_hash, hash) VALUES(?,?,?,?,?,?,?,?,?)",
+    stmt s(*cache_, "INSERT INTO audit(seq, at_ms, actor, action, tenant, task_id, detail, prev_hash, hash) VALUES(?,?,?,?,?,?,?,?,?)",
            "append audit entry");
     if (auto st = s.i64(static_cast<std::int64_t>(e.seq())).i64(at_ms).text(actor).text(action).text(tenant).text(task_id)
                       .text(detail).text(e.prev_hash()).text(e.hash()).run();
@@ -438,7 +473,7 @@ v1::AuditEntry audit_from(const stmt& s) {
 }  // namespace
 
 result<std::vector<v1::AuditEntry>> store::audit(std::uint64_t after_seq, std::uint32_t limit, const std::string& task_id) {
-    stmt s(db_,
+    stmt s(*cache_,
            "SELECT seq, at_ms, actor, action, tenant, task_id, detail, prev_hash, hash FROM audit "
            "WHERE seq > ? AND (? = '' OR task_id = ?) ORDER BY seq LIMIT ?",
            "read audit");
@@ -450,7 +485,7 @@ result<std::vector<v1::AuditEntry>> store::audit(std::uint64_t after_seq, std::u
 }
 
 result<v1::AuditVerification> store::verify_audit() {
-    stmt s(db_, "SELECT seq, at_ms, actor, action, tenant, task_id, detail, prev_hash, hash FROM audit ORDER BY seq",
+    stmt s(*cache_, "SELECT seq, at_ms, actor, action, tenant, task_id, detail, prev_hash, hash FROM audit ORDER BY seq",
            "verify audit");
     v1::AuditVerification v;
     v.set_ok(true);
@@ -485,7 +520,7 @@ alert_row alert_from(const stmt& s) {
 }  // namespace
 
 result<std::vector<alert_row>> store::active_alerts(const std::string& tenant) {
-    stmt s(db_, "SELECT fingerprint, tenant, active, alert FROM alerts WHERE active = 1 AND (? = '' OR tenant = ?)", "read alerts");
+    stmt s(*cache_, "SELECT fingerprint, tenant, active, alert FROM alerts WHERE active = 1 AND (? = '' OR tenant = ?)", "read alerts");
     s.text(tenant).text(tenant);
     std::vector<alert_row> out;
     while (s.step()) out.push_back(alert_from(s));
@@ -494,7 +529,7 @@ result<std::vector<alert_row>> store::active_alerts(const std::string& tenant) {
 }
 
 result<std::optional<alert_row>> store::alert(const std::string& fp) {
-    stmt s(db_, "SELECT fingerprint, tenant, active, alert FROM alerts WHERE fingerprint = ?", "read alert");
+    stmt s(*cache_, "SELECT fingerprint, tenant, active, alert FROM alerts WHERE fingerprint = ?", "read alert");
     s.text(fp);
     if (!s.step()) {
         if (s.failed()) return s.check().err();
@@ -505,7 +540,7 @@ result<std::optional<alert_row>> store::alert(const std::string& fp) {
 
 status store::put_alert(const alert_row& a, std::int64_t at_ms) {
     const auto& al = a.alert;
-    stmt s(db_,
+    stmt s(*cache_,
            "INSERT OR REPLACE INTO alerts(fingerprint, tenant, cause, severity, active, raised_at_ms, resolved_at_ms, alert) "
            "VALUES(?,?,?,?,?,?,?,?)",
            "store alert");
@@ -514,13 +549,13 @@ status store::put_alert(const alert_row& a, std::int64_t at_ms) {
                       .blob(al.SerializeAsString()).run();
         !st)
         return st;
-    stmt h(db_, "INSERT INTO alert_history(fingerprint, tenant, cause, severity, state, at_ms) VALUES(?,?,?,?,?,?)",
+    stmt h(*cache_, "INSERT INTO alert_history(fingerprint, tenant, cause, severity, state, at_ms) VALUES(?,?,?,?,?,?)",
            "append alert history");
     return h.text(a.fingerprint).text(a.tenant).text(al.cause()).i64(al.severity()).i64(al.state()).i64(at_ms).run();
 }
 
 result<std::int64_t> store::count_alert_history(const std::string& fp) {
-    stmt s(db_, "SELECT count(*) FROM alert_history WHERE fingerprint = ?", "count alert history");
+    stmt s(*cache_, "SELECT count(*) FROM alert_history WHERE fingerprint = ?", "count alert history");
     s.text(fp);
     if (!s.step()) return s.check().err();
     return s.col_i64(0);
@@ -529,14 +564,14 @@ result<std::int64_t> store::count_alert_history(const std::string& fp) {
 // ---- outboxes ----
 
 status store::enqueue_mqtt(const mqtt_outbox_row& m, std::int64_t now_ms) {
-    stmt s(db_,
+    stmt s(*cache_,
            "INSERT INTO mqtt_outbox(topic, payload, retained, response_topic, correlation, created_at_ms) VALUES(?,?,?,?,?,?)",
            "queue MQTT publication");
     return s.text(m.topic).blob(m.payload).i64(m.retained ? 1 : 0).text(m.response_topic).blob(m.correlation_data).i64(now_ms).run();
 }
 
 result<std::vector<mqtt_outbox_row>> store::next_mqtt(int limit) {
-    stmt s(db_, "SELECT seq, topic, payload, retained, response_topic, correlation, attempts FROM mqtt_outbox ORDER BY seq LIMIT ?",
+    stmt s(*cache_, "SELECT seq, topic, payload, retained, response_topic, correlation, attempts FROM mqtt_outbox ORDER BY seq LIMIT ?",
            "read MQTT outbox");
     s.i64(limit);
     std::vector<mqtt_outbox_row> out;
@@ -548,17 +583,17 @@ result<std::vector<mqtt_outbox_row>> store::next_mqtt(int limit) {
 }
 
 status store::delete_mqtt(std::int64_t seq) {
-    stmt s(db_, "DELETE FROM mqtt_outbox WHERE seq = ?", "delete published MQTT message");
+    stmt s(*cache_, "DELETE FROM mqtt_outbox WHERE seq = ?", "delete published MQTT message");
     return s.i64(seq).run();
 }
 
 status store::bump_mqtt_attempts(std::int64_t seq) {
-    stmt s(db_, "UPDATE mqtt_outbox SET attempts = attempts + 1 WHERE seq = ?", "count MQTT attempt");
+    stmt s(*cache_, "UPDATE mqtt_outbox SET attempts = attempts + 1 WHERE seq = ?", "count MQTT attempt");
     return s.i64(seq).run();
 }
 
 status store::enqueue_webhook(const webhook_row& w, std::int64_t now_ms) {
-    stmt s(db_,
+    stmt s(*cache_,
            "INSERT OR IGNORE INTO webhook_outbox(delivery_key, sink, url, body, created_at_ms, next_attempt_ms) "
            "VALUES(?,?,?,?,?,?)",
            "queue webhook delivery");
@@ -566,7 +601,7 @@ status store::enqueue_webhook(const webhook_row& w, std::int64_t now_ms) {
 }
 
 result<std::vector<webhook_row>> store::due_webhooks(std::int64_t now_ms, int limit) {
-    stmt s(db_,
+    stmt s(*cache_,
            "SELECT id, delivery_key, sink, url, body, attempts, next_attempt_ms FROM webhook_outbox "
            "WHERE delivered_at_ms IS NULL AND gave_up = 0 AND next_attempt_ms <= ? ORDER BY id LIMIT ?",
            "read webhook outbox");
@@ -580,20 +615,20 @@ result<std::vector<webhook_row>> store::due_webhooks(std::int64_t now_ms, int li
 }
 
 status store::webhook_delivered(std::int64_t id, std::int64_t now_ms, long http_status) {
-    stmt s(db_, "UPDATE webhook_outbox SET delivered_at_ms = ?, http_status = ?, attempts = attempts + 1 WHERE id = ?",
+    stmt s(*cache_, "UPDATE webhook_outbox SET delivered_at_ms = ?, http_status = ?, attempts = attempts + 1 WHERE id = ?",
            "mark webhook delivered");
     return s.i64(now_ms).i64(http_status).i64(id).run();
 }
 
 status store::webhook_attempt_failed(std::int64_t id, std::int64_t next_ms, const std::string& error, bool give_up) {
-    stmt s(db_,
+    stmt s(*cache_,
            "UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_ms = ?, last_error = ?, gave_up = ? WHERE id = ?",
            "record webhook failure");
     return s.i64(next_ms).text(error).i64(give_up ? 1 : 0).i64(id).run();
 }
 
 result<std::int64_t> store::pending_webhooks() {
-    stmt s(db_, "SELECT count(*) FROM webhook_outbox WHERE delivered_at_ms IS NULL AND gave_up = 0", "count webhooks");
+    stmt s(*cache_, "SELECT count(*) FROM webhook_outbox WHERE delivered_at_ms IS NULL AND gave_up = 0", "count webhooks");
     if (!s.step()) return s.check().err();
     return s.col_i64(0);
 }
@@ -601,7 +636,7 @@ result<std::int64_t> store::pending_webhooks() {
 // ---- admin views ----
 
 result<std::vector<v1::TenantSummary>> store::tenant_summaries() {
-    stmt s(db_,
+    stmt s(*cache_,
            "WITH t(tenant) AS (SELECT tenant FROM posture UNION SELECT tenant FROM agents UNION SELECT tenant FROM tasks) "
            "SELECT t.tenant, p.overall, p.collected_at_ms, p.received_at_ms, a.state, a.last_seen_ms, p.account_upn, "
            " (SELECT count(*) FROM tasks k WHERE k.tenant = t.tenant AND k.state BETWEEN 1 AND 5), "

@@ -163,10 +163,13 @@ public:
     status exec(const std::string& sql);
     sqlite3* handle() { return db_; }
 
+    struct stmt_cache;  ///< prepared statements of this connection, reused across calls
+
 private:
-    explicit store(sqlite3* db) : db_(db) {}
+    explicit store(sqlite3* db);
     status migrate();
     sqlite3* db_ = nullptr;
+    std::unique_ptr<stmt_cache> cache_;
 };
 
 }  // namespace connguard::coord
