@@ -75,7 +75,8 @@ json env::config_json(const std::string& key, const sim_tenant& t, const json& o
                 {"requestTimeoutMs", 5000}}},
               {"stateDir", (secrets_dir / "state").string()}};
     if (b) {
-        j["broker"] = {{"url", b->uri()}, {"passwordFile", (b->dir() / "secrets" / key).string()}};
+        write_secret(secrets_dir / "broker-password", b->password(key));
+        j["broker"] = {{"url", b->uri()}, {"passwordFile", (secrets_dir / "broker-password").string()}};
     }
     if (!overrides.is_null()) j.merge_patch(overrides);
     return j;
