@@ -3,6 +3,9 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <functional>
+
+#include <nlohmann/json.hpp>
 
 #include "agent/core/agent_config.h"
 #include "tests/support/process.h"
@@ -121,6 +124,38 @@ TEST_F(ConfigTest, ConfigDirRefusesDuplicateTenantKeys) {
     auto all = agent::load_config_dir(dir.path() / "d");
     ASSERT_FALSE(all);
     EXPECT_NE(all.err().message.find("already used by"), std::string::npos) << all.err().message;
+}
+
+}  // namespace
+
+namespace {
+
+// Every example config in agent/examples loads (with its secret files stood in by temp files).
+TEST(ConfigExamples, EveryExampleIsAValidConfig) {
+    using nlohmann::json;
+    test::temp_dir dir;
+    int n = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(std::filesystem::path(CONNGUARD_SOURCE_DIR) / "agent/examples")) {
+        if (e.path().extension() != ".json") continue;
+        auto j = json::parse(std::ifstream(e.path()));
+        std::function<void(json&)> patch = [&](json& v) {
+            for (auto it = v.begin(); it != v.end(); ++it) {
+                if (it->is_object()) patch(*it);
+                else if (it->is_string() && it.key().size() > 4 && it.key().ends_with("File")) {
+                    auto p = dir.path() / (std::to_string(n) + "-" + it.key());
+                    write(p, "example-value-1234\n");
+                    *it = p.string();
+                }
+            }
+        };
+        patch(j);
+        j["stateDir"] = (dir.path() / ("state" + std::to_string(n))).string();
+        const auto file = dir.path() / ("example" + std::to_string(n++) + ".json");
+        std::ofstream(file) << j.dump();
+        auto c = agent::load_tenant_config(file);
+        EXPECT_TRUE(c) << e.path() << ": " << c.err().message;
+    }
+    EXPECT_GE(n, 4);
 }
 
 }  // namespace
