@@ -392,6 +392,18 @@ status engine::reconcile_alerts(const std::string& tenant, std::int64_t now) {
 // ---- admin requests ----
 
 status engine::respond(const std::string& admin, v1::AdminResponse& resp, const std::string& correlation) {
+    // A response must fit one MQTT message: long lists are cut (newest tasks / oldest audit entries
+    // first are kept) and the cut is said in error_message; the caller narrows the query.
+    const std::size_t budget = codec::max_payload_bytes - 4096;
+    const int total = resp.tasks_size() + resp.audit_size() + resp.tenants_size();
+    while (resp.ByteSizeLong() > budget) {
+        if (resp.tasks_size() > 1) resp.mutable_tasks()->DeleteSubrange(resp.tasks_size() / 2, resp.tasks_size() - resp.tasks_size() / 2);
+        else if (resp.audit_size() > 1) resp.mutable_audit()->DeleteSubrange(resp.audit_size() / 2, resp.audit_size() - resp.audit_size() / 2);
+        else if (resp.tenants_size() > 1) resp.mutable_tenants()->DeleteSubrange(resp.tenants_size() / 2, resp.tenants_size() - resp.tenants_size() / 2);
+        else break;
+        resp.set_error_message("truncated: " + std::to_string(resp.tasks_size() + resp.audit_size() + resp.tenants_size()) +
+                               " of " + std::to_string(total) + " entries fit one message; narrow the query");
+    }
     auto env = codec::make_envelope("", "coordinator");
     *env.mutable_admin_response() = resp;
     return publish(topics::admin_responses(admin), env, false, correlation);

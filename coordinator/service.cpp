@@ -244,6 +244,13 @@ void service::publisher_loop() {
         out->pending = rows->size();
         for (std::size_t i = 0; i < rows->size(); ++i) {
             const auto& r = (*rows)[i];
+            if (r.payload.size() > codec::max_payload_bytes) {
+                // Would get the connection dropped by the broker and block the queue forever.
+                std::lock_guard lock(out->mu);
+                out->state[i] = 2;
+                --out->pending;
+                continue;
+            }
             mqtt::message m;
             m.topic = r.topic;
             m.payload = r.payload;
