@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -159,6 +160,15 @@ TEST_F(AgentCycle, EveryChangeKindIsPublishedOnceWithBeforeAndAfter) {
     EXPECT_EQ(count(v1::CHANGE_KIND_CA_POLICY_CREATED), 1u);
     EXPECT_EQ(count(v1::CHANGE_KIND_CA_POLICY_DELETED), 1u);
     EXPECT_EQ(agent.stop(), 0);
+
+    // One log line per cycle: duration, Graph requests, overall status, number of changes; no secret.
+    const auto text = slurp(log);
+    EXPECT_TRUE(std::regex_search(text, std::regex("tenant contoso cycle 1: [0-9]+ ms, [0-9]+ Graph requests, overall OK, 0 changes")))
+        << text.substr(0, 3000);
+    EXPECT_TRUE(std::regex_search(text, std::regex("tenant contoso cycle [0-9]+: [0-9]+ ms, [0-9]+ Graph requests, overall FAIL, [1-9][0-9]* changes")));
+    EXPECT_EQ(text.find(t.client_secret), std::string::npos);
+    EXPECT_EQ(text.find(t.password), std::string::npos);
+    EXPECT_EQ(text.find(b.password(key)), std::string::npos);
 }
 
 TEST_F(AgentCycle, RestartBetweenCyclesNeitherRepeatsNorMissesAChange) {
