@@ -7,14 +7,30 @@
 //    (re)made on every (re)connect, so automatic reconnect never loses them.
 //  - Last Will (topic, payload, qos, retained).
 //  - Publishing: QoS 0/1, retained flag, v5 response topic and correlation data. While the broker is
-//    away, publishes go to a bounded offline buffer kept on disk (paho file persistence under
-//    `persistence_dir`) so they survive a restart of this process and are flushed on reconnect.
-//    The number of un-acknowledged publishes is kept below min(max_inflight, broker receive max).
-//  - Receiving: the handler runs on paho's thread; a QoS 1 message is acknowledged only after the
-//    handler returns `handled`. If it returns `retry`, the message is not acknowledged: the wrapper
-//    retries it with backoff, and the broker redelivers it after a reconnect/restart.
+//    away, publishes go to a bounded offline buffer (max_buffered) kept on disk by paho's file
+//    persistence under `persistence_dir` (verified: a new client with the same persistence_dir,
+//    client id and server URI sends them after a process restart; paho names its folder after
+//    client id + URI). A publish past the bound fails with "mqtt.buffer_full", never silently.
+//    While connected, at most min(max_inflight, broker Receive Maximum - 1) publishes are
+//    un-acknowledged (paho-mqtt-c 1.3.12 stalls beyond it); publish()/publish_async() block
+//    (backpressure) until a slot frees, publish_async for at most 30 s.
+//    A v5 PUBACK >= 0x80 is an error: 0x87 (ACL refusal) gives code "mqtt.not_authorized".
+//  - Receiving: the handler runs on paho's receive thread; paho-mqtt-c 1.3.12 sends the PUBACK only
+//    after the callback returned, so a QoS 1 message is acknowledged only after every matching
+//    handler returned `handled`. On `retry` (or an exception) the wrapper calls the handler again in
+//    place with backoff (50 ms doubling to 5 s). CAUTION: paho-mqtt-c has ONE receive thread per
+//    process and holds its client mutex during the callback, so while a handler holds a message
+//    every MQTT client of the process pauses (that is the backpressure; keep handlers short).
+//  - Shutdown (disconnect() or destruction) while a handler still answers `retry`: paho would ack
+//    the message as soon as the callback returns and cannot close the connection first, so the
+//    message is written to `persistence_dir`/held/ and handed to the handler again by the next
+//    connect() of a client with that persistence_dir (before it connects). Without
+//    persistence_dir it is dropped, logged as an error and counted in stats().dropped_unhandled.
 //  - Never lets an exception escape into paho's threads; errors come back as result/status values
-//    and are logged (without secrets).
+//    (codes: mqtt.not_authorized, mqtt.refused, mqtt.failed, mqtt.timeout, mqtt.buffered,
+//    mqtt.buffer_full, mqtt.bad_topic, mqtt.bad_qos, mqtt.closed) and are logged; the password is
+//    registered with log::add_secret and never logged.
+//  - Do not call disconnect() or destroy the client from inside one of its handlers.
 #include <chrono>
 #include <cstdint>
 #include <functional>
