@@ -78,8 +78,8 @@ tri users_condition(const policy& p, const who& u) {
 
 bool app_in(const std::string& entry, const std::string& app) {
     if (iequals(entry, "All")) return true;
-    if (iequals(entry, "Office365")) return office365_apps().count(app) != 0;
-    if (iequals(entry, "MicrosoftAdminPortals")) return admin_portal_apps().count(app) != 0;
+    if (iequals(entry, "Office365")) return office365_apps().count(lower(app)) != 0;
+    if (iequals(entry, "MicrosoftAdminPortals")) return admin_portal_apps().count(lower(app)) != 0;
     return iequals(entry, app);
 }
 
@@ -319,13 +319,13 @@ void add_settings(tally& t, const directory& dir, const user_facts& u, const sig
         } else {
             std::string role;
             for (const auto& r : u.roles) {
-                if (security_defaults_privileged_roles().count(r) != 0) role = r;
+                if (security_defaults_privileged_roles().count(lower(r)) != 0) role = r;
             }
             if (!role.empty()) {
                 t.add(demand::mfa, cause_security_defaults,
                       "Security Defaults require MFA for every sign-in of a privileged role (role template " + role + ")");
             } else if (s.context_kind == sign_in::context::application &&
-                       std::find(s.applications.begin(), s.applications.end(), app_azure_management) != s.applications.end()) {
+                       icontains(s.applications, app_azure_management)) {
                 t.add(demand::mfa, cause_security_defaults,
                       "Security Defaults require MFA for Azure management (" + std::string(app_azure_management) + ")");
             }
@@ -356,6 +356,14 @@ who identity_of(const directory& dir, const sign_in& s) {
     who u;
     u.id = s.user_id;
     u.facts = dir.user(s.user_id);
+    // Ids compare case-insensitively; the directory parser lowers them, hand-built facts may not.
+    auto lowered = [](const std::set<std::string>& in) {
+        std::set<std::string> out;
+        for (const auto& x : in) out.insert(lower(x));
+        return out;
+    };
+    u.facts.groups = lowered(u.facts.groups);
+    u.facts.roles = lowered(u.facts.roles);
     if (s.external_user_type) u.facts.external_user_type = iequals(*s.external_user_type, "none") ? "" : *s.external_user_type;
     if (s.external_tenant_id) u.facts.external_tenant_id = *s.external_tenant_id;
     u.kind = u.facts.guest_kind();

@@ -103,6 +103,7 @@ TEST(WhatifRules, Office365GroupHasExchangeButNotGraphOrAzureManagement) {
     EXPECT_TRUE(one(p).applies);
     EXPECT_EQ(reasons(one(p, {}, make_sign_in(app_microsoft_graph))), "application");
     EXPECT_EQ(reasons(one(p, {}, make_sign_in(app_azure_management))), "application");
+    EXPECT_TRUE(one(p, {}, make_sign_in("00000002-0000-0FF1-CE00-000000000000")).applies) << "app ids in any case";
 }
 
 TEST(WhatifRules, ExcludeApplicationsOffice365ExcludesExchange) {
