@@ -133,6 +133,13 @@ TEST_F(sim_token, ropc_credential_and_account_outcomes_follow_the_documented_bod
     // An app that does not allow public client flows needs a secret: 7000218.
     ASSERT_EQ(sim.admin("PATCH", "/_sim/tenants/" + healthy_tenant + "/apps/" + healthy_app, R"({"publicClient":false})"), 200);
     expect_aad_error(ropc(sim, healthy_tenant, healthy_app, svc, "N3w-Passw0rd!"), 401, "invalid_client", 7000218);
+    // One debug line per request, and no password, secret or token in any of them.
+    const std::string log = read_file(sim.log_file().string());
+    EXPECT_NE(log.find("POST /" + healthy_tenant + "/oauth2/v2.0/token"), std::string::npos);
+    EXPECT_EQ(log.find(svc_password), std::string::npos);
+    EXPECT_EQ(log.find("N3w-Passw0rd!"), std::string::npos);
+    EXPECT_EQ(log.find(healthy_secret), std::string::npos);
+    EXPECT_EQ(log.find("eyJ"), std::string::npos);
 }
 
 TEST_F(sim_token, ropc_policy_outcomes_come_from_the_what_if_engine) {

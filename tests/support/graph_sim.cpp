@@ -109,6 +109,7 @@ graph_sim::graph_sim(std::filesystem::path scenarios_dir, std::filesystem::path 
                      std::vector<std::string> extra_args)
     : scenarios_dir_(std::move(scenarios_dir)), log_file_(std::move(log_file)), extra_args_(std::move(extra_args)) {
     if (log_file_.empty()) {
+        owns_log_ = true;
         log_file_ = std::filesystem::temp_directory_path() /
                     ("connguard-graph-sim-" + std::to_string(::getpid()) + "-" + std::to_string(free_port()) + ".log");
     }
@@ -116,7 +117,13 @@ graph_sim::graph_sim(std::filesystem::path scenarios_dir, std::filesystem::path 
     start();
 }
 
-graph_sim::~graph_sim() { stop(); }
+graph_sim::~graph_sim() {
+    stop();
+    if (owns_log_) {
+        std::error_code ec;
+        std::filesystem::remove(log_file_, ec);
+    }
+}
 
 void graph_sim::start() {
     std::vector<std::string> argv{std::string(CONNGUARD_BIN_DIR) + "/connguard-graph-sim",

@@ -38,7 +38,7 @@ public:
     void stop();
     /// Starts it again on the same port with the same scenarios (state reloaded from the files).
     void restart();
-    /// The log file (a temp file when none was given).
+    /// The log file (a temp file when none was given; removed by the destructor).
     const std::filesystem::path& log_file() const { return log_file_; }
 
 private:
@@ -46,6 +46,7 @@ private:
     std::filesystem::path scenarios_dir_;
     std::filesystem::path log_file_;
     std::vector<std::string> extra_args_;
+    bool owns_log_ = false;  ///< a temp log we created: removed on destruction
     int port_ = 0;
     process proc_;
 };
