@@ -173,7 +173,7 @@ struct graph_client::impl {
     std::optional<std::string> certificate_pem;
     std::optional<std::string> private_key_pem;
     bool have_last_ca = false;
-    clock::time_point last_ca{};
+    std::chrono::steady_clock::time_point last_ca{};  ///< end of the last CA exchange (real time)
     int budget_left = 0;
     /// A refusal by the token endpoint (bad secret, unknown app, ...) is remembered for the rest of
     /// the cycle instead of being asked again for every item.
@@ -351,7 +351,8 @@ result<std::string> graph_client::access_token() {
     }
     if (token.empty() || expires_in <= 0)
         return make_error("graph.token", where + ": token endpoint answered 200 without access_token/expires_in");
-    log::add_secret(token);
+    // The token is never logged (and log redaction masks "Bearer ..." anyway); it is not added to
+    // log::add_secret, whose list would grow by one entry per token for the life of the process.
     impl_->token = token;
     impl_->token_expires = now + std::chrono::seconds{expires_in};
     const auto margin = std::min<std::chrono::seconds>(opts_.token_refresh_margin, std::chrono::seconds{expires_in / 2});
@@ -397,8 +398,7 @@ struct graph_request {
 /// One Graph request with token, CA pacing, 401 refresh, and the retry policy. Any answer that is
 /// not retried (2xx, 3xx, 4xx other than 401/429) is returned for the caller to interpret.
 static result<http::response> send_graph(graph_client& gc, graph_client::impl& im, const graph_client_options& o,
-                                         const connguard::clock& clk, request_counters& counters,
-                                         const graph_request& gr) {
+                                         request_counters& counters, const graph_request& gr) {
     const std::string where =
         "tenant " + o.tenant_key + ": " + to_string(gr.call) + " (" + gr.method + " " + path_for_message(gr.url) + ")";
     attempt_state st;
@@ -409,7 +409,7 @@ static result<http::response> send_graph(graph_client& gc, graph_client::impl& i
         if (!token) return make_error(token.err().code, token.err().message + " (needed to " + to_string(gr.call) + ")");
         if (paced && im.have_last_ca) {
             const auto next = im.last_ca + o.ca_pacing_interval;
-            const auto now = clk.now();
+            const auto now = std::chrono::steady_clock::now();
             if (now < next) {
                 const auto wait = std::min(std::chrono::duration_cast<std::chrono::milliseconds>(next - now),
                                            o.ca_pacing_interval);
@@ -429,7 +429,7 @@ static result<http::response> send_graph(graph_client& gc, graph_client::impl& i
         if (paced) {
             // Spacing is measured from the end of the previous exchange, so it also holds at the server.
             im.have_last_ca = true;
-            im.last_ca = clk.now();
+            im.last_ca = std::chrono::steady_clock::now();
         }
         std::optional<std::chrono::milliseconds> retry_after;
         std::string failure;
@@ -498,10 +498,9 @@ struct graph_ops {
     graph_client& gc;
     graph_client::impl& im;
     const graph_client_options& o;
-    const connguard::clock& clk;
     request_counters& counters;
 
-    result<http::response> send(const graph_request& gr) { return send_graph(gc, im, o, clk, counters, gr); }
+    result<http::response> send(const graph_request& gr) { return send_graph(gc, im, o, counters, gr); }
 
     /// GET a JSON object (2xx); a non-object body is graph.malformed; other statuses are errors.
     result<json> get_object(graph_call c, const std::string& url) {
@@ -545,10 +544,9 @@ struct graph_ops {
     }
 };
 
-#define GRAPH_OPS graph_ops ops{*this, *impl_, opts_, clock_, counters_}
 
 result<bool> graph_client::security_defaults_enabled() {
-    GRAPH_OPS;
+    graph_ops ops{*this, *impl_, opts_, counters_};
     const std::string url = opts_.graph_url + "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy";
     auto j = ops.get_object(graph_call::security_defaults, url);
     if (!j) return j.err();
@@ -572,7 +570,7 @@ status check_items(const graph_client_options& o, graph_call c, const std::strin
 }  // namespace
 
 result<std::vector<json>> graph_client::list_ca_policies() {
-    GRAPH_OPS;
+    graph_ops ops{*this, *impl_, opts_, counters_};
     const std::string url = opts_.graph_url + "/v1.0/identity/conditionalAccess/policies";
     auto items = ops.get_all(graph_call::ca_policies, url);
     if (!items) return items.err();
@@ -581,7 +579,7 @@ result<std::vector<json>> graph_client::list_ca_policies() {
 }
 
 result<std::optional<json>> graph_client::get_ca_policy(const std::string& policy_id) {
-    GRAPH_OPS;
+    graph_ops ops{*this, *impl_, opts_, counters_};
     const std::string url = opts_.graph_url + "/v1.0/identity/conditionalAccess/policies/" + segment(policy_id);
     auto j = ops.get_object(graph_call::ca_policy_get, url);
     if (!j) {
@@ -593,7 +591,7 @@ result<std::optional<json>> graph_client::get_ca_policy(const std::string& polic
 }
 
 result<std::vector<json>> graph_client::list_named_locations() {
-    GRAPH_OPS;
+    graph_ops ops{*this, *impl_, opts_, counters_};
     const std::string url = opts_.graph_url + "/v1.0/identity/conditionalAccess/namedLocations";
     auto items = ops.get_all(graph_call::named_locations, url);
     if (!items) return items.err();
@@ -602,7 +600,7 @@ result<std::vector<json>> graph_client::list_named_locations() {
 }
 
 result<std::optional<snapshot::account>> graph_client::get_user(const std::string& upn) {
-    GRAPH_OPS;
+    graph_ops ops{*this, *impl_, opts_, counters_};
     const std::string url = opts_.graph_url + "/v1.0/users/" + segment(upn) +
                             "?$select=id,userPrincipalName,displayName,accountEnabled,userType";
     auto j = ops.get_object(graph_call::user_by_upn, url);
@@ -624,7 +622,7 @@ result<std::optional<snapshot::account>> graph_client::get_user(const std::strin
 }
 
 result<std::vector<std::string>> graph_client::transitive_group_ids(const std::string& user_id) {
-    GRAPH_OPS;
+    graph_ops ops{*this, *impl_, opts_, counters_};
     const std::string url = opts_.graph_url + "/v1.0/users/" + segment(user_id) + "/transitiveMemberOf";
     auto items = ops.get_all(graph_call::transitive_member_of, url);
     if (!items) return items.err();
@@ -642,7 +640,7 @@ result<std::vector<std::string>> graph_client::transitive_group_ids(const std::s
 }
 
 result<std::vector<snapshot::role_assignment>> graph_client::role_assignments(const std::string& user_id) {
-    GRAPH_OPS;
+    graph_ops ops{*this, *impl_, opts_, counters_};
     const std::string url = opts_.graph_url + "/v1.0/roleManagement/directory/roleAssignments?$filter=" +
                             http::url_encode("principalId eq '" + user_id + "'");
     auto items = ops.get_all(graph_call::role_assignments, url);
@@ -666,7 +664,7 @@ result<std::vector<snapshot::role_assignment>> graph_client::role_assignments(co
 }
 
 result<snapshot::registration> graph_client::registration_details(const std::string& user_id) {
-    GRAPH_OPS;
+    graph_ops ops{*this, *impl_, opts_, counters_};
     const std::string url =
         opts_.graph_url + "/v1.0/reports/authenticationMethods/userRegistrationDetails/" + segment(user_id);
     auto j = ops.get_object(graph_call::registration_details, url);
@@ -689,7 +687,7 @@ result<snapshot::registration> graph_client::registration_details(const std::str
 }
 
 result<std::string> graph_client::per_user_mfa_state(const std::string& user_id) {
-    GRAPH_OPS;
+    graph_ops ops{*this, *impl_, opts_, counters_};
     const std::string url = opts_.graph_url + "/beta/users/" + segment(user_id) + "/authentication/requirements";
     auto j = ops.get_object(graph_call::per_user_mfa_get, url);
     if (!j) return j.err();
@@ -724,7 +722,7 @@ bool excludes(const json& policy, const std::string& user_id) {
 
 result<json> graph_client::exclude_user_from_ca_policy(const std::string& policy_id, const std::string& user_id,
                                                        const std::string& expected_modified) {
-    GRAPH_OPS;
+    graph_ops ops{*this, *impl_, opts_, counters_};
     const std::string url = opts_.graph_url + "/v1.0/identity/conditionalAccess/policies/" + segment(policy_id);
     const std::string where = "tenant " + opts_.tenant_key + ": exclude user " + user_id + " from CA policy " + policy_id;
     auto before = get_ca_policy(policy_id);
@@ -764,7 +762,7 @@ result<json> graph_client::exclude_user_from_ca_policy(const std::string& policy
 }
 
 result<std::string> graph_client::set_per_user_mfa_state(const std::string& user_id, const std::string& state) {
-    GRAPH_OPS;
+    graph_ops ops{*this, *impl_, opts_, counters_};
     const std::string url = opts_.graph_url + "/beta/users/" + segment(user_id) + "/authentication/requirements";
     const std::string where = "tenant " + opts_.tenant_key + ": set per-user MFA of " + user_id + " to " + state;
     const graph_request patch{graph_call::per_user_mfa_patch, "PATCH", url, json{{"perUserMfaState", state}}.dump()};
@@ -782,7 +780,7 @@ result<std::string> graph_client::set_per_user_mfa_state(const std::string& user
 }
 
 result<bool> graph_client::delete_role_assignment(const std::string& assignment_id) {
-    GRAPH_OPS;
+    graph_ops ops{*this, *impl_, opts_, counters_};
     const std::string url = opts_.graph_url + "/v1.0/roleManagement/directory/roleAssignments/" + segment(assignment_id);
     const std::string where = "tenant " + opts_.tenant_key + ": delete role assignment " + assignment_id;
     const graph_request del{graph_call::role_assignment_delete, "DELETE", url, {}};

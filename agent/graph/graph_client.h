@@ -74,9 +74,11 @@ struct graph_client_options {
     std::chrono::milliseconds retry_after_cap{120000};///< a longer Retry-After is cut to this
 
     /// CA endpoints (identity/conditionalAccess/*) allow 1 request/s per tenant: requests to them
-    /// are spaced by this interval.
+    /// are spaced by this interval, measured in real (steady) time from the end of the previous CA
+    /// exchange, and waited through `sleep`. 0 disables pacing.
     std::chrono::milliseconds ca_pacing_interval{1000};
-    /// A cached token is renewed this long before it expires (at most half its lifetime).
+    /// A cached token is renewed this long before it expires (at most half its lifetime); expiry
+    /// is judged with the injected clock.
     std::chrono::seconds token_refresh_margin{300};
 
     /// How the client waits (backoff, Retry-After, pacing). Default: std::this_thread::sleep_for.
