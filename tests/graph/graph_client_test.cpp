@@ -270,6 +270,52 @@ TEST_F(GraphClient, SeesRuntimeChanges) {
     EXPECT_FALSE(reg->is_mfa_registered);
 }
 
+TEST(GraphClientShippedScenarios, RealPolicySetsArriveUnchangedAndProbesMatchTheReadme) {
+    // The simulator's shipped tenants carry real exported CA policies (j0eyv baseline, with their
+    // oddities); the client must hand them over byte-for-byte as Graph JSON.
+    test::graph_sim sim(std::string(CONNGUARD_SOURCE_DIR) + "/tools/graph-sim/scenarios", {}, {"--page-size", "2"});
+    struct row {
+        const char* tenant;
+        const char* nn;
+        const char* domain;
+        signin_outcome expected;
+    };
+    const row rows[] = {
+        {"6f1c9a52-3c1e-4b8e-9d4a-1a2b3c4d5e01", "01", "contoso-healthy.onmicrosoft.com", signin_outcome::success},
+        {"6f1c9a52-3c1e-4b8e-9d4a-1a2b3c4d5e02", "02", "fabrikam-mfa.onmicrosoft.com", signin_outcome::mfa_required},
+        {"6f1c9a52-3c1e-4b8e-9d4a-1a2b3c4d5e03", "03", "northwind-secdefaults.onmicrosoft.com",
+         signin_outcome::mfa_registration_required},
+    };
+    for (const auto& r : rows) {
+        graph::graph_client_options o;
+        o.tenant_key = r.domain;
+        o.azure_tenant_id = r.tenant;
+        o.authority_url = o.graph_url = sim.base_url();
+        o.client_id = std::string("3f2a7c10-5b8e-4d21-9a6f-0c1d2e3f40") + r.nn;
+        o.client_secret = std::string("sim-secret-") + r.nn + "~not-a-real-secret";
+        o.ca_pacing_interval = std::chrono::milliseconds{1000};  // the shipped tenants rate-limit CA reads
+        graph::graph_client gc(o, system_clock::instance());
+        const std::string upn = std::string("svc-connguard@") + r.domain;
+        const auto s = graph::collect_snapshot(gc, {r.domain, upn});
+        ASSERT_TRUE(s.ca_policies.ok()) << s.ca_policies.error->message;
+        std::string body;
+        ASSERT_EQ(sim.admin("GET", std::string("/_sim/tenants/") + r.tenant + "/policies", "", &body), 200);
+        const json expected = json::parse(body)["value"];
+        EXPECT_EQ(json(*s.ca_policies.value), expected) << r.domain;
+        EXPECT_EQ(gc.counters().throttled, 0) << r.domain;
+        ASSERT_TRUE(s.user.ok()) << s.user.error->message;
+        ASSERT_TRUE(s.roles.ok());
+        ASSERT_TRUE(s.mfa_registration.ok());
+        const auto probes = graph::run_signin_probes(gc, {o.client_id, upn, "Conn-Guard-Demo-1!", {exo}});
+        ASSERT_EQ(probes.size(), 1u);
+        EXPECT_EQ(probes[0].outcome, r.expected) << r.domain << " AADSTS " << probes[0].aadsts_code;
+        if (r.expected == signin_outcome::mfa_required) {
+            ASSERT_EQ(probes[0].policy_ids.size(), 1u);
+            EXPECT_EQ(probes[0].policy_ids[0].rfind("809741fe-", 0), 0u) << probes[0].policy_ids[0];
+        }
+    }
+}
+
 // ---- permissions -------------------------------------------------------------------------------
 
 TEST_F(GraphClient, ForbiddenNamesTheMissingPermission) {
