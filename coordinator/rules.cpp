@@ -179,9 +179,14 @@ plan_build plans_from_report(const v1::ValidationReport& report) {
                     if (const auto* ra = find_evidence(c, "role_assignment", target)) {
                         template_id = ra->detail();
                         if (!ra->name().empty()) role_name = ra->name();
-                    } else if (const auto* r = find_evidence(c, "role", "")) {
-                        template_id = r->id();
-                        if (!r->name().empty()) role_name = r->name();
+                    } else {
+                        // agent/checks today: kind "role", id = template id, detail "assignment <id> scope ..."
+                        for (const auto& e : c.evidence()) {
+                            if (e.kind() != "role" || e.detail().find(target) == std::string::npos) continue;
+                            template_id = e.id();
+                            if (!e.name().empty()) role_name = e.name();
+                            break;
+                        }
                     }
                     if (template_id.empty()) {
                         problem("evidence lacks the role template id (role_assignment or role evidence)");

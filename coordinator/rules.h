@@ -13,7 +13,8 @@
 //     kind "setting", id "perUserMfaState", detail = "enabled" | "enforced"           (REQUIRED)
 //   REMOVE_PRIVILEGED_ROLE (target_id = role assignment id):
 //     kind "role_assignment", id = assignment id, name = role name, detail = role template id
-//     (fallback: kind "role", id = role template id, name = role name)
+//     (or, as agent/checks writes it: kind "role", id = role template id, name = role name,
+//      detail containing the assignment id, e.g. "assignment <id> scope /")
 //   User object id and UPN come from the report (account_object_id, account_upn).
 // A remediation whose REQUIRED evidence is missing gets no task (a task without its precondition
 // could overwrite someone else's change); it is listed in plan_build::problems and raises an alert.

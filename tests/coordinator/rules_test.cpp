@@ -117,6 +117,25 @@ TEST(Rules, PerUserMfaRoleAndGuidancePlans) {
     EXPECT_EQ(ro.risk, v1::RISK_HIGH);
     EXPECT_EQ(ro.approvals_required, 2u);
     const auto& g = b.plans[2];
+    // The form agent/checks writes: kind "role", id = template id, detail names the assignment.
+    auto r2 = report(1, t0);
+    auto* rc = r2.add_checks();
+    rc->set_id("CG-SECDEF-ADMIN");
+    rc->set_status(v1::CHECK_STATUS_FAIL);
+    for (const auto& [tpl, asg] : std::vector<std::pair<std::string, std::string>>{{"tpl-a", "asg-a"}, {"tpl-b", "asg-b"}}) {
+        auto* ev = rc->add_evidence();
+        ev->set_kind("role");
+        ev->set_id(tpl);
+        ev->set_name("role " + tpl);
+        ev->set_detail("assignment " + asg + " scope /");
+    }
+    auto* rr = rc->add_remediations();
+    rr->set_kind(v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE);
+    rr->set_target_id("asg-b");
+    const auto b2 = plans_from_report(r2);
+    ASSERT_EQ(b2.plans.size(), 1u);
+    EXPECT_EQ(b2.plans[0].plan.remove_privileged_role().role_template_id(), "tpl-b");
+    EXPECT_EQ(b2.plans[0].plan.remove_privileged_role().role_name(), "role tpl-b");
     EXPECT_FALSE(g.automatic);
     EXPECT_TRUE(g.plan.has_guidance());
     EXPECT_TRUE(g.plan.http_method().empty());
