@@ -130,8 +130,9 @@ void tenant_agent::schedule_next_cycle(bool first) {
 
 std::chrono::steady_clock::time_point tenant_agent::next_wake() const {
     std::lock_guard lock(mu_);
-    if (!commands_.empty() || cycle_requested_) return steady::now();
+    if (cycle_requested_) return steady::now();
     auto t = next_cycle_;
+    if (!commands_.empty()) t = std::min(t, std::max(steady::now(), commands_blocked_until_));
     if (outbox_ || !results_.empty()) t = std::min(t, retry_at_);
     // Re-announce "online" after a reconnect within status_check.
     t = std::min(t, steady::now() + opts_.status_check);
@@ -284,7 +285,7 @@ void tenant_agent::execute_commands() {
         command_record rec;
         {
             std::lock_guard lock(mu_);
-            if (commands_.empty()) return;
+            if (commands_.empty() || steady::now() < commands_blocked_until_) return;
             rec = std::move(commands_.front());
             commands_.pop_front();
         }
@@ -305,8 +306,8 @@ void tenant_agent::execute_commands() {
                                   st.err().message);
                     rec.phase = command_phase::received;
                     std::lock_guard lock(mu_);
-                    commands_.push_back(std::move(rec));
-                    retry_at_ = steady::now() + opts_.retry_interval;
+                    commands_.push_front(std::move(rec));
+                    commands_blocked_until_ = steady::now() + opts_.retry_interval;
                     return;
                 }
             }

@@ -152,6 +152,7 @@ private:
     bool cycle_requested_ = false;
     steady::time_point next_cycle_{};
     steady::time_point retry_at_{steady::time_point::max()};
+    steady::time_point commands_blocked_until_{};  ///< after a failed state write: back off
     std::mutex commands_io_;                   ///< serializes command-record file access
     tenant_stats stats_;
 };
