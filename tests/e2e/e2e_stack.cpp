@@ -1,0 +1,308 @@
+#include "tests/e2e/e2e_stack.h"
+
+#include <signal.h>
+#include <sqlite3.h>
+
+#include <deque>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "common/envelope_codec.h"
+#include "common/topics.h"
+
+namespace connguard::e2e {
+
+using nlohmann::json;
+
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(100ms);
+    }
+    return pred();
+}
+
+std::string slurp(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::string tail(const std::filesystem::path& p, int lines) {
+    std::ifstream in(p);
+    std::deque<std::string> last;
+    std::string line;
+    while (std::getline(in, line)) {
+        last.push_back(line);
+        if (static_cast<int>(last.size()) > lines) last.pop_front();
+    }
+    std::string out;
+    for (const auto& l : last) out += l + "\n";
+    return out;
+}
+
+std::string short_enum(const std::string& value) {
+    for (const char* prefix : {"TASK_STATE_", "CHECK_STATUS_", "REMEDIATION_KIND_", "RISK_", "ALERT_STATE_", "SEVERITY_"}) {
+        const std::string p = prefix;
+        if (value.rfind(p, 0) == 0) return value.substr(p.size());
+    }
+    return value;
+}
+
+// --- alert_recorder ---------------------------------------------------------------------------------
+
+alert_recorder::alert_recorder(const test::broker& b) {
+    client_ = std::make_unique<mqtt::client>(mqtt::client_options_builder()
+                                                 .server_uri(b.uri())
+                                                 .client_id("e2e-alert-recorder")
+                                                 .credentials("noc", b.password("noc"))
+                                                 .clean_start(true)
+                                                 .finalize());
+    client_->subscribe(topics::all_alerts_filter(), [this](const mqtt::message& m) {
+        auto d = codec::decode(m.topic, m.payload);
+        if (d.ok() && d.envelope.has_alert()) {
+            std::lock_guard lock(mu_);
+            got_.push_back({m.topic, topics::parse(m.topic).tenant, d.envelope.alert()});
+        }
+        return mqtt::handler_result::handled;
+    });
+    if (auto st = client_->connect(); !st) throw std::runtime_error("alert recorder: " + st.err().message);
+}
+
+alert_recorder::~alert_recorder() { client_->disconnect(); }
+
+std::vector<seen_alert> alert_recorder::all() const {
+    std::lock_guard lock(mu_);
+    return got_;
+}
+
+bool alert_recorder::has(const std::string& tenant, const std::string& cause_prefix, v1::AlertState state) const {
+    std::lock_guard lock(mu_);
+    for (const auto& a : got_)
+        if (a.tenant == tenant && a.alert.state() == state && a.alert.cause().rfind(cause_prefix, 0) == 0) return true;
+    return false;
+}
+
+// --- stack ------------------------------------------------------------------------------------------
+
+stack::stack(stack_options opts) : opts_(std::move(opts)) {
+    test::broker_options bo;
+    bo.coordinator = "coordinator";
+    bo.tenants.clear();
+    for (const auto& t : opts_.tenants) bo.tenants.push_back(t.tenant);
+    for (const auto& t : opts_.extra_tenants) bo.tenants.push_back(t);
+    bo.admins = opts_.admins;
+    bo.subscribers = {"noc"};
+    broker_ = std::make_unique<test::broker>(bo);
+
+    // The simulator serves exactly the scenario files of this stack (copied, so tests may differ).
+    const auto scen = dir_.path() / "scenarios";
+    std::filesystem::create_directories(scen);
+    const std::filesystem::path shipped = std::filesystem::path(CONNGUARD_SOURCE_DIR) / "tools/graph-sim/scenarios";
+    std::filesystem::copy(shipped / "certs", scen / "certs", std::filesystem::copy_options::recursive);
+    for (const auto& t : opts_.tenants) std::filesystem::copy_file(shipped / t.file, scen / t.file);
+    auto sim_args = opts_.sim_args;
+    sim_ = std::make_unique<test::graph_sim>(scen, dir_.path() / "graph-sim.log", sim_args);
+
+    json config = {{"broker",
+                    {{"url", broker_->uri()},
+                     {"username", "coordinator"},
+                     {"passwordFile", (broker_->dir() / "broker" / "secrets" / "coordinator").string()},
+                     {"clientId", "e2e-coordinator"},
+                     {"ingestConnections", 2}}},
+                   {"store", {{"path", db_path().string()}}},
+                   {"approvers", {{"alice", "approver"}, {"bob", "approver"}, {"olga", "operator"}, {"vera", "viewer"}}},
+                   {"tasks", {{"ttlSeconds", 86400}, {"dispatchTimeoutSeconds", 300}}},
+                   {"agents", {{"silenceSeconds", 0}}},
+                   {"timers", {{"tickMilliseconds", 200}}},
+                   {"log", {{"level", "info"}}}};
+    config.merge_patch(opts_.coordinator_overrides);
+    std::ofstream(dir_.path() / "coordinator.json") << config.dump(2);
+}
+
+stack::~stack() {
+    if (agent_.running()) agent_.stop(10s);
+    if (coordinator_.running()) coordinator_.stop(10s);
+}
+
+void stack::start_coordinator() {
+    const auto before = slurp(coordinator_log()).size();
+    coordinator_ = test::process({std::string(CONNGUARD_BIN_DIR) + "/connguard-coordinator", "--config",
+                                  (dir_.path() / "coordinator.json").string()},
+                                 coordinator_log());
+    const bool up = eventually([&] {
+        const auto log = slurp(coordinator_log());
+        return log.size() > before && log.find("coordinator up", before) != std::string::npos;
+    }, 60s);
+    if (!up) throw std::runtime_error("the coordinator did not come up; log:\n" + tail(coordinator_log()));
+}
+
+void stack::kill_coordinator() {
+    coordinator_.signal(SIGKILL);
+    coordinator_.wait(30s);
+}
+
+int stack::stop_coordinator() { return coordinator_.running() ? coordinator_.stop(15s) : 0; }
+
+void stack::start_agent() {
+    if (!agent_configs_written_) {
+        std::vector<std::string> argv = {std::string(CONNGUARD_SOURCE_DIR) + "/tools/demo/write-agent-configs",
+                                         "--scenarios", (dir_.path() / "scenarios").string(),
+                                         "--out", (dir_.path() / "agents").string(),
+                                         "--graph-url", sim_->base_url(),
+                                         "--broker-url", broker_->uri(),
+                                         "--broker-secrets", (broker_->dir() / "broker" / "secrets").string(),
+                                         "--interval", std::to_string(opts_.poll_seconds),
+                                         "--jitter", "1"};
+        for (const auto& t : opts_.tenants) {
+            argv.push_back("--key");
+            argv.push_back(t.file + "=" + t.tenant);
+        }
+        std::string out;
+        if (test::run_command(argv, &out) != 0) throw std::runtime_error("write-agent-configs failed: " + out);
+        if (!opts_.agent_overrides.empty()) {
+            for (const auto& t : opts_.tenants) {
+                const auto p = agent_config_dir() / (t.tenant + ".json");
+                auto j = json::parse(slurp(p));
+                j.merge_patch(opts_.agent_overrides);
+                std::ofstream(p, std::ios::trunc) << j.dump(2);
+            }
+        }
+        agent_configs_written_ = true;
+    }
+    agent_ = test::process({std::string(CONNGUARD_BIN_DIR) + "/connguard-agent", "--config-dir", agent_config_dir().string(),
+                            "--workers", "3"},
+                           agent_log());
+}
+
+int stack::stop_agent() { return agent_.running() ? agent_.stop(20s) : 0; }
+
+int stack::ctl(const std::string& user, const std::vector<std::string>& args, std::string* output) {
+    std::vector<std::string> argv = {std::string(CONNGUARD_BIN_DIR) + "/connguardctl"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    for (const auto& a : {std::string("--broker"), broker_->uri(), std::string("--user"), user, std::string("--password-file"),
+                          (broker_->dir() / "broker" / "secrets" / user).string(), std::string("--timeout"), std::string("30")})
+        argv.push_back(a);
+    std::string out;
+    const int rc = test::run_command(argv, &out, /*merge_stderr=*/false, 90s);
+    if (output) {
+        // Drop log lines of the MQTT wrapper ("[2026-...] [info] mqtt ...") that connguardctl prints.
+        std::stringstream in(out);
+        std::string line, kept;
+        while (std::getline(in, line))
+            if (!(line.rfind("[20", 0) == 0 && line.find("] [") != std::string::npos)) kept += line + "\n";
+        *output = kept;
+    }
+    return rc;
+}
+
+json stack::ctl_json(const std::string& user, std::vector<std::string> args, int* exit_code) {
+    args.push_back("--json");
+    std::string out;
+    const int rc = ctl(user, args, &out);
+    if (exit_code) *exit_code = rc;
+    json answer;
+    std::stringstream in(out);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty() || line[0] != '{') continue;
+        auto j = json::parse(line, nullptr, false);
+        if (!j.is_discarded()) answer = j;
+    }
+    return answer;
+}
+
+std::vector<json> stack::tasks(const std::string& tenant) {
+    std::vector<std::string> args = {"tasks"};
+    if (!tenant.empty()) args.insert(args.end(), {"--tenant", tenant});
+    auto j = ctl_json("alice", args);
+    std::vector<json> out;
+    if (j.is_object() && j.value("ok", false) && j.contains("tasks"))
+        for (const auto& t : j["tasks"]) out.push_back(t);
+    return out;
+}
+
+std::optional<json> stack::task(const std::string& tenant, const std::string& kind, const std::string& target) {
+    for (const auto& t : tasks(tenant))  // newest first
+        if (short_enum(t.value("kind", "")) == kind && (target.empty() || t.value("target", "") == target)) return t;
+    return std::nullopt;
+}
+
+std::map<std::string, std::string> stack::statuses() {
+    std::map<std::string, std::string> out;
+    auto j = ctl_json("alice", {"tenants"});
+    if (j.is_object() && j.value("ok", false) && j.contains("tenants"))
+        for (const auto& t : j["tenants"]) out[t.value("tenant", "")] = short_enum(t.value("overall", ""));
+    return out;
+}
+
+namespace {
+struct db_handle {
+    sqlite3* db = nullptr;
+    explicit db_handle(const std::filesystem::path& p) {
+        if (sqlite3_open_v2(p.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+            sqlite3_close(db);
+            db = nullptr;
+        } else {
+            sqlite3_busy_timeout(db, 10000);
+        }
+    }
+    ~db_handle() { sqlite3_close(db); }
+};
+}  // namespace
+
+std::int64_t stack::sql_int(const std::string& sql) {
+    db_handle h(db_path());
+    if (!h.db) return -1;
+    sqlite3_stmt* st = nullptr;
+    std::int64_t n = -1;
+    if (sqlite3_prepare_v2(h.db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+std::vector<std::string> stack::sql_strings(const std::string& sql) {
+    db_handle h(db_path());
+    std::vector<std::string> out;
+    if (!h.db) return out;
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(h.db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const auto* t = sqlite3_column_text(st, 0);
+            out.emplace_back(t ? reinterpret_cast<const char*>(t) : "");
+        }
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+json stack::sim_get(const std::string& path) {
+    json out;
+    return sim_call("GET", path, nullptr, &out) / 100 == 2 ? out : json();
+}
+
+int stack::sim_call(const std::string& method, const std::string& path, const json& body, json* response) {
+    std::string text;
+    const int status = sim_->admin(method, path, body.is_null() ? "" : body.dump(), &text);
+    if (response) *response = json::parse(text, nullptr, false);
+    return status;
+}
+
+std::string stack::logs() {
+    std::string out;
+    auto add = [&](const std::string& name, const std::filesystem::path& p) {
+        out += "\n----- " + name + " (" + p.string() + ") -----\n" + tail(p, 25);
+    };
+    add("coordinator", coordinator_log());
+    add("agent", agent_log());
+    add("mosquitto", broker_->log_file());
+    add("graph-sim", dir_.path() / "graph-sim.log");
+    return out;
+}
+
+}  // namespace connguard::e2e

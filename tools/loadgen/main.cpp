@@ -1,0 +1,302 @@
+// connguard-loadgen: N agent identities publishing real envelopes (ValidationReports and
+// ChangeEvents) over the secured broker, the way connguard-agent does (QoS 1, persistent sessions,
+// own username = tenant key). Used by the end-to-end resilience tests (tests/e2e) to stream while
+// the coordinator is killed or the broker restarted, and usable as a quick load tool.
+//
+//   connguard-loadgen --broker URL --secrets DIR --tenants t1,t2,... [options]
+//
+// Every tenant publishes --messages envelopes in order: every --report-every'th one is a
+// ValidationReport (cycle 1, 2, ...) whose CG-CAP checks FAIL for --policies policies with the
+// evidence the coordinator's plan builder needs (so each tenant gets one task per policy); the
+// others are ChangeEvents. Envelope ids are deterministic (sha256 of tenant, run id, sequence), so a
+// restarted loadgen with the same --run-id republishes the same ids (the coordinator must dedupe).
+//
+// --ids-out FILE gets one line "ENVELOPE_ID<TAB>TENANT<TAB>event|report<TAB>CYCLE" per message
+// before it is published. Exit 0 once every message was acknowledged by the broker (within
+// --flush-timeout-s after the last publish; publishes while the broker is away are buffered on disk
+// under --persistence-dir and flushed on reconnect), 1 when some were not, 2 on bad usage.
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <google/protobuf/util/time_util.h>
+
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/envelope_codec.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/mqtt_client.h"
+#include "common/topics.h"
+
+namespace {
+
+using namespace connguard;
+using namespace std::chrono_literals;
+
+constexpr const char* usage_text =
+    "usage: connguard-loadgen --broker URL --secrets DIR --tenants T1,T2,... [options]\n"
+    "\n"
+    "Publishes real ConnGuard envelopes as agent identities (username = tenant key, password in\n"
+    "DIR/<tenant>, e.g. broker-config/make-broker's DIR/secrets).\n"
+    "\n"
+    "  --messages N          envelopes per tenant (default 100)\n"
+    "  --report-every K      every K-th envelope is a ValidationReport, the rest ChangeEvents (default 10)\n"
+    "  --policies P          CA policies failing in each report: one task per tenant and policy (default 1)\n"
+    "  --interval-ms MS      pause between two envelopes of one tenant (default 0)\n"
+    "  --run-id ID           part of every envelope id; the same run id republishes the same ids (default: random)\n"
+    "  --ids-out FILE        write ID<TAB>TENANT<TAB>event|report<TAB>CYCLE per envelope before publishing it\n"
+    "  --persistence-dir D   on-disk offline buffer (one folder per tenant below D)\n"
+    "  --flush-timeout-s S   how long to wait for outstanding acknowledgements at the end (default 120)\n"
+    "  --client-prefix P     MQTT client id prefix (default loadgen-)\n"
+    "  --help\n"
+    "\n"
+    "Exit 0: every envelope acknowledged by the broker; 1: some were not; 2: bad usage.\n";
+
+struct options {
+    std::string broker, secrets, run_id, ids_out, persistence_dir, client_prefix = "loadgen-";
+    std::vector<std::string> tenants;
+    int messages = 100, report_every = 10, policies = 1, interval_ms = 0, flush_timeout_s = 120;
+};
+
+std::vector<std::string> split(const std::string& s) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, ','))
+        if (!item.empty()) out.push_back(item);
+    return out;
+}
+
+std::optional<options> parse(int argc, char** argv, std::string& error) {
+    options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string k = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) throw std::invalid_argument(k + " needs a value");
+            return argv[++i];
+        };
+        auto number = [&](int min) {
+            const auto v = value();
+            char* end = nullptr;
+            const long n = std::strtol(v.c_str(), &end, 10);
+            if (v.empty() || *end != '\0' || n < min || n > 100000000)
+                throw std::invalid_argument(k + " needs a number >= " + std::to_string(min) + ", got '" + v + "'");
+            return static_cast<int>(n);
+        };
+        try {
+            if (k == "--broker") o.broker = value();
+            else if (k == "--secrets") o.secrets = value();
+            else if (k == "--tenants") o.tenants = split(value());
+            else if (k == "--messages") o.messages = number(1);
+            else if (k == "--report-every") o.report_every = number(1);
+            else if (k == "--policies") o.policies = number(0);
+            else if (k == "--interval-ms") o.interval_ms = number(0);
+            else if (k == "--run-id") o.run_id = value();
+            else if (k == "--ids-out") o.ids_out = value();
+            else if (k == "--persistence-dir") o.persistence_dir = value();
+            else if (k == "--flush-timeout-s") o.flush_timeout_s = number(1);
+            else if (k == "--client-prefix") o.client_prefix = value();
+            else {
+                error = "unknown argument '" + k + "'";
+                return std::nullopt;
+            }
+        } catch (const std::invalid_argument& e) {
+            error = e.what();
+            return std::nullopt;
+        }
+    }
+    if (o.broker.empty()) error = "missing --broker URL";
+    else if (o.secrets.empty()) error = "missing --secrets DIR";
+    else if (o.tenants.empty()) error = "missing --tenants T1,T2,...";
+    for (const auto& t : o.tenants)
+        if (error.empty() && !topics::valid_tenant_key(t)) error = "'" + t + "' is not a tenant key";
+    if (!error.empty()) return std::nullopt;
+    if (o.run_id.empty()) o.run_id = new_uuid();
+    return o;
+}
+
+/// A report like agent/checks writes for a tenant whose CA policies require MFA for the account.
+v1::ValidationReport make_report(const std::string& tenant, std::uint64_t cycle, int policies) {
+    v1::ValidationReport r;
+    r.set_azure_tenant_id("00000000-0000-4000-8000-" + sha256_hex(tenant).substr(0, 12));
+    r.set_account_upn("svc-connguard@" + tenant + ".example");
+    r.set_account_object_id("a0000000-0000-4000-8000-" + sha256_hex("user|" + tenant).substr(0, 12));
+    r.set_cycle(cycle);
+    *r.mutable_collected_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+    auto* ok = r.add_checks();
+    ok->set_id("CG-ACCOUNT");
+    ok->set_status(v1::CHECK_STATUS_OK);
+    ok->set_reason("the connection account exists and is enabled");
+    for (int p = 1; p <= policies; ++p) {
+        const std::string id = "00000000-0000-4000-9000-" + std::string(12 - std::to_string(p).size(), '0') + std::to_string(p);
+        const std::string name = "CA" + std::to_string(100 + p) + "-Require-MFA";
+        auto* c = r.add_checks();
+        c->set_id("CG-CAP");
+        c->set_subject(id);
+        c->set_status(v1::CHECK_STATUS_FAIL);
+        c->set_reason("policy '" + name + "' requires MFA for the account's non-interactive sign-in");
+        auto ev = [&](const std::string& kind, const std::string& ename, const std::string& detail) {
+            auto* e = c->add_evidence();
+            e->set_kind(kind);
+            e->set_id(id);
+            e->set_name(ename);
+            e->set_detail(detail);
+        };
+        ev("policy", name, "grantControls: mfa");
+        ev("policy.modifiedDateTime", "", "2025-01-01T10:00:00Z");
+        ev("policy.excludeUsers", "", "[]");
+        ev("policy.includeUsers", "", R"(["group-staff"])");
+        ev("policy.grant", "", "mfa");
+        auto* s = c->add_remediations();
+        s->set_kind(v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY);
+        s->set_target_id(id);
+        s->set_target_name(name);
+        s->set_summary("exclude the account from '" + name + "'");
+    }
+    r.set_overall(policies > 0 ? v1::CHECK_STATUS_FAIL : v1::CHECK_STATUS_OK);
+    return r;
+}
+
+struct tenant_run {
+    std::string tenant;
+    std::unique_ptr<mqtt::client> client;
+    std::atomic<int> acked{0};
+    std::atomic<int> failed{0};
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i)
+        if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+            std::cout << usage_text;
+            return 0;
+        }
+    std::string error;
+    auto opts = parse(argc, argv, error);
+    if (!opts) {
+        std::cerr << "connguard-loadgen: " << error << "\n\n" << usage_text;
+        return 2;
+    }
+    log::init({.program = "connguard-loadgen", .json = false, .level = "warn", .file = ""});
+    const auto& o = *opts;
+
+    std::ofstream ids;
+    std::mutex ids_mu;
+    if (!o.ids_out.empty()) {
+        ids.open(o.ids_out, std::ios::trunc);
+        if (!ids) {
+            std::cerr << "connguard-loadgen: cannot write --ids-out '" << o.ids_out << "'\n";
+            return 2;
+        }
+    }
+
+    std::vector<std::unique_ptr<tenant_run>> runs;
+    for (const auto& t : o.tenants) {
+        auto pw = config::read_secret_file(std::filesystem::path(o.secrets) / t);
+        if (!pw) {
+            std::cerr << "connguard-loadgen: tenant " << t << ": " << pw.err().message << "\n";
+            return 2;
+        }
+        auto b = mqtt::client_options_builder()
+                     .server_uri(o.broker)
+                     .client_id(o.client_prefix + t)
+                     .credentials(t, *pw)
+                     .clean_start(false)
+                     .reconnect(100ms, 2000ms)
+                     .max_buffered(1000000)
+                     .max_inflight(20);
+        if (!o.persistence_dir.empty()) b.persistence_dir((std::filesystem::path(o.persistence_dir) / t).string());
+        auto r = std::make_unique<tenant_run>();
+        r->tenant = t;
+        r->client = std::make_unique<mqtt::client>(b.finalize());
+        if (auto st = r->client->connect(10s); !st) {
+            std::cerr << "connguard-loadgen: tenant " << t << ": cannot connect: " << st.err().message << "\n";
+            return 1;
+        }
+        runs.push_back(std::move(r));
+    }
+
+    // One thread per 10 tenants publishes round-robin, so every tenant streams at the same time.
+    const std::size_t per_thread = 10;
+    std::vector<std::thread> threads;
+    for (std::size_t first = 0; first < runs.size(); first += per_thread) {
+        threads.emplace_back([&, first] {
+            const std::size_t last = std::min(runs.size(), first + per_thread);
+            std::uint64_t cycle[per_thread] = {};
+            for (int i = 0; i < o.messages; ++i) {
+                for (std::size_t k = first; k < last; ++k) {
+                    auto& r = *runs[k];
+                    const bool is_report = (i % o.report_every) == 0;
+                    auto env = codec::make_envelope(r.tenant, "agent/" + r.tenant);
+                    env.set_id(sha256_hex(r.tenant + "|" + o.run_id + "|" + std::to_string(i)).substr(0, 32));
+                    std::uint64_t c = 0;
+                    std::string topic;
+                    if (is_report) {
+                        c = ++cycle[k - first];
+                        *env.mutable_validation_report() = make_report(r.tenant, c, o.policies);
+                        topic = topics::validation(r.tenant);
+                    } else {
+                        auto* ce = env.mutable_change_event();
+                        ce->set_kind(v1::CHANGE_KIND_CA_POLICY_STATE_CHANGED);
+                        ce->set_subject_id("00000000-0000-4000-a000-" + std::string(12 - std::to_string(i % 7).size(), '0') +
+                                           std::to_string(i % 7));
+                        ce->set_cycle(cycle[k - first]);
+                        ce->set_index(static_cast<std::uint32_t>(i));
+                        ce->set_before("\"disabled\"");
+                        ce->set_after("\"enabled\"");
+                        topic = topics::events(r.tenant);
+                    }
+                    if (ids.is_open()) {
+                        std::lock_guard lock(ids_mu);
+                        ids << env.id() << '\t' << r.tenant << '\t' << (is_report ? "report" : "event") << '\t' << c << '\n';
+                        ids.flush();
+                    }
+                    auto m = mqtt::make_message(topic, codec::encode(env, system_clock::instance()), 1, is_report);
+                    auto st = r.client->publish_async(m, [&r](status s) {
+                        if (s) r.acked.fetch_add(1);
+                        else if (s.err().code != "mqtt.buffered") r.failed.fetch_add(1);
+                    });
+                    if (!st && st.err().code != "mqtt.buffered") {
+                        r.failed.fetch_add(1);
+                        std::cerr << "connguard-loadgen: tenant " << r.tenant << " message " << i << ": " << st.err().message
+                                  << "\n";
+                    }
+                }
+                if (o.interval_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o.interval_ms));
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+
+    bool all = true;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.flush_timeout_s);
+    for (auto& r : runs) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (!r->client->flush(std::max(left, std::chrono::milliseconds{1}))) all = false;
+    }
+    long total_acked = 0, total_failed = 0;
+    for (auto& r : runs) {
+        const auto s = r->client->stats();
+        if (s.pending != 0) all = false;
+        total_acked += static_cast<long>(s.published);
+        total_failed += r->failed.load();
+        r->client->disconnect();
+    }
+    if (total_failed > 0) all = false;
+    std::printf("connguard-loadgen: %zu tenants, %d envelopes each, %ld acknowledged, %ld refused/failed%s\n", runs.size(),
+                o.messages, total_acked, total_failed, all ? "" : " - NOT everything was acknowledged");
+    return all ? 0 : 1;
+}
