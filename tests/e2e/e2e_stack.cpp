@@ -89,6 +89,16 @@ bool alert_recorder::has(const std::string& tenant, const std::string& cause_pre
 
 // --- stack ------------------------------------------------------------------------------------------
 
+void stack::start_sim() {
+    // The simulator serves exactly the scenario files of this stack (copied, so tests may differ).
+    const auto scen = dir_.path() / "scenarios";
+    std::filesystem::create_directories(scen);
+    const std::filesystem::path shipped = std::filesystem::path(CONNGUARD_SOURCE_DIR) / "tools/graph-sim/scenarios";
+    std::filesystem::copy(shipped / "certs", scen / "certs", std::filesystem::copy_options::recursive);
+    for (const auto& t : opts_.tenants) std::filesystem::copy_file(shipped / t.file, scen / t.file);
+    sim_ = std::make_unique<test::graph_sim>(scen, dir_.path() / "graph-sim.log", opts_.sim_args);
+}
+
 stack::stack(stack_options opts) : opts_(std::move(opts)) {
     test::broker_options bo;
     bo.coordinator = "coordinator";
@@ -99,14 +109,7 @@ stack::stack(stack_options opts) : opts_(std::move(opts)) {
     bo.subscribers = {"noc"};
     broker_ = std::make_unique<test::broker>(bo);
 
-    // The simulator serves exactly the scenario files of this stack (copied, so tests may differ).
-    const auto scen = dir_.path() / "scenarios";
-    std::filesystem::create_directories(scen);
-    const std::filesystem::path shipped = std::filesystem::path(CONNGUARD_SOURCE_DIR) / "tools/graph-sim/scenarios";
-    std::filesystem::copy(shipped / "certs", scen / "certs", std::filesystem::copy_options::recursive);
-    for (const auto& t : opts_.tenants) std::filesystem::copy_file(shipped / t.file, scen / t.file);
-    auto sim_args = opts_.sim_args;
-    sim_ = std::make_unique<test::graph_sim>(scen, dir_.path() / "graph-sim.log", sim_args);
+    if (opts_.with_sim) start_sim();
 
     json config = {{"broker",
                     {{"url", broker_->uri()},
@@ -149,6 +152,7 @@ void stack::kill_coordinator() {
 int stack::stop_coordinator() { return coordinator_.running() ? coordinator_.stop(15s) : 0; }
 
 void stack::start_agent() {
+    if (!sim_) throw std::logic_error("start_agent: this stack has no simulator");
     if (!agent_configs_written_) {
         std::vector<std::string> argv = {std::string(CONNGUARD_SOURCE_DIR) + "/tools/demo/write-agent-configs",
                                          "--scenarios", (dir_.path() / "scenarios").string(),
@@ -180,6 +184,16 @@ void stack::start_agent() {
 }
 
 int stack::stop_agent() { return agent_.running() ? agent_.stop(20s) : 0; }
+
+test::process stack::start_loadgen(const std::vector<std::string>& tenants, const std::vector<std::string>& args,
+                                   const std::filesystem::path& log) {
+    std::string list;
+    for (const auto& t : tenants) list += (list.empty() ? "" : ",") + t;
+    std::vector<std::string> argv = {std::string(CONNGUARD_BIN_DIR) + "/connguard-loadgen", "--broker", broker_->uri(),
+                                     "--secrets", (broker_->dir() / "broker" / "secrets").string(), "--tenants", list};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return test::process(argv, log);
+}
 
 int stack::ctl(const std::string& user, const std::vector<std::string>& args, std::string* output) {
     std::vector<std::string> argv = {std::string(CONNGUARD_BIN_DIR) + "/connguardctl"};
@@ -301,7 +315,7 @@ std::string stack::logs() {
     add("coordinator", coordinator_log());
     add("agent", agent_log());
     add("mosquitto", broker_->log_file());
-    add("graph-sim", dir_.path() / "graph-sim.log");
+    if (sim_) add("graph-sim", dir_.path() / "graph-sim.log");
     return out;
 }
 

@@ -61,6 +61,7 @@ struct stack_options {
     /// alice and bob approve, olga is an operator, vera a viewer (coordinator roles).
     std::vector<std::string> admins = {"alice", "bob", "olga", "vera"};
     int poll_seconds = 5;
+    bool with_sim = true;  ///< false: no simulator (loadgen-only stacks); start_agent() then throws
     std::vector<std::string> sim_args = {};
     nlohmann::json coordinator_overrides = nlohmann::json::object();
     nlohmann::json agent_overrides = nlohmann::json::object();  ///< merged into every agent config
@@ -126,6 +127,11 @@ public:
     std::int64_t sql_int(const std::string& sql);
     std::vector<std::string> sql_strings(const std::string& sql);
 
+    /// Runs connguard-loadgen as the given broker tenants (their passwords from the broker's
+    /// secrets); `args` are added (see tools/loadgen). Returns the process (output to `log`).
+    test::process start_loadgen(const std::vector<std::string>& tenants, const std::vector<std::string>& args,
+                                const std::filesystem::path& log);
+
     /// GET on the simulator's admin API; returns the parsed body (null when not 2xx).
     nlohmann::json sim_get(const std::string& path);
     int sim_call(const std::string& method, const std::string& path, const nlohmann::json& body,
@@ -137,6 +143,7 @@ public:
     const stack_options& options() const { return opts_; }
 
 private:
+    void start_sim();
     stack_options opts_;
     test::temp_dir dir_{"connguard-e2e"};
     std::unique_ptr<test::broker> broker_;

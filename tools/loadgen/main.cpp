@@ -222,11 +222,21 @@ int main(int argc, char** argv) {
         auto r = std::make_unique<tenant_run>();
         r->tenant = t;
         r->client = std::make_unique<mqtt::client>(b.finalize());
-        if (auto st = r->client->connect(10s); !st) {
-            std::cerr << "connguard-loadgen: tenant " << t << ": cannot connect: " << st.err().message << "\n";
-            return 1;
-        }
         runs.push_back(std::move(r));
+    }
+    // Connect every identity at once (a connect takes up to a second of paho's polling).
+    {
+        std::atomic<bool> connect_failed{false};
+        std::vector<std::thread> connecting;
+        for (auto& r : runs)
+            connecting.emplace_back([&r, &connect_failed] {
+                if (auto st = r->client->connect(30s); !st) {
+                    std::cerr << "connguard-loadgen: tenant " << r->tenant << ": cannot connect: " << st.err().message << "\n";
+                    connect_failed = true;
+                }
+            });
+        for (auto& c : connecting) c.join();
+        if (connect_failed) return 1;
     }
 
     // One thread per 10 tenants publishes round-robin, so every tenant streams at the same time.
