@@ -7,7 +7,7 @@
 
 #include <algorithm>
 #include <mutex>
-#include <regex>
+#include <cctype>
 #include <stdexcept>
 #include <vector>
 
@@ -18,6 +18,54 @@ std::mutex secrets_mutex;
 std::vector<std::string>& secrets() {
     static std::vector<std::string> s;
     return s;
+}
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+/// Case-insensitive search for an ASCII needle given in lower case.
+std::size_t find_icase(const std::string& hay, std::string_view needle, std::size_t from) {
+    if (needle.empty() || hay.size() < needle.size()) return std::string::npos;
+    for (std::size_t i = from; i + needle.size() <= hay.size(); ++i) {
+        std::size_t k = 0;
+        while (k < needle.size() &&
+               std::tolower(static_cast<unsigned char>(hay[i + k])) == static_cast<unsigned char>(needle[k]))
+            ++k;
+        if (k == needle.size()) return i;
+    }
+    return std::string::npos;
+}
+
+/// Replaces the run of characters accepted by `keep` right after every `key` with "***".
+template <class Pred>
+void mask_after(std::string& out, std::string_view key, Pred keep) {
+    for (std::size_t pos = find_icase(out, key, 0); pos != std::string::npos;) {
+        const std::size_t start = pos + key.size();
+        std::size_t end = start;
+        while (end < out.size() && keep(out[end])) ++end;
+        if (end > start && out.compare(start, end - start, "***") != 0) out.replace(start, end - start, "***");
+        pos = find_icase(out, key, start + 3);
+    }
+}
+
+/// Replaces the string value of a JSON field `"key": "value"` with "***".
+void mask_json_string_value(std::string& out, std::string_view quoted_key) {
+    for (std::size_t pos = find_icase(out, quoted_key, 0); pos != std::string::npos;) {
+        std::size_t i = pos + quoted_key.size();
+        while (i < out.size() && is_space(out[i])) ++i;
+        if (i < out.size() && out[i] == ':') {
+            ++i;
+            while (i < out.size() && is_space(out[i])) ++i;
+            if (i < out.size() && out[i] == '"') {
+                const std::size_t start = i + 1;
+                std::size_t end = start;
+                while (end < out.size() && out[end] != '"') end += (out[end] == '\\') ? 2 : 1;
+                end = std::min(end, out.size());
+                out.replace(start, end - start, "***");
+                i = start + 3;
+            }
+        }
+        pos = find_icase(out, quoted_key, i);
+    }
 }
 
 std::string json_escape(std::string_view s) {
@@ -96,15 +144,18 @@ std::string redact(std::string_view text) {
         }
     }
     // Credential-looking fields, whatever their value: form bodies, JSON fields, auth headers.
-    static const std::regex form(R"(((?:client_secret|password|client_assertion|access_token|refresh_token)=)[^&\s]+)",
-                                 std::regex::icase);
-    static const std::regex json_field(
-        R"x(("(?:client_secret|clientSecret|password|access_token|refresh_token|id_token|client_assertion)"\s*:\s*")[^"]*("))x",
-        std::regex::icase);
-    static const std::regex bearer(R"((Bearer\s+)[A-Za-z0-9\-._~+/=]+)", std::regex::icase);
-    out = std::regex_replace(out, form, "$1***");
-    out = std::regex_replace(out, json_field, "$1***$2");
-    out = std::regex_replace(out, bearer, "$1***");
+    static const char* const form_keys[] = {"client_secret=", "password=", "client_assertion=",
+                                            "access_token=", "refresh_token="};
+    for (const char* key : form_keys)
+        mask_after(out, key, [](char c) { return c != '&' && c != '"' && !is_space(c); });
+    static const char* const json_keys[] = {"\"client_secret\"", "\"clientsecret\"", "\"password\"",
+                                            "\"access_token\"", "\"refresh_token\"", "\"id_token\"",
+                                            "\"client_assertion\""};
+    for (const char* key : json_keys) mask_json_string_value(out, key);
+    mask_after(out, "bearer ", [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' || c == '~' ||
+               c == '+' || c == '/' || c == '=';
+    });
     return out;
 }
 
