@@ -28,7 +28,7 @@ result<coordinator_config> load_config(const std::filesystem::path& path) {
     c.shared_group = r.optional_string("broker.sharedGroup", "");
     if (!c.shared_group.empty() && !topics::valid_principal_name(c.shared_group))
         r.fail("broker.sharedGroup", "must match [a-z0-9][a-z0-9-]{0,62}");
-    c.ingest_connections = static_cast<int>(r.optional_int("broker.ingestConnections", 4, 1, 32));
+    c.ingest_connections = static_cast<int>(r.optional_int("broker.ingestConnections", 1, 1, 32));
     if (c.ingest_connections > 1 && c.shared_group.empty()) c.shared_group = "connguard-coordinator";
     c.persistence_dir = r.optional_path("broker.persistenceDir").string();
 

@@ -17,7 +17,7 @@ struct coordinator_config {
     std::string ca_file;                 ///< for ssl://
     std::string client_id = "connguard-coordinator";
     std::string shared_group;            ///< "" = no $share group (unless ingestConnections > 1)
-    int ingest_connections = 4;          ///< MQTT connections that ingest in parallel (group commit)
+    int ingest_connections = 1;          ///< MQTT connections that ingest in parallel (group commit; >1 uses $share)
     std::string persistence_dir;         ///< paho offline buffer for the publisher connection
     // store
     std::filesystem::path db_path;

@@ -93,6 +93,15 @@ struct context {
     std::vector<std::pair<std::string, std::string>> policy_errors;  // (id or index, message)
     bool evaluable = false;  // policies, account, groups and roles are all known
     std::vector<std::string> evaluation_gaps;
+    // The full verdict also folds in Security Defaults, per-user MFA and registration: without them
+    // a verdict would silently assume "off"/"registered", so none is made.
+    bool verdict_complete = false;
+    std::vector<std::string> verdict_gaps;
+    std::string verdict_gap_text() const {
+        std::string why;
+        for (const auto& g : verdict_gaps) why += (why.empty() ? "" : "; ") + g;
+        return why;
+    }
     std::map<std::string, whatif::evaluation> by_resource;  // modern client of the tool
     whatif::directory dir;
 
@@ -120,6 +129,37 @@ bool holds_privileged_role(const snapshot::tenant_snapshot& s, std::vector<snaps
     return any;
 }
 
+/// The facts the coordinator's plan builder needs to turn an exclusion into an exact, guarded
+/// change (coordinator/README.md, "Evidence the plan builder reads"): the policy's
+/// modifiedDateTime (the precondition), its excludeUsers as read (the merge base), its grant and
+/// includeUsers (the risk).
+void add_exclusion_plan_evidence(builder& b, const context& c, const std::string& policy_id) {
+    if (!c.s.ca_policies.ok()) return;
+    for (const auto& raw : *c.s.ca_policies.value) {
+        if (!raw.is_object() || lower(raw.value("id", std::string{})) != lower(policy_id)) continue;
+        const auto name = raw.value("displayName", policy_id);
+        const auto& modified = raw.contains("modifiedDateTime") ? raw["modifiedDateTime"] : nlohmann::json();
+        b.evidence("policy.modifiedDateTime", policy_id, name, modified.is_string() ? modified.get<std::string>() : "");
+        nlohmann::json exclude = nlohmann::json::array(), include = nlohmann::json::array();
+        if (auto cond = raw.find("conditions"); cond != raw.end() && cond->is_object()) {
+            if (auto users = cond->find("users"); users != cond->end() && users->is_object()) {
+                if (auto e = users->find("excludeUsers"); e != users->end() && e->is_array()) exclude = *e;
+                if (auto i = users->find("includeUsers"); i != users->end() && i->is_array()) include = *i;
+            }
+        }
+        b.evidence("policy.excludeUsers", policy_id, name, exclude.dump());
+        b.evidence("policy.includeUsers", policy_id, name, include.dump());
+        std::string grant;
+        if (auto g = raw.find("grantControls"); g != raw.end() && g->is_object()) {
+            if (auto bc = g->find("builtInControls"); bc != g->end() && bc->is_array())
+                for (const auto& x : *bc)
+                    if (x.is_string()) grant += (grant.empty() ? "" : ",") + x.get<std::string>();
+        }
+        b.evidence("policy.grant", policy_id, name, grant);
+        return;
+    }
+}
+
 void add_cause_remediations(builder& b, const context& c, const std::vector<std::string>& causes) {
     for (const auto& cause : causes) {
         if (cause == whatif::cause_security_defaults) {
@@ -132,6 +172,7 @@ void add_cause_remediations(builder& b, const context& c, const std::vector<std:
             const auto name = c.policy_name(cause);
             b.remediation(v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY, cause, name,
                           "exclude " + c.account_label + " from '" + name + "'");
+            add_exclusion_plan_evidence(b, c, cause);
         }
     }
 }
@@ -197,6 +238,12 @@ CheckResult check_secdef_result(const context& c) {
                       "Security Defaults have no exclusions: move the tool to app-only authentication");
         return b.r;
     }
+    if (!c.verdict_complete) {
+        builder b(check_secdef, v1::CHECK_STATUS_ERROR,
+                  "Security Defaults are on, and whether they stop the account is unknown: " + c.verdict_gap_text());
+        b.evidence("setting", "securityDefaults", "Security Defaults", "isEnabled: true");
+        return b.r;
+    }
     builder b(check_secdef, v1::CHECK_STATUS_WARN,
               "Security Defaults are on: Entra may require MFA for the account \"when necessary\" (risk-based, "
               "not predictable) and requires MFA registration");
@@ -220,12 +267,18 @@ CheckResult check_secdef_admin_result(const context& c) {
     }
     std::string names;
     for (const auto& r : privileged) names += (names.empty() ? "" : ", ") + std::string(role_name(lower(r.role_template_id)));
-    const bool sd_on = s.security_defaults_enabled.ok() && *s.security_defaults_enabled.value;
-    const bool sd_known = s.security_defaults_enabled.ok();
+    if (!s.security_defaults_enabled.ok()) {
+        builder b(check_secdef_admin, v1::CHECK_STATUS_ERROR,
+                  "the account holds " + names + "; whether Security Defaults force MFA on it is unknown: " +
+                      missing("the Security Defaults policy", *s.security_defaults_enabled.error));
+        error_evidence(b, s.security_defaults_enabled, "GET /policies/identitySecurityDefaultsEnforcementPolicy");
+        return b.r;
+    }
+    const bool sd_on = *s.security_defaults_enabled.value;
     builder b(check_secdef_admin, sd_on ? v1::CHECK_STATUS_FAIL : v1::CHECK_STATUS_WARN,
               sd_on ? "the account holds " + names + ", and Security Defaults (on) require MFA at every sign-in of that role"
                     : "the account holds " + names + ", which Security Defaults would send through MFA at every sign-in " +
-                          (sd_known ? "(Security Defaults are off today)" : "(Security Defaults state unknown)"));
+                          "(Security Defaults are off today)");
     for (const auto& r : privileged) {
         b.evidence("role", r.role_template_id, role_name(lower(r.role_template_id)),
                    "assignment " + r.id + " scope " + r.directory_scope_id);
@@ -298,6 +351,13 @@ CheckResult check_mfa_reg_result(const context& c) {
                       "register an MFA method for " + c.account_label + " (or remove the MFA requirement)");
         return b.r;
     }
+    if (!c.verdict_complete) {
+        builder b(check_mfa_reg, v1::CHECK_STATUS_ERROR,
+                  "the account has no MFA method registered, and whether anything requires MFA for it is unknown: " +
+                      c.verdict_gap_text());
+        b.evidence("user", c.account_id, c.account_label, "isMfaRegistered: false");
+        return b.r;
+    }
     const bool sd_on = s.security_defaults_enabled.ok() && *s.security_defaults_enabled.value;
     builder b(check_mfa_reg, sd_on ? v1::CHECK_STATUS_WARN : v1::CHECK_STATUS_OK,
               sd_on ? "the account has no MFA method registered and Security Defaults are on: Entra will demand "
@@ -368,6 +428,7 @@ std::vector<CheckResult> check_cap_results(const context& c, bool report_only) {
             if (!report_only) {
                 b.remediation(v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY, p.id, p.display_name,
                               "exclude " + c.account_label + " from '" + p.display_name + "'");
+                add_exclusion_plan_evidence(b, c, p.id);
             }
             out.push_back(b.r);
         } else if (!maybe.empty()) {
@@ -515,12 +576,14 @@ std::vector<CheckResult> check_prediction_results(const context& c) {
             continue;
         }
         std::optional<whatif::evaluation> e;
-        auto it = c.by_resource.find(lower(si.resource_app_id));
-        if (it != c.by_resource.end()) e = it->second;
-        else if (c.evaluable) e = evaluate_account(c.s, c.policies, si.resource_app_id, c.opts.client_app_type);
+        if (c.verdict_complete) {
+            auto it = c.by_resource.find(lower(si.resource_app_id));
+            if (it != c.by_resource.end()) e = it->second;
+            else e = evaluate_account(c.s, c.policies, si.resource_app_id, c.opts.client_app_type);
+        }
         if (!e) {
             builder b(check_prediction, v1::CHECK_STATUS_ERROR,
-                      "no prediction for " + res + ": Conditional Access could not be evaluated", si.resource_app_id);
+                      "no prediction for " + res + ": " + c.verdict_gap_text(), si.resource_app_id);
             out.push_back(b.r);
             continue;
         }
@@ -680,6 +743,14 @@ v1::ValidationReport run_checks(const snapshot::tenant_snapshot& s, const option
     if (!s.group_ids.ok()) c.evaluation_gaps.push_back(missing("the account's group memberships", *s.group_ids.error));
     if (!s.roles.ok()) c.evaluation_gaps.push_back(missing("the account's role assignments", *s.roles.error));
     c.evaluable = c.evaluation_gaps.empty();
+    c.verdict_gaps = c.evaluation_gaps;
+    if (!s.security_defaults_enabled.ok())
+        c.verdict_gaps.push_back(missing("the Security Defaults policy", *s.security_defaults_enabled.error));
+    if (!s.per_user_mfa_state.ok())
+        c.verdict_gaps.push_back(missing("the account's per-user MFA state", *s.per_user_mfa_state.error));
+    if (!s.mfa_registration.ok())
+        c.verdict_gaps.push_back(missing("the account's MFA registration", *s.mfa_registration.error));
+    c.verdict_complete = c.verdict_gaps.empty();
     if (c.evaluable) {
         for (const auto& res : opts.target_resources) {
             c.by_resource.emplace(lower(res), evaluate_account(s, c.policies, res, opts.client_app_type));
@@ -708,7 +779,7 @@ v1::ValidationReport run_checks(const snapshot::tenant_snapshot& s, const option
     r.set_overall(overall);
     r.set_snapshot_digest(snapshot::digest(s));
 
-    if (c.evaluable) {
+    if (c.verdict_complete) {
         for (const auto& res : opts.target_resources) {
             const auto& e = c.by_resource.at(lower(res));
             auto* v = r.add_verdicts();

@@ -147,7 +147,7 @@ void broker_restart_mid_stream(int ingest_connections) {
     o.tenants = {};
     o.extra_tenants = tenants;
     o.with_sim = false;
-    o.coordinator_overrides = {{"broker", {{"ingestConnections", ingest_connections}}}};
+    if (ingest_connections > 0) o.coordinator_overrides = {{"broker", {{"ingestConnections", ingest_connections}}}};
     stack s(o);
     s.start_coordinator();
 
@@ -171,14 +171,11 @@ void broker_restart_mid_stream(int ingest_connections) {
     EXPECT_TRUE(s.coordinator_running());
 }
 
-// The coordinator's default: several ingest connections on a shared subscription ($share/...).
-// Mosquitto 2.0.11 does not restore shared subscriptions of offline persistent sessions from its
-// persistence file, so whatever agents publish after the restart and before the coordinator has
-// reconnected is acknowledged to the agent and then dropped.
-TEST(E2EResilience, BrokerRestartedMidStreamLosesNothing) { broker_restart_mid_stream(2); }
-
-// One ingest connection: a plain (non-shared) persistent subscription.
-TEST(E2EResilience, BrokerRestartedMidStreamLosesNothingWithOneIngestConnection) { broker_restart_mid_stream(1); }
+// The coordinator's default configuration: one ingest connection on a plain persistent subscription.
+// (Several connections use a $share group; Mosquitto 2.0.11 does not restore shared subscriptions of
+// offline persistent sessions after a restart and drops what arrives before the coordinator is back,
+// which is why that is not the default: coordinator/README.md, "Why the default is one connection".)
+TEST(E2EResilience, BrokerRestartedMidStreamLosesNothing) { broker_restart_mid_stream(0); }
 
 // --- Graph faults -------------------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 // The checks of DESIGN §5: one snapshot per check, passing and failing; missing data -> ERROR.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "agent/checks/checks.h"
 
 namespace connguard::checks {
@@ -173,6 +175,25 @@ TEST(Checks, ConditionalAccessOneResultPerBlockingPolicy) {
     EXPECT_EQ(caps[1]->subject(), "dev");
     EXPECT_EQ(r.verdicts(0).result(), "mfa_required");
     EXPECT_EQ(r.overall(), v1::CHECK_STATUS_FAIL);
+}
+
+TEST(Checks, ConditionalAccessFailCarriesTheFactsAnExactExclusionPlanNeeds) {
+    auto s = healthy();
+    auto p = policy("mfa-all", "mfa");
+    p["modifiedDateTime"] = "2026-03-01T10:00:00Z";
+    p["conditions"]["users"]["excludeUsers"] = {"bbbbbbbb-0000-0000-0000-000000000009"};
+    s.ca_policies = collected<std::vector<json>>::of({p});
+    auto r = run_checks(s);
+    const auto& cap = the(r, check_cap);
+    ASSERT_EQ(cap.status(), v1::CHECK_STATUS_FAIL);
+    std::map<std::string, std::string> facts;
+    for (const auto& e : cap.evidence())
+        if (e.id() == "mfa-all") facts[e.kind()] = e.detail();
+    EXPECT_EQ(facts["policy.modifiedDateTime"], "2026-03-01T10:00:00Z") << "the plan's precondition";
+    EXPECT_EQ(json::parse(facts["policy.excludeUsers"]), json({"bbbbbbbb-0000-0000-0000-000000000009"}))
+        << "the merge base of the PATCH";
+    EXPECT_EQ(json::parse(facts["policy.includeUsers"]), json({"All"}));
+    EXPECT_EQ(facts["policy.grant"], "mfa");
 }
 
 TEST(Checks, ConditionalAccessUncertainIsWarnAndMissingIsError) {

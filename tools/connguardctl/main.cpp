@@ -4,6 +4,7 @@
 #include <exception>
 #include <iterator>
 
+#include "common/log.h"
 #include "tools/connguardctl/commands.h"
 
 namespace {
@@ -34,6 +35,8 @@ void usage(std::FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Diagnostics go to stderr (and only warnings): stdout is for results, `--json` must stay pure JSON.
+    connguard::log::init({.program = "connguardctl", .json = false, .level = "warn", .file = ""});
     if (argc < 2) {
         usage(stderr);
         return 2;
