@@ -568,7 +568,11 @@ std::vector<CheckResult> check_prediction_results(const context& c) {
         bool comparable = false;
         const auto real = expected_verdict(si.outcome, comparable);
         if (!comparable) {
-            builder b(check_prediction, v1::CHECK_STATUS_WARN,
+            // An unexplained probe failure (token endpoint down, throttled, unknown code) means the
+            // check could not run: ERROR. A failure the account explains (bad password, locked) is
+            // reported by CG-SIGNIN; the prediction just has nothing to compare with: WARN.
+            builder b(check_prediction,
+                      si.outcome == snapshot::signin_outcome::other ? v1::CHECK_STATUS_ERROR : v1::CHECK_STATUS_WARN,
                       "cannot compare the prediction for " + res + ": the sign-in failed for another reason (" +
                           snapshot::to_string(si.outcome) + ")",
                       si.resource_app_id);

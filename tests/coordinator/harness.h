@@ -117,9 +117,10 @@ public:
         std::vector<std::string> argv = {std::string(CONNGUARD_BIN_DIR) + "/connguardctl"};
         argv.insert(argv.end(), args.begin(), args.end());
         for (const auto& a : {std::string("--broker"), broker_.uri(), std::string("--user"), user,
-                              std::string("--password-file"), (broker_.dir() / "broker" / "secrets" / user).string()})
+                              std::string("--password-file"), (broker_.dir() / "broker" / "secrets" / user).string(),
+                              std::string("--timeout"), std::string("60")})
             argv.push_back(a);
-        return test::run_command(argv, output, true, std::chrono::seconds{30});
+        return test::run_command(argv, output, true, std::chrono::seconds{120});
     }
 
 private:

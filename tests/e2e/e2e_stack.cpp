@@ -198,10 +198,10 @@ int stack::ctl(const std::string& user, const std::vector<std::string>& args, st
     std::vector<std::string> argv = {std::string(CONNGUARD_BIN_DIR) + "/connguardctl"};
     argv.insert(argv.end(), args.begin(), args.end());
     for (const auto& a : {std::string("--broker"), broker_->uri(), std::string("--user"), user, std::string("--password-file"),
-                          (broker_->dir() / "broker" / "secrets" / user).string(), std::string("--timeout"), std::string("30")})
+                          (broker_->dir() / "broker" / "secrets" / user).string(), std::string("--timeout"), std::string("60")})
         argv.push_back(a);
     std::string out;
-    const int rc = test::run_command(argv, &out, /*merge_stderr=*/false, 90s);
+    const int rc = test::run_command(argv, &out, /*merge_stderr=*/false, 120s);
     if (output) {
         // Drop log lines of the MQTT wrapper ("[2026-...] [info] mqtt ...") that connguardctl prints.
         std::stringstream in(out);
