@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 
 #include "agent/whatif/json_util.h"
 
@@ -215,6 +216,47 @@ result<directory> parse_directory(const json& j) {
         }
     }
     return d;
+}
+
+const char* role_display_name(const std::string& template_id) {
+    static const std::map<std::string, const char*> names = {
+        {"62e90394-69f5-4237-9190-012177145e10", "Global Administrator"},
+        {"9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3", "Application Administrator"},
+        {"c4e39bd9-1100-46d3-8c65-fb160da0071f", "Authentication Administrator"},
+        {"b0f54661-2d74-4c50-afa3-1ec803f12efe", "Billing Administrator"},
+        {"158c047a-c907-4556-b7ef-446551a6b5f7", "Cloud Application Administrator"},
+        {"b1be1c3e-b65d-4f19-8427-f6fa0d97feb9", "Conditional Access Administrator"},
+        {"29232cdf-9323-42fd-ade2-1d097af3e4de", "Exchange Administrator"},
+        {"729827e3-9c14-49f7-bb1b-9608f156bbb8", "Helpdesk Administrator"},
+        {"966707d0-3269-4727-9be2-8c3a10f19b9d", "Password Administrator"},
+        {"7be44c8a-adaf-4e2a-84d6-ab2649e08a13", "Privileged Authentication Administrator"},
+        {"e8611ab8-c189-46e8-94e1-60213ab1f814", "Privileged Role Administrator"},
+        {"194ae4cb-b126-40b2-bd5b-6091b380977d", "Security Administrator"},
+        {"f28a1f50-f6e7-4571-818b-6a12f2af6b6c", "SharePoint Administrator"},
+        {"69091246-20e8-4a56-aa4d-066075b2a7a8", "Teams Administrator"},
+        {"fe930be7-5e62-47db-91af-98c3a49a38b1", "User Administrator"},
+        {"0526716b-113d-4c15-b2c8-68e3c22b9f80", "Authentication Policy Administrator"},
+        {"45d8d3c5-c802-45c6-b32a-1d70b5e1e86e", "Identity Governance Administrator"},
+        {"f2ef992c-3afb-46b9-b7cf-a126ee74c451", "Global Reader"},
+        {"5d6b6bb7-de71-4623-b4af-96380a352509", "Security Reader"},
+        {"5f2222b1-57c3-48ba-8ad5-d4759f1fde6f", "Security Operator"},
+        {"4a5d8f65-41da-4de4-8968-e035b65339cf", "Reports Reader"},
+        {"88d8e3e3-8f55-4a1e-953a-9b9898b8876b", "Directory Readers"},
+        {"9360feb5-f418-4baa-8175-e2a00bac4301", "Directory Writers"},
+        {"d29b2b05-8046-44ba-8758-1e26182fcf32", "Directory Synchronization Accounts"},
+        {"8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2", "Hybrid Identity Administrator"},
+        {"3a2c62db-5318-420d-8d74-23affee5d9d5", "Intune Administrator"},
+        {"cf1c38e5-3621-4004-a7cb-879624dced7c", "Application Developer"},
+        {"fdd7a751-b60b-444a-984c-02652fe8fa1c", "Groups Administrator"},
+        {"4d6ac14f-3453-41d0-bef9-a3e0c569773a", "License Administrator"},
+        {"7698a772-787b-4ac8-901f-60d6b08affd2", "Cloud Device Administrator"},
+        {"8329153b-31d0-4727-b945-745eb3bc5f31", "Domain Name Administrator"},
+        {"be2f45a1-457d-42af-a067-6ec1fa63bc45", "External Identity Provider Administrator"},
+        {"31392ffb-586c-42d1-9346-e59415a2cc4e", "Exchange Recipient Administrator"},
+        {"17315797-102d-40b4-93e0-432062caca18", "Compliance Administrator"},
+    };
+    auto it = names.find(template_id);
+    return it == names.end() ? nullptr : it->second;
 }
 
 const std::set<std::string>& security_defaults_privileged_roles() {

@@ -83,5 +83,7 @@ result<directory> parse_directory(const nlohmann::json& j);
 
 /// Privileged role template ids that Security Defaults always sends through MFA (graph.md §5).
 const std::set<std::string>& security_defaults_privileged_roles();
+/// Display name of a built-in directory role template id (lower case), or nullptr when unknown.
+const char* role_display_name(const std::string& template_id);
 
 }  // namespace connguard::whatif
