@@ -622,9 +622,15 @@ struct client::impl final : public paho::iaction_listener {
             spdlog::warn("mqtt {}: {}", opts_.client_id, st.err().message);
             return st;
         }
-        // Return once the subscriptions of this connection are in place.
+        // Return once the subscriptions of this connection are in place. paho completes the
+        // connect token before it calls the connected handler, so `connected_` may still be false
+        // here: wait for the handler too, or a request published right away can be answered
+        // before its response subscription exists.
         std::unique_lock lock(mu_);
-        cv_.wait_until(lock, deadline, [&] { return !connected_ || subscribed_gen_ >= conn_gen_; });
+        if (!cv_.wait_until(lock, deadline, [&] { return connected_ && subscribed_gen_ >= conn_gen_; }))
+            spdlog::warn("mqtt {}: connected, but the subscriptions were not confirmed within {} ms; "
+                         "they are renewed in the background",
+                         opts_.client_id, timeout.count());
         return {};
     }
 

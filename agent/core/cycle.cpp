@@ -8,7 +8,8 @@
 namespace connguard::agent {
 
 graph::graph_client_options graph_options_of(const tenant_config& c,
-                                             std::function<void(std::chrono::milliseconds)> sleep) {
+                                             std::function<void(std::chrono::milliseconds)> sleep,
+                                             std::function<bool()> cancelled) {
     graph::graph_client_options o;
     o.tenant_key = c.tenant_key;
     o.azure_tenant_id = c.azure_tenant_id;
@@ -25,6 +26,7 @@ graph::graph_client_options graph_options_of(const tenant_config& c,
     o.retry_budget = c.graph_retry_budget;
     o.ca_pacing_interval = c.ca_pacing;
     if (sleep) o.sleep = std::move(sleep);
+    o.cancelled = std::move(cancelled);
     return o;
 }
 

@@ -18,9 +18,11 @@
 namespace connguard::agent {
 
 /// Graph client options of a tenant. `sleep` (optional) replaces the client's waits (backoff,
-/// Retry-After, pacing) so a stopping agent can cut them short.
+/// Retry-After, pacing) and `cancelled` (optional) aborts reads in flight, so a stopping agent
+/// neither sleeps nor waits out a slow server.
 graph::graph_client_options graph_options_of(const tenant_config& c,
-                                             std::function<void(std::chrono::milliseconds)> sleep = {});
+                                             std::function<void(std::chrono::milliseconds)> sleep = {},
+                                             std::function<bool()> cancelled = {});
 checks::options check_options_of(const tenant_config& c);
 
 struct collection {

@@ -4,6 +4,8 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <optional>
+
 #include "agent/core/command_rules.h"
 #include "agent/core/cycle.h"
 #include "agent/core/diff.h"
@@ -44,7 +46,9 @@ status tenant_agent::start(std::function<void()> wake) {
 
     auto stop = stop_;
     gc_ = std::make_unique<graph::graph_client>(
-        graph_options_of(cfg_, [stop](std::chrono::milliseconds d) { stop->sleep_for(d); }), clk_);
+        graph_options_of(
+            cfg_, [stop](std::chrono::milliseconds d) { stop->sleep_for(d); }, [stop] { return stop->requested(); }),
+        clk_);
 
     v1::AgentStatus will;
     will.set_state(v1::AGENT_STATE_OFFLINE);
@@ -228,8 +232,19 @@ bool tenant_agent::publish_all(const std::vector<outbox_message>& msgs) {
             --l->left;
         }
     }
+    // Waits for the acknowledgements; a stop shortens the wait to a moment (what is not acknowledged
+    // stays in the outbox and is re-published with the same ids by the next start).
+    const auto deadline = steady::now() + opts_.ack_timeout;
+    std::optional<steady::time_point> stop_deadline;
     std::unique_lock lock(l->mu);
-    const bool all = l->cv.wait_for(lock, opts_.ack_timeout, [&] { return l->left == 0; });
+    bool all = l->left == 0;
+    while (!all) {
+        auto until = stop_deadline ? std::min(deadline, *stop_deadline) : deadline;
+        if (steady::now() >= until) break;
+        until = std::min(until, steady::now() + std::chrono::milliseconds{100});
+        all = l->cv.wait_until(lock, until, [&] { return l->left == 0; });
+        if (!stop_deadline && stop_->requested()) stop_deadline = steady::now() + std::chrono::seconds{1};
+    }
     if (!all || l->failed) {
         spdlog::warn("tenant {}: {} of {} messages not acknowledged{}{}; kept for the next attempt", key(),
                      l->left + (l->failed ? 1 : 0), msgs.size(), l->why.empty() ? "" : ": ", l->why);

@@ -245,6 +245,7 @@ static result<http::response> post_token_endpoint(graph_client::impl& im, const 
     req.body = form;
     req.timeout = o.request_timeout;
     req.ca_file = o.ca_file;
+    req.cancelled = o.cancelled;
     attempt_state st;
     const std::string where = "tenant " + o.tenant_key + ": " + what + " (POST " + path_for_message(req.url) + ")";
     for (;;) {
@@ -268,6 +269,8 @@ static result<http::response> post_token_endpoint(graph_client::impl& im, const 
         } else {
             return std::move(*r);
         }
+        if (o.cancelled && o.cancelled())
+            return make_error("graph.cancelled", where + ": stopped (" + failure + "); not retried");
         const auto wait = next_wait(o, im.budget_left, st, im.rng, retry_after);
         if (!wait) {
             return make_error(code, where + ": " + failure + " after " + std::to_string(st.retries) + " retries");
@@ -424,6 +427,7 @@ static result<http::response> send_graph(graph_client& gc, graph_client::impl& i
         req.body = gr.body;
         req.timeout = o.request_timeout;
         req.ca_file = o.ca_file;
+        if (gr.method == "GET") req.cancelled = o.cancelled;
         ++counters.graph_requests;
         auto r = im.http.perform(req);
         if (paced) {
@@ -460,6 +464,8 @@ static result<http::response> send_graph(graph_client& gc, graph_client::impl& i
             spdlog::debug("{}: {}", where, r->status);
             return std::move(*r);
         }
+        if (o.cancelled && o.cancelled())
+            return make_error("graph.cancelled", where + ": stopped (" + failure + "); not retried");
         const auto wait = next_wait(o, im.budget_left, st, im.rng, retry_after);
         if (!wait) {
             const bool budget = im.budget_left <= 0 && st.retries < o.max_retries;

@@ -83,6 +83,10 @@ struct graph_client_options {
 
     /// How the client waits (backoff, Retry-After, pacing). Default: std::this_thread::sleep_for.
     std::function<void(std::chrono::milliseconds)> sleep;
+    /// When set and true, reads and token requests in flight are aborted and nothing is retried
+    /// ("graph.cancelled"): a stopping agent does not wait out a slow Graph. Writes (PATCH, DELETE)
+    /// are never aborted mid-flight, so an approved change is never left in an unknown state.
+    std::function<bool()> cancelled;
 };
 
 /// The Graph calls the client makes; each needs one application permission (graph.md).

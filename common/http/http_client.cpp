@@ -42,6 +42,15 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
     return size * count;
 }
 
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    const auto* cancelled = static_cast<const std::function<bool()>*>(user);
+    try {
+        return (*cancelled)() ? 1 : 0;  // non-zero aborts with CURLE_ABORTED_BY_CALLBACK
+    } catch (...) {
+        return 0;
+    }
+}
+
 size_t on_header(char* data, size_t size, size_t count, void* user) {
     auto* out = static_cast<header_list*>(user);
     std::string_view line(data, size * count);
@@ -58,6 +67,8 @@ std::string error_code_for(CURLcode rc) {
     switch (rc) {
         case CURLE_OPERATION_TIMEDOUT:
             return "http.timeout";
+        case CURLE_ABORTED_BY_CALLBACK:
+            return "http.cancelled";
         case CURLE_COULDNT_CONNECT:
         case CURLE_COULDNT_RESOLVE_HOST:
         case CURLE_COULDNT_RESOLVE_PROXY:
@@ -105,6 +116,7 @@ result<response> client::perform(const request& req) {
     CURL* curl = impl_->curl;
     if (!curl) return make_error("http.network", where + ": libcurl could not create a handle");
     curl_easy_reset(curl);
+    if (req.cancelled && req.cancelled()) return make_error("http.cancelled", where + ": cancelled before it was sent");
 
     response resp;
     char errbuf[CURL_ERROR_SIZE] = {0};
@@ -129,6 +141,11 @@ result<response> client::perform(const request& req) {
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &resp.headers);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     if (!req.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, req.ca_file.c_str());
+    if (req.cancelled) {
+        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &req.cancelled);
+    }
 
     if (req.method == "GET") {
         curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);

@@ -2,6 +2,7 @@
 // The one HTTP client (libcurl): used by the Graph client, webhook delivery and test fixtures.
 // One client per thread (it keeps a curl handle for connection reuse); perform() never throws.
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -21,6 +22,9 @@ struct request {
     std::string body;
     std::chrono::milliseconds timeout{30000};
     std::string ca_file;  ///< optional CA bundle for https (empty = system default)
+    /// Polled about every 100 ms during the transfer; returning true aborts it ("http.cancelled").
+    /// For shutdown: a stopping process does not wait out a slow server.
+    std::function<bool()> cancelled;
 };
 
 struct response {
@@ -40,7 +44,7 @@ public:
 
     /// Performs the request. Any HTTP status is a response; only transport failures are errors:
     /// "http.timeout", "http.connect" (refused/unreachable), "http.reset" (connection reset / empty
-    /// reply), "http.tls", "http.network" (anything else). Messages name method and URL (no query secrets).
+    /// reply), "http.tls", "http.cancelled" (request.cancelled said so), "http.network" (anything else). Messages name method and URL (no query secrets).
     result<response> perform(const request& req);
 
 private:

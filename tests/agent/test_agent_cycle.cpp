@@ -216,7 +216,7 @@ TEST_F(AgentCycle, RestartBetweenCyclesNeitherRepeatsNorMissesAChange) {
 TEST_F(AgentCycle, CrashAfterPublishBeforeCommitRepublishesTheSameEnvelopes) {
     auto agent = start();
     ASSERT_GE(col.wait_report(key, 1).cycle(), 1u) << slurp(log);
-    ASSERT_EQ(agent.stop(), 0);
+    ASSERT_EQ(agent.stop(), 0) << slurp(log);
     const auto old_state = slurp(state_dir / "state.json");
     const std::uint64_t n = last_cycle();
 
@@ -224,7 +224,7 @@ TEST_F(AgentCycle, CrashAfterPublishBeforeCommitRepublishesTheSameEnvelopes) {
     auto second = start();
     auto ev = wait_event(v1::CHANGE_KIND_SECURITY_DEFAULTS_ENABLED, "", n);
     ASSERT_EQ(ev.cycle(), n + 1);
-    ASSERT_EQ(second.stop(), 0);
+    ASSERT_EQ(second.stop(), 0) << slurp(log);
     // The agent may have run more cycles; keep only what cycle n+1 published.
     agent::outbox ob;
     ob.cycle = n + 1;
@@ -265,8 +265,17 @@ TEST_F(AgentCycle, CrashAfterPublishBeforeCommitRepublishesTheSameEnvelopes) {
     const auto c = last_cycle();
     ASSERT_GE(col.wait_report(key, c + 2).cycle(), c + 2);
     EXPECT_EQ(count(v1::CHANGE_KIND_SECURITY_DEFAULTS_ENABLED), 1u);
-    EXPECT_FALSE(std::filesystem::exists(state_dir / "outbox.json"));
-    EXPECT_EQ(third.stop(), 0);
+    // The rewound outbox was committed: cycle c+2 was published, so cycle c+1 is committed, and an
+    // outbox on disk now (the agent keeps cycling) can only be a later cycle's.
+    auto committed = store.load_state();
+    ASSERT_TRUE(committed);
+    EXPECT_GE(committed->cycle, c + 1);
+    auto pending = store.load_outbox();
+    ASSERT_TRUE(pending);
+    if (*pending) {
+        EXPECT_GT((*pending)->cycle, n + 1);
+    }
+    EXPECT_EQ(third.stop(), 0) << slurp(log);
 }
 
 TEST_F(AgentCycle, ReportOfACycleRunDuringABrokerOutageArrivesAfterReconnect) {
@@ -290,6 +299,29 @@ TEST_F(AgentCycle, ReportOfACycleRunDuringABrokerOutageArrivesAfterReconnect) {
     }));
     EXPECT_EQ(count(v1::CHANGE_KIND_SECURITY_DEFAULTS_ENABLED), 1u);
     EXPECT_EQ(agent.stop(), 0);
+}
+
+TEST_F(AgentCycle, SigtermDuringASlowGraphReadAbandonsTheCycleAndSaysOffline) {
+    cfg = e.write_config(key, t, {{"graph", {{"requestTimeoutMs", 300000}}}}, &b);  // reads wait for the server
+    auto agent = start();
+    ASSERT_GE(col.wait_report(key, 1).cycle(), 1u) << slurp(log);
+    // From now on every Graph read takes two minutes to answer.
+    e.admin("PUT", tenant_path() + "/faults",
+            {{"rules", json::array({{{"type", "latency"}, {"latencyMs", 120000}, {"pathPrefix", "/v1.0"}}})}});
+    ASSERT_TRUE(col.wait([&] { return e.admin("GET", tenant_path() + "/requests").value("faults", 0) > 0; },
+                         std::chrono::seconds{30}))
+        << "the agent never reached Graph again\n" << slurp(log);
+    const std::uint64_t before = last_cycle();
+    // The agent is waiting on Graph: SIGTERM aborts the read instead of waiting it out.
+    EXPECT_EQ(agent.stop(std::chrono::seconds{60}), 0) << slurp(log);
+    const auto text = slurp(log);
+    EXPECT_NE(text.find("abandoned (stopping); nothing published"), std::string::npos) << text;
+    EXPECT_EQ(last_cycle(), before) << "a cycle cut short must not publish a report";
+    ASSERT_TRUE(col.wait([&] {
+        auto s = col.statuses(key);
+        return !s.empty() && s.back().state() == v1::AGENT_STATE_OFFLINE;
+    })) << text;
+    EXPECT_EQ(col.statuses(key).back().reason(), "shutdown");
 }
 
 TEST_F(AgentCycle, LastWillSaysOfflineWhenTheAgentDies) {

@@ -275,6 +275,28 @@ TEST_F(MqttWire, SubscriberReadsAlertsButCannotPublishOrReadTenantTopics) {
     EXPECT_EQ(got[0].payload, "alert");
 }
 
+TEST_F(MqttWire, AdminReadsAlertsAndTaskViewsButNoTenantTopics) {
+    // `connguardctl alerts --follow` runs as an admin: it must see alerts and task views, and an
+    // admin must still never see what agents publish.
+    inbox in;
+    auto x = std::make_unique<mqtt::client>(client_for(b(), "admin-x", "acl-x-7"));
+    x->subscribe("connguard/v1/tenants/#", in.handler());
+    x->subscribe(topics::all_alerts_filter(), in.handler());
+    x->subscribe("connguard/v1/tasks/#", in.handler());
+    ASSERT_TRUE(x->connect().ok());
+    expect_refused(*x, topics::alert("critical", "tenant-a"));
+    expect_refused(*x, topics::task("tenant-a", "t7"));
+    auto a = connected("tenant-a", "acl-a-7");
+    ASSERT_TRUE(a->publish(mqtt::make_message(topics::validation("tenant-a"), "tenant-data")).ok());
+    auto coord = connected("coordinator", "acl-coord-7");
+    ASSERT_TRUE(coord->publish(mqtt::make_message(topics::alert("warning", "tenant-a"), "alert")).ok());
+    ASSERT_TRUE(coord->publish(mqtt::make_message(topics::task("tenant-a", "t7"), "task-view")).ok());
+    ASSERT_EQ(in.wait_for(2), 2u);
+    std::set<std::string> payloads;
+    for (const auto& m : in.messages()) payloads.insert(m.payload);
+    EXPECT_EQ(payloads, (std::set<std::string>{"alert", "task-view"}));
+}
+
 TEST_F(MqttWire, WrongPasswordIsRefused) {
     auto opts = client_for(b(), "tenant-a", "auth-wrong");
     opts.password = "not-the-password";

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <thread>
 
 #include "common/http/http_client.h"
 #include "common/http/http_server.h"
@@ -120,6 +121,38 @@ TEST_F(HttpClient, TransportFailuresHaveStableCodesAndNoQueryInMessages) {
     // The handle is still good after failures.
     r = c.perform(req("GET", base_ + "/echo"));
     ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(HttpClient, CancelledRequestIsAbortedWithItsOwnCode) {
+    // A stopping agent aborts a read that waits on a slow server (the server answers after 3 s).
+    http::client c;
+    std::atomic<bool> stop{false};
+    auto r0 = req("GET", base_ + "/slow");
+    r0.cancelled = [&] { return stop.load(); };
+    std::thread stopper([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds{200});
+        stop = true;
+    });
+    auto r = c.perform(r0);
+    stopper.join();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().code, "http.cancelled") << r.err().message;
+
+    // Already cancelled: not sent at all.
+    const int before = hits_;
+    auto r1 = req("GET", base_ + "/echo");
+    r1.cancelled = [] { return true; };
+    r = c.perform(r1);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().code, "http.cancelled");
+    EXPECT_EQ(hits_, before);
+
+    // A predicate that stays false changes nothing.
+    auto r2 = req("POST", base_ + "/echo", {{"Content-Type", "text/plain"}}, "body");
+    r2.cancelled = [] { return false; };
+    r = c.perform(r2);
+    ASSERT_TRUE(r.ok()) << r.err().message;
     EXPECT_EQ(r->status, 200);
 }
 

@@ -633,6 +633,7 @@ struct sim_handlers {
             if (!(rule.rate >= 1.0 || dist(t.rng) < rule.rate)) continue;
             if (rule.type == "latency") {
                 ++rule.fired;
+                ++t.count.faults;  // counted when the request arrives, before the delayed answer
                 fx.latency += std::chrono::milliseconds{rule.latency_ms};
                 continue;
             }
