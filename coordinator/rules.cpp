@@ -128,8 +128,10 @@ plan_build plans_from_report(const v1::ValidationReport& report) {
                 case v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY: {
                     if (target.empty()) { problem("no policy id"); continue; }
                     if (user_id.empty()) { problem("the report has no account object id"); continue; }
+                    // An empty detail is Graph's null: the policy was never modified since it was
+                    // created (graph.md §3), and the plan expects it to stay that way.
                     const auto* modified = find_evidence(c, "policy.modifiedDateTime", target);
-                    if (modified == nullptr || modified->detail().empty()) {
+                    if (modified == nullptr) {
                         problem("evidence lacks policy.modifiedDateTime (the precondition)");
                         continue;
                     }

@@ -124,7 +124,7 @@ command_decision check_exclude_preconditions(const v1::ExcludeFromCaPolicyPlan& 
     if (!policy.found) return stale("policy " + plan.policy_id() + " ('" + plan.policy_name() + "') no longer exists");
     const auto modified = json_string(policy.policy, "modifiedDateTime");
     if (!same_time(modified, plan.expected_modified_date_time()))
-        return stale("policy " + plan.policy_id() + " ('" + plan.policy_name() + "') was modified at '" + modified +
+        return stale("policy " + plan.policy_id() + " ('" + plan.policy_name() + "') was modified at '" + (modified.empty() ? std::string("null") : modified) +
                      "' after planning (plan expected '" + plan.expected_modified_date_time() + "')");
     auto now = exclude_users_of(policy.policy);
     if (std::set<std::string>(now.begin(), now.end()) != as_set(plan.exclude_users_before()))

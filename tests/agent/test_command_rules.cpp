@@ -102,6 +102,18 @@ TEST(CommandRules, PolicyModifiedAfterPlanningIsStale) {
     EXPECT_EQ(agent::check_exclude_preconditions(plan, {false, {}}, live_user()).verdict, command_verdict::stale);
 }
 
+TEST(CommandRules, NeverModifiedPolicyMustStillBeUnmodified) {
+    auto cmd = exclude_command();
+    auto* plan = cmd.mutable_plan()->mutable_exclude_from_ca_policy();
+    plan->set_expected_modified_date_time("");  // planned while Graph said modifiedDateTime null
+    auto never_modified = live_policy();
+    never_modified.policy["modifiedDateTime"] = nullptr;
+    EXPECT_TRUE(agent::check_exclude_preconditions(*plan, never_modified, live_user()).ok());
+    auto d = agent::check_exclude_preconditions(*plan, live_policy("2026-01-02T08:00:00Z"), live_user());
+    EXPECT_EQ(d.verdict, command_verdict::stale);
+    EXPECT_NE(d.detail.find("2026-01-02T08:00:00Z"), std::string::npos) << d.detail;
+}
+
 TEST(CommandRules, UserRenamedOrGoneIsStale) {
     const auto cmd = exclude_command();
     const auto& plan = cmd.plan().exclude_from_ca_policy();

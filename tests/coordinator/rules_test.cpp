@@ -62,9 +62,28 @@ TEST(Rules, AnAlreadyExcludedAccountIsNotAddedTwice) {
     EXPECT_EQ(b.plans[0].plan.exclude_from_ca_policy().exclude_users_after_size(), 1);
 }
 
+TEST(Rules, NeverModifiedPolicyIsPlannedToStayUnmodified) {
+    // Graph returns modifiedDateTime null for a policy never changed since it was created.
+    auto r = report(1, t0);
+    add_cap_fail(r, "pol-new", "");
+    const auto b = plans_from_report(r);
+    ASSERT_TRUE(b.problems.empty()) << b.problems[0].message;
+    ASSERT_EQ(b.plans.size(), 1u);
+    const auto& x = b.plans[0].plan.exclude_from_ca_policy();
+    EXPECT_EQ(x.policy_id(), "pol-new");
+    EXPECT_EQ(x.expected_modified_date_time(), "");
+    EXPECT_EQ(x.exclude_users_after_size(), 2);
+}
+
 TEST(Rules, MissingPreconditionMeansNoTaskButAProblemThatNamesIt) {
     auto r = report(1, t0);
     add_cap_fail(r, "pol-1", "");
+    auto* evidence = r.mutable_checks(r.checks_size() - 1)->mutable_evidence();
+    for (int i = 0; i < evidence->size(); ++i)
+        if (evidence->Get(i).kind() == "policy.modifiedDateTime") {
+            evidence->DeleteSubrange(i, 1);
+            break;
+        }
     const auto b = plans_from_report(r);
     EXPECT_TRUE(b.plans.empty());
     ASSERT_EQ(b.problems.size(), 1u);

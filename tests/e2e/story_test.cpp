@@ -9,7 +9,9 @@
 // new blocking policy in contoso (through /_sim/) raises its alert.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include "tests/e2e/e2e_stack.h"
@@ -26,6 +28,7 @@ constexpr const char* northwind_domain = "northwind-secdefaults.onmicrosoft.com"
 constexpr const char* northwind_upn = "svc-connguard@northwind-secdefaults.onmicrosoft.com";
 constexpr const char* global_admin = "62e90394-69f5-4237-9190-012177145e10";
 constexpr const char* contoso_domain = "contoso-healthy.onmicrosoft.com";
+constexpr const char* contoso_account = "a1b2c3d4-0000-4000-8000-000000000011";
 
 std::string state_of(stack& s, const std::string& task_id) {
     for (const auto& t : s.tasks())
@@ -174,6 +177,27 @@ TEST(E2EStory, FindAlertApproveFixVerifyThenALiveChangeAlerts) {
     EXPECT_TRUE(eventually([&] { return s.statuses()["contoso"] == "FAIL"; }));
     EXPECT_TRUE(alerts.has("contoso", "status:FAIL"));
     expect_one_open_task_per_target(s);
+
+    // A policy never modified since it was created has modifiedDateTime null in Graph: it is still
+    // planned (expecting it to stay unmodified), and the approved exclusion lands and is verified.
+    std::optional<json> live;
+    ASSERT_TRUE(eventually([&] { return (live = s.task("contoso", "EXCLUDE_FROM_CA_POLICY", new_policy)).has_value(); }))
+        << "no task for the new policy\n" << tail(s.coordinator_log(), 15);
+    EXPECT_EQ(short_enum(live->value("state", "")), "PENDING_APPROVAL");
+    EXPECT_FALSE((*live)["plan"]["exclude_from_ca_policy"].contains("expected_modified_date_time"))
+        << "the plan must expect modifiedDateTime null: " << live->dump();
+    const std::string live_id = live->at("task_id");
+    EXPECT_EQ(approve(s, "alice", live_id, &out), 0) << out;
+    if (short_enum(live->value("risk", "")) == "HIGH") {
+        EXPECT_EQ(approve(s, "bob", live_id, &out), 0) << out;
+    }
+    EXPECT_TRUE(eventually([&] {
+        const auto p = s.sim_get(std::string("/_sim/tenants/") + contoso_domain + "/policies/" + new_policy);
+        const auto& excluded = p["conditions"]["users"]["excludeUsers"];
+        return excluded.is_array() && std::find(excluded.begin(), excluded.end(), json(contoso_account)) != excluded.end();
+    })) << "the account was not excluded from the new policy; task " << state_of(s, live_id) << s.logs();
+    EXPECT_TRUE(eventually([&] { return state_of(s, live_id) == "VERIFIED"; })) << state_of(s, live_id) << s.logs();
+    EXPECT_TRUE(eventually([&] { return s.statuses()["contoso"] == "OK"; }));
 }
 
 }  // namespace
