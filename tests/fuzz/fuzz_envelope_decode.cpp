@@ -3,9 +3,8 @@
 //
 // Built two ways (tests/fuzz/CMakeLists.txt):
 //  - fuzz_envelope_decode (clang, -fsanitize=fuzzer; CONNGUARD_BUILD_FUZZ=ON): run by tests/fuzz/run-fuzzers.
-//  - fuzz_envelope_decode_replay (any compiler, under ctest): `--make-seeds DIR` writes a seed corpus
-//    (a valid envelope of every body type on its topic), `--self-test` makes the seeds and replays
-//    them plus every truncation and single-byte mutation of each, `FILE|DIR...` replays inputs.
+//  - fuzz_envelope_decode_replay (any compiler, under ctest; tests/fuzz/replay_main.h): the seeds
+//    are a valid envelope of every body type on its topic.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -35,18 +34,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 }
 
 #ifdef CONNGUARD_FUZZ_REPLAY_MAIN
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <iterator>
-#include <vector>
-
 #include "common/topics.h"
+#include "tests/fuzz/replay_main.h"
 
 namespace {
 
-namespace fs = std::filesystem;
 using connguard::v1::Envelope;
 
 std::vector<std::pair<std::string, std::string>> seeds() {
@@ -86,74 +78,20 @@ std::vector<std::pair<std::string, std::string>> seeds() {
     return out;
 }
 
-int run(const std::string& data) {
-    return LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
-}
-
 bool accepted(const std::string& data) {
     const auto nl = data.find('\n');
     return connguard::codec::decode(std::string_view(data).substr(0, nl), std::string_view(data).substr(nl + 1)).ok();
-}
-
-int replay_path(const fs::path& p, int& count) {
-    if (fs::is_directory(p)) {
-        for (const auto& e : fs::directory_iterator(p)) replay_path(e.path(), count);
-        return 0;
-    }
-    std::ifstream in(p, std::ios::binary);
-    run(std::string((std::istreambuf_iterator<char>(in)), {}));
-    ++count;
-    return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     LLVMFuzzerInitialize(&argc, &argv);
-    const std::string first = argc > 1 ? argv[1] : "--help";
-    if (first == "--help" || first == "-h") {
-        std::cout << "usage: fuzz_envelope_decode_replay --make-seeds DIR | --self-test | FILE|DIR...\n"
-                     "Replays inputs (\"<topic>\\n<payload>\") through codec::decode, the function the\n"
-                     "libFuzzer target fuzz_envelope_decode explores (tests/fuzz/run-fuzzers).\n";
-        return argc > 1 ? 0 : 2;
-    }
-    if (first == "--make-seeds") {
-        if (argc < 3) {
-            std::cerr << "--make-seeds needs a directory\n";
-            return 2;
-        }
-        fs::create_directories(argv[2]);
-        for (const auto& [name, data] : seeds()) std::ofstream(fs::path(argv[2]) / name, std::ios::binary) << data;
-        return 0;
-    }
-    if (first == "--self-test") {
-        int valid = 0, variants = 0;
-        for (const auto& [name, data] : seeds()) {
-            if (!accepted(data)) {
-                std::cerr << "seed " << name << " does not decode\n";
-                return 1;
-            }
-            ++valid;
-            for (std::size_t n = 0; n < data.size(); ++n, ++variants) run(data.substr(0, n));
-            for (std::size_t i = 0; i < data.size(); ++i)
-                for (int bit = 0; bit < 8; ++bit, ++variants) {
-                    std::string m = data;
-                    m[i] = static_cast<char>(m[i] ^ (1 << bit));
-                    run(m);
-                }
-        }
-        std::cout << valid << " seeds decode; " << variants << " truncated/mutated variants handled without a crash\n";
-        return valid == 9 ? 0 : 1;
-    }
-    int count = 0;
-    for (int i = 1; i < argc; ++i) {
-        if (!fs::exists(argv[i])) {
-            std::cerr << argv[i] << ": no such file or directory\n";
-            return 2;
-        }
-        replay_path(argv[i], count);
-    }
-    std::cout << "replayed " << count << " inputs without a crash\n";
-    return 0;
+    return connguard::fuzz::replay_main(
+        argc, argv,
+        {"fuzz_envelope_decode_replay",
+         "Replays inputs (\"<topic>\\n<payload>\") through codec::decode, the function the\n"
+         "libFuzzer target fuzz_envelope_decode explores (tests/fuzz/run-fuzzers).\n",
+         seeds(), accepted});
 }
 #endif

@@ -6,8 +6,8 @@
 //
 // Built two ways (tests/fuzz/CMakeLists.txt):
 //  - fuzz_whatif (clang, -fsanitize=fuzzer; CONNGUARD_BUILD_FUZZ=ON): run by tests/fuzz/run-fuzzers.
-//  - fuzz_whatif_replay (any compiler, under ctest): `--make-seeds DIR`, `--self-test` (seeds plus
-//    every truncation and single-byte mutation of each), `FILE|DIR...` replays inputs.
+//  - fuzz_whatif_replay (any compiler, under ctest; tests/fuzz/replay_main.h): the seeds are policies
+//    in the shapes people export (object, array, list response, BOMs, UTF-16).
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -97,15 +97,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 }
 
 #ifdef CONNGUARD_FUZZ_REPLAY_MAIN
-#include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <iterator>
-#include <vector>
+#include "tests/fuzz/replay_main.h"
 
 namespace {
-
-namespace fs = std::filesystem;
 
 std::vector<std::pair<std::string, std::string>> seeds() {
     const std::string require_mfa = R"({"id": "p-mfa", "displayName": "Require MFA for admins", "state": "enabled",
@@ -141,76 +135,20 @@ std::vector<std::pair<std::string, std::string>> seeds() {
             {"utf16le_bom", utf16}};
 }
 
-int run(const std::string& data) {
-    return LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
-}
-
 bool loads(const std::string& data) {
     auto doc = to_json(std::string_view(data).substr(0, data.find(record_separator)));
     return doc && connguard::whatif::parse_policies(*doc).ok();
 }
 
-void replay_path(const fs::path& p, int& count) {
-    if (fs::is_directory(p)) {
-        for (const auto& e : fs::directory_iterator(p)) replay_path(e.path(), count);
-        return;
-    }
-    std::ifstream in(p, std::ios::binary);
-    run(std::string((std::istreambuf_iterator<char>(in)), {}));
-    ++count;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-    const std::string first = argc > 1 ? argv[1] : "--help";
-    if (first == "--help" || first == "-h") {
-        std::cout << "usage: fuzz_whatif_replay --make-seeds DIR | --self-test | FILE|DIR...\n"
-                     "Replays inputs (\"<policy file bytes>\\x1e<evaluate request bytes>\") through the what-if\n"
-                     "loader, parsers and evaluator, what the libFuzzer target fuzz_whatif explores\n"
-                     "(tests/fuzz/run-fuzzers).\n";
-        return argc > 1 ? 0 : 2;
-    }
-    if (first == "--make-seeds") {
-        if (argc < 3) {
-            std::cerr << "--make-seeds needs a directory\n";
-            return 2;
-        }
-        fs::create_directories(argv[2]);
-        for (const auto& [name, data] : seeds()) std::ofstream(fs::path(argv[2]) / name, std::ios::binary) << data;
-        return 0;
-    }
-    if (first == "--self-test") {
-        int valid = 0;
-        long variants = 0;
-        const auto all = seeds();
-        for (const auto& [name, data] : all) {
-            if (!loads(data)) {
-                std::cerr << "seed " << name << " does not load\n";
-                return 1;
-            }
-            ++valid;
-            run(data);
-            for (std::size_t n = 0; n < data.size(); ++n, ++variants) run(data.substr(0, n));
-            for (std::size_t i = 0; i < data.size(); ++i)
-                for (int bit = 0; bit < 8; ++bit, ++variants) {
-                    std::string m = data;
-                    m[i] = static_cast<char>(m[i] ^ (1 << bit));
-                    run(m);
-                }
-        }
-        std::cout << valid << " seeds load; " << variants << " truncated/mutated variants handled without a crash\n";
-        return valid == static_cast<int>(all.size()) ? 0 : 1;
-    }
-    int count = 0;
-    for (int i = 1; i < argc; ++i) {
-        if (!fs::exists(argv[i])) {
-            std::cerr << argv[i] << ": no such file or directory\n";
-            return 2;
-        }
-        replay_path(argv[i], count);
-    }
-    std::cout << "replayed " << count << " inputs without a crash\n";
-    return 0;
+    return connguard::fuzz::replay_main(
+        argc, argv,
+        {"fuzz_whatif_replay",
+         "Replays inputs (\"<policy file bytes>\\x1e<evaluate request bytes>\") through the what-if\n"
+         "loader, parsers and evaluator, what the libFuzzer target fuzz_whatif explores\n"
+         "(tests/fuzz/run-fuzzers).\n",
+         seeds(), loads});
 }
 #endif
