@@ -56,7 +56,8 @@ v1::CommandResult exclude(graph::graph_client& gc, const v1::AgentCommand& cmd, 
     if (auto d = check_exclude_preconditions(p, observed, *user); !d.ok())
         return make_result(cmd, outcome_of(d.verdict), d.detail + "; nothing was written", clk);
 
-    auto written = gc.exclude_user_from_ca_policy(p.policy_id(), p.user_id(), p.expected_modified_date_time());
+    auto written = gc.exclude_user_from_ca_policy(p.policy_id(), p.user_id(),
+                                                  std::optional<std::string>(p.expected_modified_date_time()));
     if (!written) {
         const bool stale = written.err().code == "graph.stale" || written.err().code == "graph.not_found";
         return make_result(cmd, stale ? v1::COMMAND_OUTCOME_STALE : v1::COMMAND_OUTCOME_FAILED,

@@ -727,7 +727,7 @@ bool excludes(const json& policy, const std::string& user_id) {
 }  // namespace
 
 result<json> graph_client::exclude_user_from_ca_policy(const std::string& policy_id, const std::string& user_id,
-                                                       const std::string& expected_modified) {
+                                                       const std::optional<std::string>& expected_modified) {
     graph_ops ops{*this, *impl_, opts_, counters_};
     const std::string url = opts_.graph_url + "/v1.0/identity/conditionalAccess/policies/" + segment(policy_id);
     const std::string where = "tenant " + opts_.tenant_key + ": exclude user " + user_id + " from CA policy " + policy_id;
@@ -735,11 +735,12 @@ result<json> graph_client::exclude_user_from_ca_policy(const std::string& policy
     if (!before) return before.err();
     if (!*before) return make_error("graph.not_found", where + ": the policy does not exist");
     json& policy = **before;
-    if (!expected_modified.empty()) {
+    if (expected_modified) {
         const std::string actual = str(policy, "modifiedDateTime");
-        if (!same_instant(actual, expected_modified))
+        if (!same_instant(actual, *expected_modified))
             return make_error("graph.stale", where + ": the policy changed since the plan (modifiedDateTime " +
-                                                 (actual.empty() ? "null" : actual) + ", plan " + expected_modified + ")");
+                                                 (actual.empty() ? "null" : actual) + ", plan " +
+                                                 (expected_modified->empty() ? "null" : *expected_modified) + ")");
     }
     if (excludes(policy, user_id)) {
         spdlog::info("{}: already excluded; nothing to write", where);

@@ -653,6 +653,11 @@ TEST_F(GraphClient, ExcludeUserRefusesAStalePlan) {
     // The right timestamp (any RFC 3339 spelling of it) passes.
     auto ok = gc.exclude_user_from_ca_policy(policy_id(3), account_id, "2026-01-06T10:00:00.000Z");
     ASSERT_TRUE(ok.ok()) << ok.err().message;
+    // An empty expectation is Graph's null (never modified since created): this policy was modified.
+    auto expects_null = gc.exclude_user_from_ca_policy(policy_id(3), "5b000000-0000-4000-8000-000000000009", std::string());
+    ASSERT_FALSE(expects_null.ok());
+    EXPECT_EQ(expects_null.err().code, "graph.stale");
+    EXPECT_NE(expects_null.err().message.find("plan null"), std::string::npos) << expects_null.err().message;
     auto missing = gc.exclude_user_from_ca_policy("ca000000-0000-4000-8000-00000000dead", account_id);
     ASSERT_FALSE(missing.ok());
     EXPECT_EQ(missing.err().code, "graph.not_found");
