@@ -539,6 +539,10 @@ struct client::impl final : public paho::iaction_listener {
                 auto st = attempt_connect(std::chrono::seconds{10});
                 lock.lock();
                 if (st.ok() || connected_) {
+                    // paho completes the connect token before it calls the connected handler:
+                    // without this the loop could see "not connected yet" and connect a second
+                    // time. Later drops are paho's automatic reconnect's job.
+                    want_connect_ = false;
                     backoff = std::max<std::chrono::milliseconds>(opts_.reconnect_min, 100ms);
                     continue;
                 }

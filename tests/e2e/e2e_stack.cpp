@@ -308,8 +308,24 @@ int stack::sim_call(const std::string& method, const std::string& path, const js
 
 std::string stack::logs() {
     std::string out;
+    // The lines that explain most failures (connections, commands, warnings) can scroll out of a
+    // tail: they come first, then the tail.
+    auto notable = [](const std::filesystem::path& p) {
+        std::ifstream in(p);
+        std::string line, found;
+        int n = 0;
+        while (std::getline(in, line) && n < 40)
+            for (const char* mark : {" warning ", " error ", " critical ", " mqtt ", "command "})
+                if (line.find(mark) != std::string::npos) {
+                    found += line + "\n";
+                    ++n;
+                    break;
+                }
+        return found;
+    };
     auto add = [&](const std::string& name, const std::filesystem::path& p) {
-        out += "\n----- " + name + " (" + p.string() + ") -----\n" + tail(p, 25);
+        out += "\n----- " + name + " (" + p.string() + "): notable lines -----\n" + notable(p);
+        out += "----- " + name + ": last lines -----\n" + tail(p, 25);
     };
     add("coordinator", coordinator_log());
     add("agent", agent_log());
