@@ -32,6 +32,9 @@ std::string json_string(const nlohmann::json& j, const char* key) {
     return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string{};
 }
 
+/// Graph's null modifiedDateTime arrives here as an empty string; messages say "null".
+std::string or_null(const std::string& time) { return time.empty() ? "null" : time; }
+
 bool same_time(const std::string& a, const std::string& b) {
     if (a == b) return true;
     clock::time_point ta, tb;
@@ -124,8 +127,9 @@ command_decision check_exclude_preconditions(const v1::ExcludeFromCaPolicyPlan& 
     if (!policy.found) return stale("policy " + plan.policy_id() + " ('" + plan.policy_name() + "') no longer exists");
     const auto modified = json_string(policy.policy, "modifiedDateTime");
     if (!same_time(modified, plan.expected_modified_date_time()))
-        return stale("policy " + plan.policy_id() + " ('" + plan.policy_name() + "') was modified at '" + (modified.empty() ? std::string("null") : modified) +
-                     "' after planning (plan expected '" + plan.expected_modified_date_time() + "')");
+        return stale("policy " + plan.policy_id() + " ('" + plan.policy_name() + "') was modified at '" +
+                     or_null(modified) + "' after planning (plan expected '" +
+                     or_null(plan.expected_modified_date_time()) + "')");
     auto now = exclude_users_of(policy.policy);
     if (std::set<std::string>(now.begin(), now.end()) != as_set(plan.exclude_users_before()))
         return stale("policy " + plan.policy_id() + ": excludeUsers differs from the plan's exclude_users_before");

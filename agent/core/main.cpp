@@ -41,7 +41,8 @@ Options:
   --log-file FILE    log to FILE instead of stderr
 
 SIGTERM or SIGINT: Graph reads and waits in flight are cut short (a remediation write in flight
-finishes), an interrupted collection is abandoned unpublished, AgentStatus offline is published (retained) for every tenant, and the agent exits 0.
+finishes), an interrupted collection is abandoned unpublished, AgentStatus offline is published
+(retained) for every tenant, and the agent exits 0.
 The config format and the state directory are documented in agent/README.md.
 )";
 

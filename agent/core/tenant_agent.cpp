@@ -4,8 +4,6 @@
 
 #include <google/protobuf/util/time_util.h>
 
-#include <optional>
-
 #include "agent/core/command_rules.h"
 #include "agent/core/cycle.h"
 #include "agent/core/diff.h"
@@ -232,19 +230,19 @@ bool tenant_agent::publish_all(const std::vector<outbox_message>& msgs) {
             --l->left;
         }
     }
-    // Waits for the acknowledgements; a stop shortens the wait to a moment (what is not acknowledged
-    // stays in the outbox and is re-published with the same ids by the next start).
-    const auto deadline = steady::now() + opts_.ack_timeout;
-    std::optional<steady::time_point> stop_deadline;
+    // Waits for the acknowledgements in short slices so a stop is noticed; a stop leaves one more
+    // second (what is not acknowledged stays in the outbox, re-published with the same ids later).
+    auto deadline = steady::now() + opts_.ack_timeout;
+    bool stop_seen = false;
     std::unique_lock lock(l->mu);
-    bool all = l->left == 0;
-    while (!all) {
-        auto until = stop_deadline ? std::min(deadline, *stop_deadline) : deadline;
-        if (steady::now() >= until) break;
-        until = std::min(until, steady::now() + std::chrono::milliseconds{100});
-        all = l->cv.wait_until(lock, until, [&] { return l->left == 0; });
-        if (!stop_deadline && stop_->requested()) stop_deadline = steady::now() + std::chrono::seconds{1};
+    while (l->left != 0 && steady::now() < deadline) {
+        l->cv.wait_until(lock, std::min(deadline, steady::now() + std::chrono::milliseconds{100}));
+        if (!stop_seen && stop_->requested()) {
+            stop_seen = true;
+            deadline = std::min(deadline, steady::now() + std::chrono::seconds{1});
+        }
     }
+    const bool all = l->left == 0;
     if (!all || l->failed) {
         spdlog::warn("tenant {}: {} of {} messages not acknowledged{}{}; kept for the next attempt", key(),
                      l->left + (l->failed ? 1 : 0), msgs.size(), l->why.empty() ? "" : ": ", l->why);

@@ -180,8 +180,9 @@ public:
     /// {"conditions":{"users":{"excludeUsers":[full merged array]}}}, then GET again and return the
     /// read-back policy ("graph.verify" when the user is not in it). A user already excluded is not
     /// written again; the policy as read is returned. A missing policy is "graph.not_found".
-    result<nlohmann::json> exclude_user_from_ca_policy(const std::string& policy_id, const std::string& user_id,
-                                                       const std::optional<std::string>& expected_modified = std::nullopt);
+    result<nlohmann::json> exclude_user_from_ca_policy(
+        const std::string& policy_id, const std::string& user_id,
+        const std::optional<std::string>& expected_modified = std::nullopt);
     /// PATCH beta requirements {"perUserMfaState": state}, then GET; returns the state read back
     /// ("graph.verify" when it is not `state`; note Entra turns "enabled" into "enforced" for a
     /// user who already has a method, which is accepted).

@@ -44,7 +44,8 @@ public:
 
     /// Performs the request. Any HTTP status is a response; only transport failures are errors:
     /// "http.timeout", "http.connect" (refused/unreachable), "http.reset" (connection reset / empty
-    /// reply), "http.tls", "http.cancelled" (request.cancelled said so), "http.network" (anything else). Messages name method and URL (no query secrets).
+    /// reply), "http.tls", "http.cancelled" (request.cancelled said so), "http.network" (anything
+    /// else). Messages name method and URL (no query secrets).
     result<response> perform(const request& req);
 
 private:

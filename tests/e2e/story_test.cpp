@@ -186,11 +186,10 @@ TEST(E2EStory, FindAlertApproveFixVerifyThenALiveChangeAlerts) {
     EXPECT_EQ(short_enum(live->value("state", "")), "PENDING_APPROVAL");
     EXPECT_FALSE((*live)["plan"]["exclude_from_ca_policy"].contains("expected_modified_date_time"))
         << "the plan must expect modifiedDateTime null: " << live->dump();
+    EXPECT_EQ(short_enum(live->value("risk", "")), "HIGH") << "the new policy blocks and includes All users";
     const std::string live_id = live->at("task_id");
     EXPECT_EQ(approve(s, "alice", live_id, &out), 0) << out;
-    if (short_enum(live->value("risk", "")) == "HIGH") {
-        EXPECT_EQ(approve(s, "bob", live_id, &out), 0) << out;
-    }
+    EXPECT_EQ(approve(s, "bob", live_id, &out), 0) << out;
     EXPECT_TRUE(eventually([&] {
         const auto p = s.sim_get(std::string("/_sim/tenants/") + contoso_domain + "/policies/" + new_policy);
         const auto& excluded = p["conditions"]["users"]["excludeUsers"];
