@@ -75,6 +75,23 @@ std::vector<alert_cause> standing_causes(const tenant_facts& f) {
                 a.detail = c.reason();
                 a.evidence_ids.push_back(c.subject());
                 out.push_back(std::move(a));
+            } else if (c.id() == "CG-CAP-MANAGED" &&
+                       (c.status() == v1::CHECK_STATUS_FAIL || c.status() == v1::CHECK_STATUS_WARN)) {
+                // Microsoft switches these on by itself (graph.md §11.1): the alert names the day.
+                std::string name = c.subject(), date;
+                for (const auto& e : c.evidence()) {
+                    if (e.kind() == "policy" && !e.name().empty()) name = e.name();
+                    if (e.kind() == "enforcementNotBefore") date = e.detail();
+                }
+                alert_cause a;
+                a.cause = "policy:" + (c.subject().empty() ? std::string("managed") : c.subject()) + ":managed";
+                a.severity = c.status() == v1::CHECK_STATUS_FAIL ? v1::SEVERITY_CRITICAL : v1::SEVERITY_WARNING;
+                a.title = "tenant " + t + ": Microsoft-managed CA policy '" + name + "' can be switched on by Microsoft " +
+                          (date.empty() ? std::string("at any time") : "from " + date) +
+                          " and would stop the connection account";
+                a.detail = c.reason();
+                if (!c.subject().empty()) a.evidence_ids.push_back(c.subject());
+                out.push_back(std::move(a));
             } else if (c.id() == "CG-CAP-REPORTONLY" &&
                        (c.status() == v1::CHECK_STATUS_FAIL || c.status() == v1::CHECK_STATUS_WARN)) {
                 alert_cause a;

@@ -64,6 +64,8 @@ std::string_view kind_name(v1::RemediationKind kind) {
         case v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE: return "REMOVE_PRIVILEGED_ROLE";
         case v1::REMEDIATION_KIND_MOVE_TO_APP_ONLY_AUTH: return "MOVE_TO_APP_ONLY_AUTH";
         case v1::REMEDIATION_KIND_REGISTER_MFA_FOR_ACCOUNT: return "REGISTER_MFA_FOR_ACCOUNT";
+        case v1::REMEDIATION_KIND_ASSIGN_ACCOUNT_TO_APP: return "ASSIGN_ACCOUNT_TO_APP";
+        case v1::REMEDIATION_KIND_REMEDIATE_ACCOUNT_RISK: return "REMEDIATE_ACCOUNT_RISK";
         default: return "UNSPECIFIED";
     }
 }
@@ -108,7 +110,10 @@ plan_build plans_from_report(const v1::ValidationReport& report) {
     const std::string& upn = report.account_upn();
     for (const auto& c : report.checks()) {
         if (c.status() == v1::CHECK_STATUS_ERROR) out.conclusive = false;
-        if (c.status() != v1::CHECK_STATUS_FAIL) continue;
+        // A Microsoft-managed policy that will switch itself on is planned for while it is only a
+        // WARN: the exclusion can be made now and Microsoft keeps it (graph.md §11.1).
+        const bool managed_warning = c.status() == v1::CHECK_STATUS_WARN && c.id() == "CG-CAP-MANAGED";
+        if (c.status() != v1::CHECK_STATUS_FAIL && !managed_warning) continue;
         for (const auto& s : c.remediations()) {
             if (s.kind() == v1::REMEDIATION_KIND_UNSPECIFIED) continue;
             std::string target = s.target_id();
@@ -207,14 +212,27 @@ plan_build plans_from_report(const v1::ValidationReport& report) {
                     break;
                 }
                 case v1::REMEDIATION_KIND_MOVE_TO_APP_ONLY_AUTH:
-                case v1::REMEDIATION_KIND_REGISTER_MFA_FOR_ACCOUNT: {
+                case v1::REMEDIATION_KIND_REGISTER_MFA_FOR_ACCOUNT:
+                case v1::REMEDIATION_KIND_ASSIGN_ACCOUNT_TO_APP:
+                case v1::REMEDIATION_KIND_REMEDIATE_ACCOUNT_RISK: {
                     std::string text = s.summary();
-                    if (text.empty())
-                        text = s.kind() == v1::REMEDIATION_KIND_MOVE_TO_APP_ONLY_AUTH
-                                   ? "Move the tool's connection to app-only authentication (certificate or "
-                                     "client secret with application permissions) instead of the account " + upn
-                                   : "Complete the MFA registration of the account " + upn +
-                                         " so that registration prompts stop blocking its sign-ins";
+                    if (text.empty()) {
+                        switch (s.kind()) {
+                            case v1::REMEDIATION_KIND_MOVE_TO_APP_ONLY_AUTH:
+                                text = "Move the tool's connection to app-only authentication (certificate or client "
+                                       "secret with application permissions) instead of the account " + upn;
+                                break;
+                            case v1::REMEDIATION_KIND_ASSIGN_ACCOUNT_TO_APP:
+                                text = "Assign the account " + upn + " to the enterprise app it signs in with";
+                                break;
+                            case v1::REMEDIATION_KIND_REMEDIATE_ACCOUNT_RISK:
+                                text = "Investigate and remediate the risk Entra ID Protection sees on " + upn;
+                                break;
+                            default:
+                                text = "Complete the MFA registration of the account " + upn;
+                                break;
+                        }
+                    }
                     p.plan.mutable_guidance()->set_instructions(text);
                     p.plan.set_summary(text);
                     break;

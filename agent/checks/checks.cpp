@@ -1,8 +1,11 @@
 #include "agent/checks/checks.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <set>
+
+#include "common/clock.h"
 
 namespace connguard::checks {
 
@@ -83,7 +86,8 @@ struct context {
         for (const auto& g : verdict_gaps) why += (why.empty() ? "" : "; ") + g;
         return why;
     }
-    std::map<std::string, whatif::evaluation> by_resource;  // modern client of the tool
+    std::map<std::string, whatif::evaluation> by_resource;  // the tool's sign-in (its real egress when known)
+    std::map<std::string, whatif::evaluation> by_resource_probe;  // the probe's sign-in (no location known)
     whatif::directory dir;
 
     const whatif::policy* policy_by_id(const std::string& id) const {
@@ -302,6 +306,13 @@ CheckResult check_per_user_mfa_result(const context& c) {
     return b.r;
 }
 
+bool holds_role(const snapshot::tenant_snapshot& s, const char* template_id) {
+    if (!s.roles.ok()) return false;
+    for (const auto& r : *s.roles.value)
+        if (lower(r.role_template_id) == template_id) return true;
+    return false;
+}
+
 CheckResult check_mfa_reg_result(const context& c) {
     const auto& s = c.s;
     if (!s.mfa_registration.ok()) {
@@ -317,19 +328,35 @@ CheckResult check_mfa_reg_result(const context& c) {
         b.evidence("user", c.account_id, c.account_label, "methodsRegistered: " + (methods.empty() ? "-" : methods));
         return b.r;
     }
-    std::vector<std::string> resources;
+    // Registering a method would not help a non-interactive account (graph.md §11.4): MFA would then
+    // be demanded at each sign-in, and per-user "enabled" turns "enforced". So the remediation is
+    // whatever removes the requirement, never REGISTER_MFA_FOR_ACCOUNT.
+    std::vector<std::string> resources, causes;
     for (const auto& [res, e] : c.by_resource) {
-        if (e.result.result == whatif::verdict_result::mfa_registration_required) resources.push_back(whatif::app_name(res));
+        if (e.result.result != whatif::verdict_result::mfa_registration_required) continue;
+        resources.push_back(whatif::app_name(res));
+        for (const auto& x : e.result.causes)
+            if (std::find(causes.begin(), causes.end(), x) == causes.end()) causes.push_back(x);
     }
-    if (!resources.empty()) {
+    const bool sd_known = s.security_defaults_enabled.ok();
+    const bool sd_on = sd_known && *s.security_defaults_enabled.value;
+    const bool sync_exempt = holds_role(s, whatif::role_directory_synchronization_accounts);
+    if (sd_on && !sync_exempt && std::find(causes.begin(), causes.end(), whatif::cause_security_defaults) == causes.end())
+        causes.push_back(whatif::cause_security_defaults);
+    if (!resources.empty() || (sd_on && !sync_exempt)) {
         std::string list;
         for (const auto& r : resources) list += (list.empty() ? "" : ", ") + r;
+        const std::string why = sd_on && !sync_exempt
+                                    ? "Security Defaults are on and have had no registration grace period since "
+                                      "2024-07-29: Entra demands registration at the first sign-in that needs MFA"
+                                    : "an MFA requirement applies (" + list + ")";
         builder b(check_mfa_reg, v1::CHECK_STATUS_FAIL,
-                  "the account has no MFA method registered and an MFA requirement applies (" + list +
-                      "): Entra asks it to register, which a non-interactive sign-in cannot do");
+                  "the account has no MFA method registered and " + why +
+                      "; a non-interactive sign-in cannot register (AADSTS50079), and registering would only "
+                      "turn the prompt into an MFA demand at each sign-in");
         b.evidence("user", c.account_id, c.account_label, "isMfaRegistered: false");
-        b.remediation(v1::REMEDIATION_KIND_REGISTER_MFA_FOR_ACCOUNT, c.account_id, c.account_label,
-                      "register an MFA method for " + c.account_label + " (or remove the MFA requirement)");
+        if (sd_on) b.evidence("setting", "securityDefaults", "Security Defaults", "isEnabled: true");
+        add_cause_remediations(b, c, causes);
         return b.r;
     }
     if (!c.verdict_complete) {
@@ -339,10 +366,9 @@ CheckResult check_mfa_reg_result(const context& c) {
         b.evidence("user", c.account_id, c.account_label, "isMfaRegistered: false");
         return b.r;
     }
-    const bool sd_on = s.security_defaults_enabled.ok() && *s.security_defaults_enabled.value;
-    builder b(check_mfa_reg, sd_on ? v1::CHECK_STATUS_WARN : v1::CHECK_STATUS_OK,
-              sd_on ? "the account has no MFA method registered and Security Defaults are on: Entra will demand "
-                      "registration (14 days after the first interactive sign-in)"
+    builder b(check_mfa_reg, v1::CHECK_STATUS_OK,
+              sd_on ? "the account has no MFA method registered; it holds the Directory Synchronization Accounts "
+                      "role, which Security Defaults exempt"
                     : "the account has no MFA method registered; nothing requires MFA for it today");
     b.evidence("user", c.account_id, c.account_label, "isMfaRegistered: false");
     return b.r;
@@ -375,6 +401,8 @@ std::vector<CheckResult> check_cap_results(const context& c, bool report_only) {
     for (size_t i = 0; i < c.policies.size(); ++i) {
         const auto& p = c.policies[i];
         if (p.state != wanted) continue;
+        // Microsoft-managed report-only policies switch themselves on: CG-CAP-MANAGED reports them.
+        if (report_only && whatif::is_microsoft_managed(p)) continue;
         ++considered;
         std::vector<std::string> applies_to, maybe;
         whatif::demand worst_demand = whatif::demand::none;
@@ -472,6 +500,334 @@ CheckResult check_legacy_result(const context& c) {
     return b.r;
 }
 
+/// The remediation that fits a sign-in failure (graph.md §1.6, §11.6). `causes` are the policies or
+/// settings behind an MFA / CA / Security Defaults refusal.
+void add_outcome_remediations(builder& b, const context& c, snapshot::signin_outcome outcome,
+                              const std::vector<std::string>& causes) {
+    using o = snapshot::signin_outcome;
+    switch (outcome) {
+        case o::mfa_required:
+        case o::mfa_registration_required:
+        case o::blocked_by_ca:
+        case o::blocked_by_security_defaults:
+        case o::control_required:
+        case o::external_challenge_required:
+        case o::ca_failed:
+            add_cause_remediations(b, c, causes);
+            break;
+        case o::registration_blocked_by_risk:
+        case o::password_change_required_by_risk:
+            b.remediation(v1::REMEDIATION_KIND_REMEDIATE_ACCOUNT_RISK, c.account_id, c.account_label,
+                          "investigate the risk Entra ID Protection sees on " + c.account_label +
+                              " and remediate it (confirm the user safe, or reset the password and update the tool)");
+            break;
+        case o::not_assigned_to_app:
+            b.remediation(v1::REMEDIATION_KIND_ASSIGN_ACCOUNT_TO_APP, c.account_id, c.account_label,
+                          "assign " + c.account_label + " (or a group holding it) to the enterprise app the tool signs in with");
+            break;
+        default: break;
+    }
+}
+
+std::string iso_date(std::chrono::system_clock::time_point t) {
+    const std::chrono::year_month_day ymd{std::chrono::floor<std::chrono::days>(t)};
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                  static_cast<unsigned>(ymd.day()));
+    return buf;
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : sep) + x;
+    return out;
+}
+
+std::vector<CheckResult> check_cap_managed_results(const context& c) {
+    std::vector<CheckResult> out;
+    if (!c.evaluable) {
+        builder b(check_cap_managed, v1::CHECK_STATUS_ERROR,
+                  "cannot evaluate Microsoft-managed Conditional Access policies for the account: " + join(c.evaluation_gaps, "; "));
+        error_evidence(b, c.s.ca_policies, "GET /identity/conditionalAccess/policies");
+        out.push_back(b.r);
+        return out;
+    }
+    std::size_t managed = 0;
+    for (std::size_t i = 0; i < c.policies.size(); ++i) {
+        const auto& p = c.policies[i];
+        if (!whatif::is_microsoft_managed(p)) continue;
+        ++managed;
+        // An enabled one is judged by CG-CAP like any other; one an admin set Off stays off.
+        if (p.state != whatif::policy_state::report_only) continue;
+        std::vector<std::string> demands, maybe;
+        whatif::demand worst_demand = whatif::demand::none;
+        for (const auto& [res, e] : c.by_resource) {
+            const auto& r = e.policies[i];
+            if (r.applies && r.required != whatif::demand::none) {
+                demands.push_back(whatif::app_name(res) + ": " + whatif::to_string(r.required));
+                if (worst_demand == whatif::demand::none || r.required == whatif::demand::block) worst_demand = r.required;
+            } else if (r.uncertain && p.grant) {
+                maybe.push_back(whatif::app_name(res));
+            }
+        }
+        if (demands.empty() && maybe.empty()) continue;
+        const std::string label = "Microsoft-managed policy '" + p.display_name + "'";
+        std::chrono::system_clock::time_point created;
+        const bool dated = !p.created_date_time.empty() && parse_rfc3339(p.created_date_time, created);
+        const auto enforce_at = created + std::chrono::days{managed_enforcement_days};
+        const std::string date = dated ? iso_date(enforce_at) : std::string{};
+        const auto days_left = std::chrono::floor<std::chrono::days>(enforce_at - c.opts.now).count();
+        std::string when;
+        v1::CheckStatus st = v1::CHECK_STATUS_FAIL;
+        if (!dated) {
+            when = "its creation date is unknown (createdDateTime '" + p.created_date_time +
+                   "'), so Microsoft may switch it on at any time";
+        } else if (enforce_at <= c.opts.now) {
+            when = "Microsoft may switch it on any day now: its earliest enforcement date " + date + " (created " +
+                   iso_date(created) + " + " + std::to_string(managed_enforcement_days) + " days) has passed";
+        } else {
+            when = "Microsoft may switch it on from " + date + " (created " + iso_date(created) + " + " +
+                   std::to_string(managed_enforcement_days) + " days), in " + std::to_string(days_left) + " days";
+            if (enforce_at - c.opts.now > std::chrono::days{managed_fail_within_days}) st = v1::CHECK_STATUS_WARN;
+        }
+        std::string what;
+        if (!demands.empty()) {
+            what = worst_demand == whatif::demand::block ? "block" : worst_demand == whatif::demand::mfa ? "require MFA for"
+                                                                                                        : "require a device or app control for";
+            what = " is report-only today and would " + what + " the account's non-interactive sign-in (" + join(demands) + ")";
+        } else {
+            what = " is report-only today and may apply to the account (" + join(maybe) +
+                   "): it depends on sign-in context the agent cannot know";
+        }
+        builder b(check_cap_managed, st,
+                  label + what + "; " + when + ". Exclude the account now: Microsoft keeps admin exclusions",
+                  p.id);
+        b.evidence("policy", p.id, p.display_name,
+                   "state: " + std::string(whatif::to_string(p.state)) + "; templateId: " +
+                       (p.template_id.empty() ? "-" : p.template_id) + "; createdDateTime: " +
+                       (p.created_date_time.empty() ? "null" : p.created_date_time));
+        b.evidence("enforcementNotBefore", p.id, p.display_name, date);
+        b.remediation(v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY, p.id, p.display_name,
+                      "exclude " + c.account_label + " from '" + p.display_name + "' before Microsoft switches it on");
+        add_exclusion_plan_evidence(b, c, p.id);
+        out.push_back(b.r);
+    }
+    if (out.empty()) {
+        builder b(check_cap_managed, v1::CHECK_STATUS_OK,
+                  managed == 0 ? "the tenant has no Microsoft-managed Conditional Access policy"
+                               : "no report-only Microsoft-managed policy would stop the account once Microsoft enforces it (" +
+                                     std::to_string(managed) + " Microsoft-managed policies evaluated)");
+        out.push_back(b.r);
+    }
+    return out;
+}
+
+CheckResult check_azure_mfa_result(const context& c) {
+    std::vector<std::string> why;
+    for (const auto& t : c.opts.target_resources)
+        if (lower(t) == whatif::app_azure_management) why.push_back("a target resource is Windows Azure Service Management (" + t + ")");
+    if (c.opts.writes_azure_resource_manager) why.push_back("the config says the tool writes Azure Resource Manager as a user");
+    if (why.empty()) {
+        builder b(check_azure_mfa, v1::CHECK_STATUS_OK,
+                  "the tool does not manage Azure: Microsoft's mandatory MFA for Azure management does not concern it");
+        return b.r;
+    }
+    builder b(check_azure_mfa, v1::CHECK_STATUS_FAIL,
+              "the tool manages Azure (" + join(why, "; ") +
+                  "): Microsoft's mandatory MFA for Azure management applies to every user account, cannot be excluded "
+                  "by any policy, and is enforced at Azure Resource Manager after the token is issued (create, update "
+                  "and delete are refused with a claims challenge), so the sign-in probe cannot see it; only workload "
+                  "identities are exempt");
+    b.evidence("setting", "azureMandatoryMfa", "Mandatory MFA for Azure management", join(why, "; "));
+    b.remediation(v1::REMEDIATION_KIND_MOVE_TO_APP_ONLY_AUTH, c.account_id, c.account_label,
+                  "move the tool's Azure management to a workload identity (service principal or managed identity): "
+                  "mandatory MFA for Azure cannot be excluded for " + c.account_label);
+    return b.r;
+}
+
+/// Is this sign-in-log entry to one of the tool's targets? (An entry to Azure AD Graph counts for a
+/// target the tool asks only for baseline scopes.)
+std::string target_of(const context& c, const snapshot::signin_log_entry& e) {
+    for (const auto& t : c.opts.target_resources) {
+        if (lower(t) == lower(e.resource_id) || lower(evaluated_resource(c.opts, t)) == lower(e.resource_id)) return t;
+    }
+    return {};
+}
+
+bool in_window(const context& c, const snapshot::signin_log_entry& e) {
+    std::chrono::system_clock::time_point t;
+    if (!parse_rfc3339(e.created, t)) return false;
+    return t + c.opts.signin_window >= c.opts.now;
+}
+
+/// The newest entry per target resource inside the window.
+std::map<std::string, const snapshot::signin_log_entry*> latest_by_target(const context& c) {
+    std::map<std::string, const snapshot::signin_log_entry*> out;
+    if (!c.s.signin_log || !c.s.signin_log->ok()) return out;
+    for (const auto& e : c.s.signin_log->value->latest) {
+        const auto t = target_of(c, e);
+        if (t.empty() || !in_window(c, e)) continue;
+        auto& slot = out[t];
+        std::chrono::system_clock::time_point a, b;
+        if (slot == nullptr || (parse_rfc3339(e.created, a) && parse_rfc3339(slot->created, b) && a > b)) slot = &e;
+    }
+    return out;
+}
+
+std::string describe_entry(const snapshot::signin_log_entry& e) {
+    std::string d = "at " + e.created + " from " + (e.ip_address.empty() ? "an unknown IP" : e.ip_address) +
+                    (e.country.empty() ? "" : " (" + e.country + ")") + " with " +
+                    (e.app_name.empty() ? e.app_id : e.app_name + " " + e.app_id);
+    return d;
+}
+
+std::vector<CheckResult> check_signin_log_results(const context& c) {
+    std::vector<CheckResult> out;
+    const auto& log = c.s.signin_log;
+    if (!log) {
+        builder b(check_signin_log, v1::CHECK_STATUS_WARN,
+                  "the account's sign-in log was not read (signInLog.enabled is false): its real sign-ins are not checked");
+        out.push_back(b.r);
+        return out;
+    }
+    if (!log->ok()) {
+        const auto& e = *log->error;
+        if (e.code == "graph.not_premium") {
+            builder b(check_signin_log, v1::CHECK_STATUS_WARN,
+                      "the tenant has no Entra ID P1 licence, so Graph refuses its sign-in log (403): the tool's real "
+                      "sign-ins cannot be checked, only predicted and probed");
+            b.evidence("graph_call", "GET /beta/auditLogs/signIns", "", e.message);
+            out.push_back(b.r);
+            return out;
+        }
+        builder b(check_signin_log, v1::CHECK_STATUS_ERROR, missing("the account's sign-in log", e));
+        b.evidence("graph_call", "GET /beta/auditLogs/signIns", e.missing_permission, e.code + ": " + e.message);
+        out.push_back(b.r);
+        return out;
+    }
+    const auto latest = latest_by_target(c);
+    if (latest.empty()) {
+        std::vector<std::string> names;
+        for (const auto& t : c.opts.target_resources) names.push_back(whatif::app_name(t));
+        builder b(check_signin_log, v1::CHECK_STATUS_WARN,
+                  "no non-interactive sign-in of the account to " + join(names) + " in the last " +
+                      std::to_string(c.opts.signin_window.count()) + " h: nothing confirms the tool still signs in");
+        out.push_back(b.r);
+        return out;
+    }
+    for (const auto& [target, e] : latest) {
+        const std::string res = whatif::app_name(target);
+        if (e->error_code == 0) {
+            builder b(check_signin_log, v1::CHECK_STATUS_OK,
+                      "the tool's latest sign-in to " + res + " succeeded (" + describe_entry(*e) + ")", target);
+            b.evidence("signin", e->id, e->app_name, "success " + describe_entry(*e));
+            out.push_back(b.r);
+            continue;
+        }
+        const std::string code = "AADSTS" + std::to_string(e->error_code);
+        std::vector<std::string> failed;
+        for (const auto& p : e->applied_policies)
+            if (lower(p.result) == "failure") failed.push_back(p.id);
+        std::vector<std::string> failed_names;
+        for (const auto& p : e->applied_policies)
+            if (lower(p.result) == "failure") failed_names.push_back("'" + (p.display_name.empty() ? c.policy_name(p.id) : p.display_name) + "'");
+        const auto outcome = snapshot::outcome_for_aadsts(e->error_code);
+        const bool known = outcome.has_value() && *outcome != snapshot::signin_outcome::app_misconfigured;
+        std::string reason = "the tool's latest sign-in to " + res + " failed with " + code +
+                             (e->failure_reason.empty() ? "" : " (" + e->failure_reason + ")") + ", " + describe_entry(*e);
+        if (!failed_names.empty()) reason += "; Conditional Access policies that failed: " + join(failed_names);
+        if (!known) reason += "; not an MFA, Conditional Access or account error ConnGuard knows";
+        builder b(check_signin_log, known ? v1::CHECK_STATUS_FAIL : v1::CHECK_STATUS_WARN, reason, target);
+        b.evidence("signin", e->id, e->app_name, code + " " + describe_entry(*e));
+        for (const auto& p : e->applied_policies)
+            if (lower(p.result) == "failure") b.evidence("policy", p.id, p.display_name.empty() ? c.policy_name(p.id) : p.display_name, "result: failure");
+        if (known) {
+            std::vector<std::string> causes;
+            for (const auto& id : failed)
+                if (c.policy_by_id(id) != nullptr) causes.push_back(id);
+            if (*outcome == snapshot::signin_outcome::blocked_by_security_defaults) causes.push_back(whatif::cause_security_defaults);
+            if (causes.empty()) {
+                auto it = c.by_resource.find(lower(target));
+                if (it != c.by_resource.end()) causes = it->second.result.causes;
+            }
+            add_outcome_remediations(b, c, *outcome, causes);
+        }
+        out.push_back(b.r);
+    }
+    return out;
+}
+
+std::vector<CheckResult> check_engine_drift_results(const context& c) {
+    std::vector<CheckResult> out;
+    const auto& mw = c.s.microsoft_whatif;
+    if (!mw) {
+        builder b(check_engine_drift, v1::CHECK_STATUS_WARN,
+                  "Microsoft's What If has not been asked for this tenant yet (engineDrift disabled, or the agent could "
+                  "not evaluate the account): the local engine is not cross-checked");
+        out.push_back(b.r);
+        return out;
+    }
+    if (!mw->ok()) {
+        builder b(check_engine_drift, v1::CHECK_STATUS_ERROR, missing("Microsoft's What If answer", *mw->error));
+        b.evidence("graph_call", "POST /v1.0/identity/conditionalAccess/evaluate", mw->error->missing_permission,
+                   mw->error->code + ": " + mw->error->message);
+        out.push_back(b.r);
+        return out;
+    }
+    const auto& w = *mw->value;
+    if (!c.evaluable) {
+        builder b(check_engine_drift, v1::CHECK_STATUS_ERROR,
+                  "cannot compare Microsoft's What If with the local engine: " + join(c.evaluation_gaps, "; "));
+        out.push_back(b.r);
+        return out;
+    }
+    if (w.policies_digest != snapshot::policies_digest(c.s)) {
+        builder b(check_engine_drift, v1::CHECK_STATUS_WARN,
+                  "Microsoft's What If answer (asked " + w.asked_at +
+                      ") is for an older set of Conditional Access policies; it is asked again next cycle");
+        out.push_back(b.r);
+        return out;
+    }
+    whatif::sign_in in = account_sign_in(c.s, c.opts, w.resource_app_id, false);
+    in.client_app_type = w.client_app_type.empty() ? c.opts.client_app_type : w.client_app_type;
+    if (!w.ip_address.empty()) in.ip_address = w.ip_address;
+    if (!w.country.empty()) in.country = w.country;
+    if (!w.authentication_flow.empty()) in.authentication_flow = w.authentication_flow;
+    const auto local = evaluate_sign_in(c.s, c.policies, in);
+    std::vector<std::string> disagreements;
+    builder b(check_engine_drift, v1::CHECK_STATUS_OK, "");
+    for (const auto& a : w.answers) {
+        const whatif::policy_result* mine = nullptr;
+        for (const auto& r : local.policies)
+            if (lower(r.id) == lower(a.policy_id)) mine = &r;
+        const std::string name = a.display_name.empty() ? c.policy_name(a.policy_id) : a.display_name;
+        if (mine == nullptr) {
+            disagreements.push_back("'" + name + "': Microsoft evaluated it (policyApplies " + (a.policy_applies ? "true" : "false") +
+                                    "), ConnGuard did not read it");
+            b.evidence("policy", a.policy_id, name, "Microsoft " + std::string(a.policy_applies ? "applies" : "does not apply") + "; ConnGuard: not read");
+            continue;
+        }
+        if (mine->applies == a.policy_applies) continue;
+        const std::string ours = std::string(mine->applies ? "true" : "false") + " (" +
+                                 whatif::reasons_to_string(mine->analysis_reasons) + ")";
+        const std::string theirs = std::string(a.policy_applies ? "true" : "false") + " (" +
+                                   (a.analysis_reasons.empty() ? "-" : a.analysis_reasons) + ")";
+        disagreements.push_back("'" + name + "': Microsoft policyApplies " + theirs + ", ConnGuard " + ours);
+        b.evidence("policy", a.policy_id, name, "Microsoft policyApplies " + theirs + "; ConnGuard " + ours);
+    }
+    const std::string asked = "asked " + w.asked_at + " for " + whatif::app_name(w.resource_app_id);
+    if (disagreements.empty()) {
+        b.r.set_reason("Microsoft's What If agrees with the local engine on all " + std::to_string(w.answers.size()) +
+                       " policies (" + asked + ")");
+    } else {
+        b.r.set_status(v1::CHECK_STATUS_WARN);
+        b.r.set_reason("Microsoft's What If disagrees with the local engine on " + std::to_string(disagreements.size()) +
+                       " policies (" + asked + "): " + join(disagreements, "; "));
+    }
+    out.push_back(b.r);
+    return out;
+}
+
 whatif::verdict_result expected_verdict(snapshot::signin_outcome o, bool& comparable) {
     comparable = true;
     switch (o) {
@@ -511,6 +867,22 @@ std::vector<CheckResult> check_signin_results(const context& c) {
             case o::password_expired: reason = "the account's password has expired (" + code + ")"; break;
             case o::not_found: reason = "the account does not exist (" + code + ")"; break;
             case o::app_misconfigured: st = v1::CHECK_STATUS_ERROR; reason = "the probe's app registration is misconfigured (" + code + ")"; break;
+            case o::external_challenge_required:
+                reason = "the sign-in to " + res + " needs an external security challenge (a custom control or an external "
+                         "authentication method) that a non-interactive sign-in cannot satisfy (" + code + ")";
+                break;
+            case o::registration_blocked_by_risk:
+                reason = "Entra ID Protection blocks the account's MFA registration because it sees risk (" + code +
+                         "): an admin must investigate and remediate the user risk";
+                break;
+            case o::ca_failed: reason = "Conditional Access refused the sign-in to " + res + " (" + code + ", a generic Conditional Access failure)"; break;
+            case o::not_assigned_to_app:
+                reason = "the account is not assigned to the app it signs in with, and the app requires user assignment (" + code + ")";
+                break;
+            case o::password_change_required_by_risk:
+                reason = "Entra ID Protection requires a password change because of risk (" + code +
+                         "), which a non-interactive sign-in cannot do";
+                break;
             case o::other: st = v1::CHECK_STATUS_ERROR; reason = "the sign-in to " + res + " gave an unexpected answer" + (code.empty() ? "" : " (" + code + ")") + (si.error.empty() ? "" : ": " + si.error); break;
         }
         builder b(check_signin, st, reason, si.resource_app_id);
@@ -524,22 +896,63 @@ std::vector<CheckResult> check_signin_results(const context& c) {
                 if (it != c.by_resource.end()) causes = it->second.result.causes;
             }
             for (const auto& p : si.policy_ids) b.evidence("policy", p, c.policy_name(p), "named in the sign-in answer");
-            if (si.outcome == o::mfa_registration_required)
-                b.remediation(v1::REMEDIATION_KIND_REGISTER_MFA_FOR_ACCOUNT, c.account_id, c.account_label,
-                              "register an MFA method for " + c.account_label);
-            if (si.outcome == o::mfa_required || si.outcome == o::mfa_registration_required ||
-                si.outcome == o::blocked_by_ca || si.outcome == o::blocked_by_security_defaults ||
-                si.outcome == o::control_required)
-                add_cause_remediations(b, c, causes);
+            add_outcome_remediations(b, c, si.outcome, causes);
         }
         out.push_back(b.r);
     }
     return out;
 }
 
+/// The prediction against the tool's own latest sign-ins (the log): one line per target resource
+/// whose latest sign-in has a comparable outcome. Appended to that resource's CG-PREDICTION result.
+void compare_with_log(const context& c, std::vector<CheckResult>& out) {
+    if (!c.verdict_complete) return;
+    for (const auto& [target, e] : latest_by_target(c)) {
+        snapshot::signin_outcome outcome = snapshot::signin_outcome::success;
+        if (e->error_code != 0) {
+            const auto o = snapshot::outcome_for_aadsts(e->error_code);
+            if (!o) continue;
+            outcome = *o;
+        }
+        bool comparable = false;
+        const auto real = expected_verdict(outcome, comparable);
+        if (!comparable) continue;
+        auto it = c.by_resource.find(lower(target));
+        if (it == c.by_resource.end()) continue;
+        const auto predicted = it->second.result.result;
+        const std::string res = whatif::app_name(target);
+        const std::string detail = std::string("predicted ") + whatif::to_string(predicted) + " at the tool's egress, the tool's own sign-in " +
+                                   whatif::to_string(real) + " (" + (e->error_code == 0 ? std::string("success") : "AADSTS" + std::to_string(e->error_code)) +
+                                   " " + describe_entry(*e) + ")";
+        CheckResult* r = nullptr;
+        for (auto& x : out)
+            if (x.subject() == target || lower(x.subject()) == lower(target)) r = &x;
+        if (r == nullptr) {
+            builder b(check_prediction, v1::CHECK_STATUS_OK, "", target);
+            out.push_back(b.r);
+            r = &out.back();
+            r->set_reason("the prediction for " + res + " matches the tool's own latest sign-in: " + detail);
+            if (predicted != real) {
+                r->set_status(v1::CHECK_STATUS_WARN);
+                r->set_reason("the prediction for " + res + " disagrees with the tool's own latest sign-in: " + detail);
+            }
+        } else {
+            r->set_reason(r->reason() + "; " + (predicted == real ? "it matches the tool's own latest sign-in: " : "it disagrees with the tool's own latest sign-in: ") + detail);
+            if (predicted != real) r->set_status(worst(r->status(), v1::CHECK_STATUS_WARN));
+        }
+        auto* ev = r->add_evidence();
+        ev->set_kind("signin");
+        ev->set_id(e->id);
+        ev->set_name(e->app_name);
+        ev->set_detail(detail);
+    }
+}
+
 std::vector<CheckResult> check_prediction_results(const context& c) {
     std::vector<CheckResult> out;
     if (c.s.signins.empty()) {
+        compare_with_log(c, out);
+        if (!out.empty()) return out;
         builder b(check_prediction, v1::CHECK_STATUS_WARN, "no sign-in probe ran: the what-if prediction could not be compared");
         out.push_back(b.r);
         return out;
@@ -562,9 +975,9 @@ std::vector<CheckResult> check_prediction_results(const context& c) {
         }
         std::optional<whatif::evaluation> e;
         if (c.verdict_complete) {
-            auto it = c.by_resource.find(lower(si.resource_app_id));
-            if (it != c.by_resource.end()) e = it->second;
-            else e = evaluate_account(c.s, c.policies, si.resource_app_id, c.opts.client_app_type);
+            auto it = c.by_resource_probe.find(lower(si.resource_app_id));
+            if (it != c.by_resource_probe.end()) e = it->second;
+            else e = evaluate_sign_in(c.s, c.policies, account_sign_in(c.s, c.opts, si.resource_app_id, false));
         }
         if (!e) {
             builder b(check_prediction, v1::CHECK_STATUS_ERROR,
@@ -592,6 +1005,7 @@ std::vector<CheckResult> check_prediction_results(const context& c) {
             out.push_back(b.r);
         }
     }
+    compare_with_log(c, out);
     return out;
 }
 
@@ -611,6 +1025,9 @@ CheckResult check_perms_result(const context& c) {
     look(s.roles, "role assignments");
     look(s.mfa_registration, "MFA registration");
     look(s.per_user_mfa_state, "per-user MFA state");
+    if (s.signin_log && !(s.signin_log->error && s.signin_log->error->code == "graph.not_premium"))
+        look(*s.signin_log, "the sign-in log");
+    if (s.microsoft_whatif) look(*s.microsoft_whatif, "Conditional Access What If");
     std::set<std::string> perms;
     std::vector<std::string> forbidden;
     for (const auto& [what, e] : errors) {
@@ -644,9 +1061,10 @@ CheckResult check_perms_result(const context& c) {
 }  // namespace
 
 const std::vector<std::string>& check_ids() {
-    static const std::vector<std::string> ids = {check_account, check_secdef,    check_secdef_admin, check_per_user_mfa,
-                                                 check_mfa_reg, check_cap,       check_cap_report_only, check_legacy,
-                                                 check_signin,  check_prediction, check_perms};
+    static const std::vector<std::string> ids = {
+        check_account, check_secdef,     check_secdef_admin, check_per_user_mfa, check_mfa_reg,
+        check_cap,     check_cap_report_only, check_cap_managed, check_azure_mfa, check_legacy,
+        check_signin,  check_signin_log, check_prediction,   check_engine_drift, check_perms};
     return ids;
 }
 
@@ -702,6 +1120,64 @@ whatif::evaluation evaluate_account(const snapshot::tenant_snapshot& s, const st
     return whatif::evaluate(policies, to_directory(s), in);
 }
 
+whatif::evaluation evaluate_sign_in(const snapshot::tenant_snapshot& s, const std::vector<whatif::policy>& policies,
+                                    const whatif::sign_in& in) {
+    return whatif::evaluate(policies, to_directory(s), in);
+}
+
+std::string evaluated_resource(const options& opts, const std::string& target) {
+    const auto it = opts.target_scopes.find(lower(target));
+    if (it != opts.target_scopes.end() && whatif::only_baseline_scopes(it->second)) return whatif::app_azure_ad_graph;
+    return target;
+}
+
+std::optional<egress> tool_egress(const snapshot::tenant_snapshot& s) {
+    if (!s.signin_log || !s.signin_log->ok()) return std::nullopt;
+    const snapshot::signin_log_entry* newest = nullptr;
+    std::chrono::system_clock::time_point newest_at{};
+    for (const auto& e : s.signin_log->value->latest) {
+        std::chrono::system_clock::time_point t;
+        if (e.ip_address.empty() || !parse_rfc3339(e.created, t)) continue;
+        if (newest == nullptr || t > newest_at) {
+            newest = &e;
+            newest_at = t;
+        }
+    }
+    if (newest == nullptr) return std::nullopt;
+    return egress{newest->ip_address, newest->country};
+}
+
+whatif::sign_in account_sign_in(const snapshot::tenant_snapshot& s, const options& opts, const std::string& target,
+                                bool with_egress) {
+    whatif::sign_in in;
+    in.user_id = s.user.ok() ? lower(s.user.value->id) : std::string{};
+    in.applications = {lower(evaluated_resource(opts, target))};
+    in.client_app_type = opts.client_app_type;
+    in.authentication_flow = opts.authentication_flow.empty() ? "none" : opts.authentication_flow;
+    if (with_egress) {
+        if (const auto e = tool_egress(s)) {
+            if (!e->ip_address.empty()) in.ip_address = e->ip_address;
+            if (!e->country.empty()) in.country = e->country;
+        }
+    }
+    return in;
+}
+
+nlohmann::json to_evaluate_request(const whatif::sign_in& in) {
+    nlohmann::json conditions = nlohmann::json::object();
+    if (in.client_app_type) conditions["clientAppType"] = *in.client_app_type;
+    if (in.ip_address) conditions["ipAddress"] = *in.ip_address;
+    if (in.country) conditions["country"] = *in.country;
+    if (in.device_platform) conditions["devicePlatform"] = *in.device_platform;
+    if (!in.authentication_flow.empty() && in.authentication_flow != "none")
+        conditions["authenticationFlow"] = {{"transferMethod", in.authentication_flow}};
+    return {{"signInIdentity", {{"@odata.type", "#microsoft.graph.userSignIn"}, {"userId", in.user_id}}},
+            {"signInContext",
+             {{"@odata.type", "#microsoft.graph.applicationContext"}, {"includeApplications", in.applications}}},
+            {"signInConditions", std::move(conditions)},
+            {"appliedPoliciesOnly", false}};
+}
+
 v1::ValidationReport run_checks(const snapshot::tenant_snapshot& s, const options& opts) {
     context c(s, opts);
     c.account_id = s.user.ok() ? s.user.value->id : std::string{};
@@ -737,8 +1213,12 @@ v1::ValidationReport run_checks(const snapshot::tenant_snapshot& s, const option
         c.verdict_gaps.push_back(missing("the account's MFA registration", *s.mfa_registration.error));
     c.verdict_complete = c.verdict_gaps.empty();
     if (c.evaluable) {
+        const bool egress_known = tool_egress(s).has_value();
         for (const auto& res : opts.target_resources) {
-            c.by_resource.emplace(lower(res), evaluate_account(s, c.policies, res, opts.client_app_type));
+            auto tool = evaluate_sign_in(s, c.policies, account_sign_in(s, opts, res, true));
+            if (egress_known) c.by_resource_probe.emplace(lower(res), evaluate_sign_in(s, c.policies, account_sign_in(s, opts, res, false)));
+            else c.by_resource_probe.emplace(lower(res), tool);
+            c.by_resource.emplace(lower(res), std::move(tool));
         }
     }
 
@@ -754,9 +1234,13 @@ v1::ValidationReport run_checks(const snapshot::tenant_snapshot& s, const option
     add(check_mfa_reg_result(c));
     for (auto& x : check_cap_results(c, false)) add(std::move(x));
     for (auto& x : check_cap_results(c, true)) add(std::move(x));
+    for (auto& x : check_cap_managed_results(c)) add(std::move(x));
+    add(check_azure_mfa_result(c));
     add(check_legacy_result(c));
     for (auto& x : check_signin_results(c)) add(std::move(x));
+    for (auto& x : check_signin_log_results(c)) add(std::move(x));
     for (auto& x : check_prediction_results(c)) add(std::move(x));
+    for (auto& x : check_engine_drift_results(c)) add(std::move(x));
     add(check_perms_result(c));
 
     CheckStatus overall = v1::CHECK_STATUS_OK;

@@ -4,8 +4,13 @@
 // understands, evidence, and the remediation each FAIL suggests (DESIGN §8).
 // A check whose data is missing reports ERROR with the collection error; it never reports OK from
 // missing data. Pure: no I/O, no clock (collected_at/cycle are the caller's).
+#include <chrono>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "agent/snapshot/tenant_snapshot.h"
 #include "agent/whatif/evaluate.h"
@@ -25,6 +30,15 @@ inline constexpr const char* check_legacy = "CG-LEGACY";
 inline constexpr const char* check_signin = "CG-SIGNIN";
 inline constexpr const char* check_prediction = "CG-PREDICTION";
 inline constexpr const char* check_perms = "CG-PERMS";
+inline constexpr const char* check_cap_managed = "CG-CAP-MANAGED";
+inline constexpr const char* check_azure_mfa = "CG-AZURE-MFA";
+inline constexpr const char* check_signin_log = "CG-SIGNIN-LOG";
+inline constexpr const char* check_engine_drift = "CG-ENGINE-DRIFT";
+
+/// Days from a Microsoft-managed policy's creation to the earliest day Microsoft may enforce it,
+/// and how close to that day a report-only one turns from WARN to FAIL (graph.md §11.1).
+inline constexpr int managed_enforcement_days = 45;
+inline constexpr int managed_fail_within_days = 7;
 /// All ids in report order.
 const std::vector<std::string>& check_ids();
 
@@ -36,7 +50,37 @@ struct options {
     std::string client_app_type = "mobileAppsAndDesktopClients";
     /// The tool also signs in with a legacy protocol (client app type "other").
     bool needs_legacy_auth = false;
+    /// Scopes the tool asks for, per target resource app id (lower case); a target asked only for
+    /// baseline scopes is evaluated against Azure AD Graph (graph.md §4 rule 12).
+    std::map<std::string, std::vector<std::string>> target_scopes;
+    /// The tool's authentication flow: "none" or "deviceCodeFlow" (graph.md §11.5).
+    std::string authentication_flow = "none";
+    /// The tool writes Azure Resource Manager as a user (graph.md §11.2).
+    bool writes_azure_resource_manager = false;
+    /// When the snapshot was collected: enforcement dates and the sign-in window are judged against it.
+    std::chrono::system_clock::time_point now{};
+    /// How far back the account's own sign-ins count (CG-SIGNIN-LOG).
+    std::chrono::hours signin_window{24};
 };
+
+/// The resource Entra evaluates a target as: Azure AD Graph when the tool asks it only for
+/// baseline scopes, the target itself otherwise.
+std::string evaluated_resource(const options& opts, const std::string& target);
+
+/// The tool's real egress from its newest sign-in in the log (empty fields when unknown).
+struct egress {
+    std::string ip_address;
+    std::string country;
+};
+std::optional<egress> tool_egress(const snapshot::tenant_snapshot& s);
+
+/// The account's non-interactive sign-in to one target as the tool makes it: client app type and
+/// flow from the options, and (with_egress) the tool's real IP and country from the sign-in log.
+whatif::sign_in account_sign_in(const snapshot::tenant_snapshot& s, const options& opts, const std::string& target,
+                                bool with_egress = true);
+
+/// The body of Graph's POST identity/conditionalAccess/evaluate for a sign-in (graph.md §4.1).
+nlohmann::json to_evaluate_request(const whatif::sign_in& in);
 
 /// The directory facts of the snapshot (Security Defaults, named locations, the account's
 /// groups, roles and MFA state) in the what-if engine's form. Missing items use the engine's
@@ -46,6 +90,9 @@ whatif::directory to_directory(const snapshot::tenant_snapshot& s);
 /// The what-if verdict for the account's non-interactive sign-in to one resource.
 whatif::evaluation evaluate_account(const snapshot::tenant_snapshot& s, const std::vector<whatif::policy>& policies,
                                     const std::string& resource_app_id, const std::string& client_app_type);
+/// The what-if verdict for a sign-in built by account_sign_in.
+whatif::evaluation evaluate_sign_in(const snapshot::tenant_snapshot& s, const std::vector<whatif::policy>& policies,
+                                    const whatif::sign_in& in);
 
 /// Runs every check. Fills azure_tenant_id, account_upn, account_object_id, checks, overall,
 /// snapshot_digest and verdicts; leaves cycle, collected_at and graph_requests to the caller.

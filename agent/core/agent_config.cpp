@@ -81,13 +81,20 @@ result<tenant_config> load_tenant_config(const std::filesystem::path& file, cons
                     r.fail(f, "must be an object with a non-empty string appId");
                     continue;
                 }
-                c.resources.push_back({item["appId"].get<std::string>(),
-                                       item.value("name", item["appId"].get<std::string>())});
+                target_resource t{item["appId"].get<std::string>(), item.value("name", item["appId"].get<std::string>()), {}};
+                if (const auto sc = item.find("scopes"); sc != item.end()) {
+                    bool ok = sc->is_array();
+                    if (ok)
+                        for (const auto& x : *sc) ok = ok && x.is_string();
+                    if (!ok) r.fail(f + ".scopes", "must be an array of scope strings, e.g. [\"openid\", \"User.Read\"]");
+                    else t.scopes = sc->get<std::vector<std::string>>();
+                }
+                c.resources.push_back(std::move(t));
             }
         }
     } else {
-        c.resources = {{exchange_online_app_id, "Office 365 Exchange Online"},
-                       {microsoft_graph_app_id, "Microsoft Graph"}};
+        c.resources = {{exchange_online_app_id, "Office 365 Exchange Online", {}},
+                       {microsoft_graph_app_id, "Microsoft Graph", {}}};
     }
     c.client_app_type = r.optional_string("targets.clientAppType", c.client_app_type);
     static const std::vector<std::string> app_types = {"browser", "mobileAppsAndDesktopClients",
@@ -95,7 +102,32 @@ result<tenant_config> load_tenant_config(const std::filesystem::path& file, cons
     if (std::find(app_types.begin(), app_types.end(), c.client_app_type) == app_types.end())
         r.fail("targets.clientAppType", "'" + c.client_app_type +
                                             "' is not one of browser, mobileAppsAndDesktopClients, exchangeActiveSync, other");
-    c.needs_legacy_auth = r.optional_bool("targets.needsLegacyAuth", false);
+    // A legacy client type IS legacy authentication (graph.md §4 rule 13): derive one from the
+    // other, and refuse a config that says both yes and no.
+    const bool legacy_client = c.client_app_type == "exchangeActiveSync" || c.client_app_type == "other";
+    if (r.find("targets.needsLegacyAuth") != nullptr) {
+        c.needs_legacy_auth = r.optional_bool("targets.needsLegacyAuth", false);
+        if (legacy_client && !c.needs_legacy_auth)
+            r.fail("targets.needsLegacyAuth", "false contradicts targets.clientAppType '" + c.client_app_type +
+                                                  "' (a legacy client is legacy authentication): set it to true or remove it");
+    } else {
+        c.needs_legacy_auth = legacy_client;
+    }
+    c.authentication_flow = r.optional_string("targets.authenticationFlow", c.authentication_flow);
+    if (c.authentication_flow != "none" && c.authentication_flow != "deviceCodeFlow")
+        r.fail("targets.authenticationFlow", "'" + c.authentication_flow + "' is not one of none, deviceCodeFlow");
+    c.writes_azure_resource_manager = r.optional_bool("targets.writesAzureResourceManager", false);
+    if (const auto* apps = r.find("targets.toolAppIds")) {
+        bool ok = apps->is_array();
+        if (ok)
+            for (const auto& x : *apps) ok = ok && x.is_string() && !x.get<std::string>().empty();
+        if (!ok) r.fail("targets.toolAppIds", "must be an array of app id strings");
+        else c.tool_app_ids = apps->get<std::vector<std::string>>();
+    }
+    c.signin_log_enabled = r.optional_bool("signInLog.enabled", true);
+    c.signin_log_window = std::chrono::hours{r.optional_int("signInLog.windowHours", 24, 1, 24 * 30)};
+    c.engine_drift_enabled = r.optional_bool("engineDrift.enabled", true);
+    c.engine_drift_interval = std::chrono::hours{r.optional_int("engineDrift.intervalHours", 24, 24, 24 * 30)};
 
     c.poll_interval = std::chrono::seconds{r.optional_int("poll.intervalSeconds", 300, 1, 86400)};
     c.poll_jitter = std::chrono::seconds{

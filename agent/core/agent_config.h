@@ -22,6 +22,10 @@ namespace connguard::agent {
 struct target_resource {
     std::string app_id;  ///< e.g. 00000002-0000-0ff1-ce00-000000000000 (Exchange Online)
     std::string name;    ///< display name for reports
+    /// The scopes the tool asks for at this resource, when the config says; only baseline scopes
+    /// (openid, profile, email, offline_access, User.Read) are evaluated against Azure AD Graph
+    /// (graph.md §4 rule 12).
+    std::vector<std::string> scopes;
 };
 
 inline constexpr const char* exchange_online_app_id = "00000002-0000-0ff1-ce00-000000000000";
@@ -50,7 +54,19 @@ struct tenant_config {
     // What the tool does when it signs in.
     std::vector<target_resource> resources;   ///< default: Exchange Online + Microsoft Graph
     std::string client_app_type = "mobileAppsAndDesktopClients";
+    /// True when the tool uses legacy authentication: set by targets.needsLegacyAuth, and implied by a
+    /// legacy clientAppType (exchangeActiveSync, other); a config that says both "legacy client" and
+    /// needsLegacyAuth false is refused.
     bool needs_legacy_auth = false;
+    std::string authentication_flow = "none";  ///< none | deviceCodeFlow (graph.md §11.5)
+    bool writes_azure_resource_manager = false; ///< the tool writes ARM as a user (graph.md §11.2)
+    std::vector<std::string> tool_app_ids;      ///< the tool's client app ids in the sign-in log; empty = any
+
+    // The account's own sign-ins (CG-SIGNIN-LOG) and Microsoft's What If (CG-ENGINE-DRIFT).
+    bool signin_log_enabled = true;
+    std::chrono::hours signin_log_window{24};
+    bool engine_drift_enabled = true;
+    std::chrono::hours engine_drift_interval{24};
 
     // Schedule.
     std::chrono::seconds poll_interval{300};

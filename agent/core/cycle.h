@@ -33,8 +33,12 @@ struct collection {
 };
 
 /// Collects, probes and checks. Blocking (Graph calls); never throws. Resets the client's per-cycle
-/// counters first.
-collection collect_and_check(graph::graph_client& gc, const tenant_config& c, std::uint64_t cycle, const clock& clk);
+/// counters first. `previous` is the last committed snapshot (nullptr on the first cycle and with
+/// --once): the sign-in log is read incrementally from it, Microsoft's What If answer is carried
+/// from it until it is due again (daily, or after a CA change), and when the CA policies changed
+/// since it, the audit log says who changed them.
+collection collect_and_check(graph::graph_client& gc, const tenant_config& c, std::uint64_t cycle, const clock& clk,
+                             const snapshot::tenant_snapshot* previous = nullptr);
 
 /// --once exit status: 0 when nothing is FAIL or ERROR, 1 when something is FAIL (and nothing
 /// ERROR), 2 when a check is ERROR (or the report is empty).

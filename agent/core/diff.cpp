@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/clock.h"
+
 namespace connguard::agent {
 namespace {
 
@@ -272,6 +274,39 @@ std::vector<ChangeEvent> diff_statuses(const report_statuses& prev, const v1::Va
     return out;
 }
 
+void attribute_initiators(std::vector<ChangeEvent>& events, const std::vector<snapshot::policy_audit>& audits) {
+    auto lower = [](std::string v) {
+        for (auto& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        return v;
+    };
+    for (auto& e : events) {
+        switch (e.kind()) {
+            case v1::CHANGE_KIND_CA_POLICY_CREATED:
+            case v1::CHANGE_KIND_CA_POLICY_UPDATED:
+            case v1::CHANGE_KIND_CA_POLICY_DELETED:
+            case v1::CHANGE_KIND_CA_POLICY_STATE_CHANGED:
+            case v1::CHANGE_KIND_ACCOUNT_EXCLUDED_FROM_POLICY:
+            case v1::CHANGE_KIND_ACCOUNT_INCLUDED_IN_POLICY: break;
+            default: continue;
+        }
+        // The newest audit entry about this policy names who changed it.
+        const snapshot::policy_audit* newest = nullptr;
+        clock::time_point newest_at{};
+        for (const auto& a : audits) {
+            if (lower(a.policy_id) != lower(e.subject_id())) continue;
+            clock::time_point t{};
+            parse_rfc3339(a.time, t);
+            if (newest == nullptr || t > newest_at) {
+                newest = &a;
+                newest_at = t;
+            }
+        }
+        if (newest == nullptr) continue;
+        e.set_initiated_by(newest->initiated_by);
+        e.set_initiated_by_microsoft(newest->by_microsoft);
+    }
+}
+
 std::vector<ChangeEvent> diff_cycle(bool have_prev, const snapshot::tenant_snapshot& prev,
                                     const report_statuses& prev_statuses, const snapshot::tenant_snapshot& cur,
                                     const v1::ValidationReport& report, std::uint64_t cycle) {
@@ -282,6 +317,7 @@ std::vector<ChangeEvent> diff_cycle(bool have_prev, const snapshot::tenant_snaps
                   std::make_move_iterator(status_events.end()));
     const auto prev_digest = snapshot::digest(prev);
     const auto cur_digest = snapshot::digest(cur);
+    attribute_initiators(events, cur.policy_audits);
     for (std::size_t i = 0; i < events.size(); ++i) {
         events[i].set_cycle(cycle);
         events[i].set_index(static_cast<std::uint32_t>(i));
@@ -304,6 +340,11 @@ snapshot::tenant_snapshot carry_forward(const snapshot::tenant_snapshot& prev, c
     keep(out.roles, prev.roles);
     keep(out.mfa_registration, prev.mfa_registration);
     keep(out.per_user_mfa_state, prev.per_user_mfa_state);
+    // The sign-in log and Microsoft's What If answer keep their last good value until read again.
+    if (prev.signin_log && prev.signin_log->ok() && (!out.signin_log || !out.signin_log->ok())) out.signin_log = prev.signin_log;
+    if (prev.microsoft_whatif && prev.microsoft_whatif->ok() && (!out.microsoft_whatif || !out.microsoft_whatif->ok()))
+        out.microsoft_whatif = prev.microsoft_whatif;
+    out.policy_audits.clear();
     return out;
 }
 

@@ -59,6 +59,10 @@ std::vector<v1::ChangeEvent> diff_statuses(const report_statuses& prev, const v1
 
 /// Everything a cycle publishes as events, numbered 0..n-1 and stamped with the cycle and the
 /// digests. `have_prev` false = baseline cycle (no events).
+/// Sets initiated_by (and initiated_by_microsoft) on CA policy events from the newest audit entry
+/// about the same policy (graph.md §8.5, §11.1). Pure.
+void attribute_initiators(std::vector<v1::ChangeEvent>& events, const std::vector<snapshot::policy_audit>& audits);
+
 std::vector<v1::ChangeEvent> diff_cycle(bool have_prev, const snapshot::tenant_snapshot& prev,
                                         const report_statuses& prev_statuses,
                                         const snapshot::tenant_snapshot& cur, const v1::ValidationReport& report,

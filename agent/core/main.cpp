@@ -112,8 +112,9 @@ int main(int argc, char** argv) {
         auto col = agent::collect_and_check(gc, *cfg, 0, system_clock::instance());
         std::cout << agent::report_to_json(col.report) << std::endl;
         const int code = agent::once_exit_code(col.report);
-        spdlog::info("tenant {} (--once): {} ms, {} Graph requests, overall {}, exit {}", cfg->tenant_key,
-                     col.duration.count(), col.counters.total(), agent::status_name(col.report.overall()), code);
+        spdlog::info("tenant {} (--once): {} ms, {} Graph requests, {} token requests, overall {}, exit {}",
+                     cfg->tenant_key, col.duration.count(), col.counters.graph_requests, col.counters.token_requests,
+                     agent::status_name(col.report.overall()), code);
         return code;
     }
 

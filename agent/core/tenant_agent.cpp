@@ -351,7 +351,7 @@ void tenant_agent::run_cycle() {
         state = committed_state{};
     }
     const std::uint64_t cycle = std::max(state->cycle + 1, cycle_floor_);
-    auto col = collect_and_check(*gc_, cfg_, cycle, clk_);
+    auto col = collect_and_check(*gc_, cfg_, cycle, clk_, state->snapshot ? &*state->snapshot : nullptr);
     if (stop_->requested()) {
         spdlog::info("tenant {}: cycle {} abandoned (stopping); nothing published", key(), cycle);
         return;
@@ -380,8 +380,9 @@ void tenant_agent::run_cycle() {
     last_cycle_at_ = clk_.now();
     const bool published = flush_outbox();
     if (!published) last_overall_ = col.report.overall();
-    spdlog::info("tenant {} cycle {}: {} ms, {} Graph requests, overall {}, {} changes{}", key(), cycle,
-                 col.duration.count(), col.counters.total(), status_name(col.report.overall()), events.size(),
+    spdlog::info("tenant {} cycle {}: {} ms, {} Graph requests, {} token requests, overall {}, {} changes{}", key(), cycle,
+                 col.duration.count(), col.counters.graph_requests, col.counters.token_requests,
+                 status_name(col.report.overall()), events.size(),
                  published ? "" : " (waiting for the broker; published on reconnect)");
 }
 

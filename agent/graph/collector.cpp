@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <map>
+
 namespace connguard::graph {
 
 namespace {
@@ -76,6 +79,81 @@ std::vector<snapshot::signin_result> run_signin_probes(graph_client& gc, const p
         out.push_back(std::move(failed));
     }
     return out;
+}
+
+snapshot::signin_history merge_signins(const snapshot::signin_history* previous,
+                                       const std::vector<snapshot::signin_log_entry>& fresh,
+                                       const signin_log_options& opts) {
+    auto lower = [](std::string v) {
+        for (auto& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        return v;
+    };
+    auto at = [](const snapshot::signin_log_entry& e) {
+        clock::time_point t{};
+        parse_rfc3339(e.created, t);
+        return t;
+    };
+    snapshot::signin_history out;
+    clock::time_point last_seen{};
+    if (previous != nullptr && !previous->last_seen.empty() && parse_rfc3339(previous->last_seen, last_seen))
+        out.last_seen = previous->last_seen;
+    std::map<std::pair<std::string, std::string>, snapshot::signin_log_entry> newest;
+    auto consider = [&](const snapshot::signin_log_entry& e) {
+        const auto t = at(e);
+        if (t > last_seen) {
+            last_seen = t;
+            out.last_seen = e.created;
+        }
+        if (!opts.probe_client_id.empty() && lower(e.app_id) == lower(opts.probe_client_id)) return;
+        if (!opts.tool_app_ids.empty()) {
+            bool tool = false;
+            for (const auto& a : opts.tool_app_ids) tool = tool || lower(a) == lower(e.app_id);
+            if (!tool) return;
+        }
+        if (t + opts.window < opts.now) return;
+        const auto key = std::make_pair(lower(e.app_id), lower(e.resource_id));
+        auto it = newest.find(key);
+        if (it == newest.end() || at(it->second) < t) newest[key] = e;
+    };
+    if (previous != nullptr)
+        for (const auto& e : previous->latest) consider(e);
+    for (const auto& e : fresh) consider(e);
+    for (auto& [k, e] : newest) out.latest.push_back(std::move(e));
+    std::sort(out.latest.begin(), out.latest.end(), [&](const auto& a, const auto& b) { return at(a) > at(b); });
+    return out;
+}
+
+snapshot::collected<snapshot::signin_history> collect_signin_log(graph_client& gc,
+                                                                  const snapshot::signin_history* previous,
+                                                                  const signin_log_options& opts) {
+    std::string after = previous != nullptr ? previous->last_seen : std::string{};
+    if (after.empty()) after = format_rfc3339(opts.now - opts.window);
+    auto fresh = gc.recent_signins(opts.user_id, after);
+    if (!fresh) {
+        if (fresh.err().code == "graph.not_premium") spdlog::info("{}", fresh.err().message);
+        else spdlog::warn("{}", fresh.err().message);
+        return snapshot::collected<snapshot::signin_history>::failed(to_collect_error(fresh.err(), graph_call::sign_ins));
+    }
+    return snapshot::collected<snapshot::signin_history>::of(merge_signins(previous, *fresh, opts));
+}
+
+std::vector<snapshot::policy_audit> collect_policy_audits(graph_client& gc, const std::string& since) {
+    auto r = gc.policy_audits_since(since);
+    if (!r) {
+        spdlog::warn("{} (change events carry no initiator this cycle)", r.err().message);
+        return {};
+    }
+    return std::move(*r);
+}
+
+bool what_if_due(const std::optional<snapshot::collected<snapshot::whatif_exchange>>& previous,
+                 const std::string& current_policies_digest, clock::time_point now, std::chrono::hours interval) {
+    if (!previous || !previous->ok()) return true;
+    const auto& w = *previous->value;
+    if (w.policies_digest != current_policies_digest) return true;
+    clock::time_point asked;
+    if (!parse_rfc3339(w.asked_at, asked)) return true;
+    return now - asked >= interval;
 }
 
 }  // namespace connguard::graph

@@ -34,6 +34,9 @@ const char* to_string(graph_call c) {
         case graph_call::registration_details: return "read MFA registration details";
         case graph_call::per_user_mfa_get: return "read per-user MFA state";
         case graph_call::per_user_mfa_patch: return "set per-user MFA state";
+        case graph_call::sign_ins: return "read the sign-in log";
+        case graph_call::directory_audits: return "read the directory audit log";
+        case graph_call::ca_evaluate: return "ask Conditional Access What If";
     }
     return "graph call";
 }
@@ -53,6 +56,9 @@ const char* required_permission(graph_call c) {
         case graph_call::role_assignment_delete: return "RoleManagement.ReadWrite.Directory";
         case graph_call::registration_details: return "AuditLog.Read.All";
         case graph_call::per_user_mfa_patch: return "Policy.ReadWrite.AuthenticationMethod";
+        case graph_call::sign_ins:
+        case graph_call::directory_audits: return "AuditLog.Read.All";
+        case graph_call::ca_evaluate: return "Policy.Read.ConditionalAccess";
     }
     return "";
 }
@@ -394,6 +400,7 @@ struct graph_request {
     std::string method;
     std::string url;  ///< absolute
     std::string body;
+    std::string prefer = {};  ///< Prefer header value, when the call needs one
 };
 
 }  // namespace
@@ -424,6 +431,7 @@ static result<http::response> send_graph(graph_client& gc, graph_client::impl& i
         req.url = gr.url;
         req.headers = {{"Authorization", "Bearer " + *token}, {"Accept", "application/json"}};
         if (!gr.body.empty()) req.headers.emplace_back("Content-Type", "application/json");
+        if (!gr.prefer.empty()) req.headers.emplace_back("Prefer", gr.prefer);
         req.body = gr.body;
         req.timeout = o.request_timeout;
         req.ca_file = o.ca_file;
@@ -701,6 +709,144 @@ result<std::string> graph_client::per_user_mfa_state(const std::string& user_id)
     if (state.empty())
         return malformed(opts_, {graph_call::per_user_mfa_get, "GET", url, {}}, "no string 'perUserMfaState'");
     return state;
+}
+
+// ---- logs and What If ------------------------------------------------------------------------
+
+namespace {
+
+/// Graph's answer to a sign-in log read in a tenant without Entra ID P1 (graph.md §8.6).
+bool not_premium(const http::response& resp) {
+    if (resp.status != 403) return false;
+    const json j = parse_json(resp.body);
+    return j.is_object() && j.contains("error") && j["error"].is_object() &&
+           str(j["error"], "code") == "Authentication_RequestFromNonPremiumTenantOrB2CTenant";
+}
+
+std::string nested_str(const json& j, const char* outer, const char* key) {
+    if (!j.is_object()) return {};
+    const auto it = j.find(outer);
+    return it != j.end() && it->is_object() ? str(*it, key) : std::string{};
+}
+
+}  // namespace
+
+result<std::vector<snapshot::signin_log_entry>> graph_client::recent_signins(const std::string& user_id,
+                                                                             const std::string& after, int top) {
+    graph_ops ops{*this, *impl_, opts_, counters_};
+    std::string filter = "userId eq '" + user_id + "' and signInEventTypes/any(t: t eq 'nonInteractiveUser')";
+    if (!after.empty()) filter += " and createdDateTime gt " + after;
+    const std::string url = opts_.graph_url + "/beta/auditLogs/signIns?$filter=" + http::url_encode(filter) +
+                            "&$top=" + std::to_string(std::clamp(top, 1, 1000));
+    graph_request gr{graph_call::sign_ins, "GET", url, {}, "include-unknown-enum-members"};
+    auto r = ops.send(gr);
+    if (!r) return r.err();
+    if (not_premium(*r))
+        return make_error("graph.not_premium", "tenant " + opts_.tenant_key + ": " + to_string(gr.call) + " (GET " +
+                                                   path_for_message(url) + "): 403 " + describe_graph_error(*r) +
+                                                   "; the sign-in log needs Entra ID P1 or P2");
+    if (r->status < 200 || r->status >= 300) return status_error(opts_, gr, *r);
+    const json j = parse_json(r->body);
+    if (!j.is_object() || !j.contains("value") || !j["value"].is_array())
+        return malformed(opts_, gr, "the body is not a JSON object with a 'value' array");
+    std::vector<snapshot::signin_log_entry> out;
+    for (std::size_t i = 0; i < j["value"].size(); ++i) {
+        const json& e = j["value"][i];
+        snapshot::signin_log_entry x;
+        x.id = str(e, "id");
+        x.created = str(e, "createdDateTime");
+        if (!e.is_object() || x.created.empty())
+            return malformed(opts_, gr, "item " + std::to_string(i) + " is not a sign-in with a 'createdDateTime'");
+        // The filter is the server's job, but never attribute someone else's sign-in to the account.
+        if (const std::string u = str(e, "userId"); !u.empty() && u != user_id) continue;
+        x.app_id = str(e, "appId");
+        x.app_name = str(e, "appDisplayName");
+        x.resource_id = str(e, "resourceId");
+        x.resource_name = str(e, "resourceDisplayName");
+        x.ip_address = str(e, "ipAddress");
+        x.country = nested_str(e, "location", "countryOrRegion");
+        x.client_app_used = str(e, "clientAppUsed");
+        if (const auto st = e.find("status"); st != e.end() && st->is_object()) {
+            if (const auto c = st->find("errorCode"); c != st->end() && !c->is_null()) {
+                if (!c->is_number_integer()) return malformed(opts_, gr, "item " + std::to_string(i) + ": status.errorCode is not a number");
+                x.error_code = c->get<int>();
+            }
+            x.failure_reason = str(*st, "failureReason");
+        }
+        if (const auto ap = e.find("appliedConditionalAccessPolicies"); ap != e.end() && ap->is_array()) {
+            for (const auto& p : *ap) {
+                if (!p.is_object()) continue;
+                x.applied_policies.push_back({str(p, "id"), str(p, "displayName"), str(p, "result")});
+            }
+        }
+        out.push_back(std::move(x));
+    }
+    return out;
+}
+
+result<std::vector<snapshot::policy_audit>> graph_client::policy_audits_since(const std::string& since) {
+    graph_ops ops{*this, *impl_, opts_, counters_};
+    std::string filter = "category eq 'Policy'";
+    if (!since.empty()) filter += " and activityDateTime ge " + since;
+    const std::string url = opts_.graph_url + "/v1.0/auditLogs/directoryAudits?$filter=" + http::url_encode(filter);
+    auto items = ops.get_all(graph_call::directory_audits, url);
+    if (!items) return items.err();
+    std::vector<snapshot::policy_audit> out;
+    for (const auto& e : *items) {
+        if (!e.is_object()) continue;
+        const std::string activity = str(e, "activityDisplayName");
+        // Activities match case-insensitively (graph.md §8.5: the casing differs between sources).
+        std::string lower_activity = activity;
+        for (auto& ch : lower_activity) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        if (lower_activity.find("conditional access policy") == std::string::npos) continue;
+        snapshot::policy_audit a;
+        a.activity = activity;
+        a.time = str(e, "activityDateTime");
+        if (const auto by = e.find("initiatedBy"); by != e.end() && by->is_object()) {
+            const std::string app = nested_str(*by, "app", "displayName");
+            const std::string user = nested_str(*by, "user", "userPrincipalName");
+            a.initiated_by = !app.empty() ? app : user;
+            a.by_microsoft = app == "Microsoft Managed Policy Manager";
+        }
+        if (const auto t = e.find("targetResources"); t != e.end() && t->is_array()) {
+            for (const auto& r : *t) {
+                if (!str(r, "id").empty()) {
+                    a.policy_id = str(r, "id");
+                    break;
+                }
+            }
+        }
+        if (!a.policy_id.empty()) out.push_back(std::move(a));
+    }
+    return out;
+}
+
+result<std::vector<snapshot::whatif_answer>> graph_client::evaluate_what_if(const json& request) {
+    graph_ops ops{*this, *impl_, opts_, counters_};
+    const std::string url = opts_.graph_url + "/v1.0/identity/conditionalAccess/evaluate";
+    const graph_request gr{graph_call::ca_evaluate, "POST", url, request.dump()};
+    auto r = ops.send(gr);
+    if (!r) return r.err();
+    if (r->status < 200 || r->status >= 300) return status_error(opts_, gr, *r);
+    const json j = parse_json(r->body);
+    if (!j.is_object() || !j.contains("value") || !j["value"].is_array())
+        return malformed(opts_, gr, "the body is not a JSON object with a 'value' array");
+    std::vector<snapshot::whatif_answer> out;
+    for (std::size_t i = 0; i < j["value"].size(); ++i) {
+        const json& p = j["value"][i];
+        const auto applies = p.is_object() ? p.find("policyApplies") : p.end();
+        if (!p.is_object() || applies == p.end() || !applies->is_boolean())
+            return malformed(opts_, gr, "item " + std::to_string(i) + " has no boolean 'policyApplies'");
+        std::string reasons;
+        if (const auto a = p.find("analysisReasons"); a != p.end()) {
+            if (a->is_string()) reasons = a->get<std::string>();
+            else if (a->is_array())
+                for (const auto& x : *a)
+                    if (x.is_string()) reasons += (reasons.empty() ? "" : ",") + x.get<std::string>();
+        }
+        out.push_back({str(p, "id"), str(p, "displayName"), applies->get<bool>(), reasons});
+    }
+    return out;
 }
 
 // ---- writes ----------------------------------------------------------------------------------

@@ -24,6 +24,8 @@
 //   graph.unauthorized 401 from Graph again after one token refresh
 //   graph.verify      a write answered 2xx but the read-back does not show the change
 //   graph.stale       a write's precondition (the policy's modifiedDateTime) no longer holds
+//   graph.not_premium 403 Authentication_RequestFromNonPremiumTenantOrB2CTenant: the sign-in log
+//                     needs Entra ID P1 (graph.md §8.6)
 // Messages name the tenant, the method and the path, and carry Graph's error code and request-id;
 // never a token, a secret or a password.
 #include <chrono>
@@ -103,6 +105,9 @@ enum class graph_call {
     registration_details,    ///< GET  /v1.0/reports/authenticationMethods/userRegistrationDetails/{id}
     per_user_mfa_get,        ///< GET  /beta/users/{id}/authentication/requirements
     per_user_mfa_patch,      ///< PATCH /beta/users/{id}/authentication/requirements
+    sign_ins,                ///< GET  /beta/auditLogs/signIns?$filter=userId eq … nonInteractiveUser
+    directory_audits,        ///< GET  /v1.0/auditLogs/directoryAudits?$filter=category eq 'Policy' …
+    ca_evaluate,             ///< POST /v1.0/identity/conditionalAccess/evaluate
 };
 /// Short name for messages, e.g. "list CA policies".
 const char* to_string(graph_call c);
@@ -172,6 +177,18 @@ public:
     result<snapshot::registration> registration_details(const std::string& user_id);
     /// perUserMfaState ("disabled" | "enabled" | "enforced") from beta authentication/requirements.
     result<std::string> per_user_mfa_state(const std::string& user_id);
+    /// The user's non-interactive sign-ins created after `after` (ISO 8601 as Graph wrote it), newest
+    /// first: ONE request (the first page, at most `top` entries), so a quiet cycle costs one call.
+    /// Sends `Prefer: include-unknown-enum-members` so report-only policy results are named.
+    /// A tenant without Entra ID P1 is "graph.not_premium".
+    result<std::vector<snapshot::signin_log_entry>> recent_signins(const std::string& user_id, const std::string& after,
+                                                                   int top = 100);
+    /// Directory audit entries of category Policy at or after `since` (ISO 8601) that name a CA
+    /// policy (all pages): who changed which policy.
+    result<std::vector<snapshot::policy_audit>> policy_audits_since(const std::string& since);
+    /// Microsoft's What If (POST identity/conditionalAccess/evaluate, graph.md §4.1) for the request
+    /// body given: one answer per policy Graph returned.
+    result<std::vector<snapshot::whatif_answer>> evaluate_what_if(const nlohmann::json& request);
 
     // ---- typed writes (remediation) ---------------------------------------------------------
     /// Adds user_id to the policy's conditions.users.excludeUsers: GET the policy, refuse with

@@ -6,44 +6,7 @@ namespace connguard::graph {
 
 using snapshot::signin_outcome;
 
-std::optional<signin_outcome> outcome_for_code(long code) {
-    switch (code) {
-        case 50076:
-        case 50074:
-            return signin_outcome::mfa_required;
-        case 50079:
-        case 50072:
-            return signin_outcome::mfa_registration_required;
-        case 53003:
-            return signin_outcome::blocked_by_ca;
-        case 530035:
-            return signin_outcome::blocked_by_security_defaults;
-        case 53000:
-        case 53001:
-        case 53002:
-            return signin_outcome::control_required;
-        case 50126:
-            return signin_outcome::bad_credentials;
-        case 50053:
-            return signin_outcome::locked;
-        case 50057:
-            return signin_outcome::disabled;
-        case 50055:
-        case 50144:
-            return signin_outcome::password_expired;
-        case 50034:
-            return signin_outcome::not_found;
-        case 7000218:
-        case 700016:
-        case 7000215:
-        case 7000222:
-        case 700027:
-        case 65001:
-            return signin_outcome::app_misconfigured;
-        default:
-            return std::nullopt;
-    }
-}
+std::optional<signin_outcome> outcome_for_code(long code) { return snapshot::outcome_for_aadsts(code); }
 
 namespace {
 

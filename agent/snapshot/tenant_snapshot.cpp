@@ -18,9 +18,63 @@ const char* to_string(signin_outcome o) {
         case signin_outcome::password_expired: return "password_expired";
         case signin_outcome::not_found: return "not_found";
         case signin_outcome::app_misconfigured: return "app_misconfigured";
+        case signin_outcome::external_challenge_required: return "external_challenge_required";
+        case signin_outcome::registration_blocked_by_risk: return "registration_blocked_by_risk";
+        case signin_outcome::ca_failed: return "ca_failed";
+        case signin_outcome::not_assigned_to_app: return "not_assigned_to_app";
+        case signin_outcome::password_change_required_by_risk: return "password_change_required_by_risk";
         case signin_outcome::other: return "other";
     }
     return "other";
+}
+
+std::optional<signin_outcome> outcome_for_aadsts(long code) {
+    switch (code) {
+        case 50076:
+        case 50074:
+            return signin_outcome::mfa_required;
+        case 50079:
+        case 50072:
+            return signin_outcome::mfa_registration_required;
+        case 53003:
+            return signin_outcome::blocked_by_ca;
+        case 530035:
+            return signin_outcome::blocked_by_security_defaults;
+        case 53000:
+        case 53001:
+        case 53002:
+            return signin_outcome::control_required;
+        case 50158:
+            return signin_outcome::external_challenge_required;
+        case 53004:
+            return signin_outcome::registration_blocked_by_risk;
+        case 50131:
+            return signin_outcome::ca_failed;
+        case 50105:
+            return signin_outcome::not_assigned_to_app;
+        case 50135:
+            return signin_outcome::password_change_required_by_risk;
+        case 50126:
+            return signin_outcome::bad_credentials;
+        case 50053:
+            return signin_outcome::locked;
+        case 50057:
+            return signin_outcome::disabled;
+        case 50055:
+        case 50144:
+            return signin_outcome::password_expired;
+        case 50034:
+            return signin_outcome::not_found;
+        case 7000218:
+        case 700016:
+        case 7000215:
+        case 7000222:
+        case 700027:
+        case 65001:
+            return signin_outcome::app_misconfigured;
+        default:
+            return std::nullopt;
+    }
 }
 
 namespace {
@@ -85,6 +139,84 @@ nlohmann::json settings_json(const tenant_snapshot& s) {
     };
 }
 
+nlohmann::json log_json(const signin_history& l) {
+    auto arr = nlohmann::json::array();
+    for (const auto& e : l.latest) {
+        auto pols = nlohmann::json::array();
+        for (const auto& p : e.applied_policies)
+            pols.push_back({{"id", p.id}, {"displayName", p.display_name}, {"result", p.result}});
+        arr.push_back({{"id", e.id},
+                       {"createdDateTime", e.created},
+                       {"appId", e.app_id},
+                       {"appDisplayName", e.app_name},
+                       {"resourceId", e.resource_id},
+                       {"resourceDisplayName", e.resource_name},
+                       {"ipAddress", e.ip_address},
+                       {"country", e.country},
+                       {"clientAppUsed", e.client_app_used},
+                       {"errorCode", e.error_code},
+                       {"failureReason", e.failure_reason},
+                       {"appliedConditionalAccessPolicies", std::move(pols)}});
+    }
+    return {{"latest", std::move(arr)}, {"lastSeen", l.last_seen}};
+}
+
+signin_history log_from(const nlohmann::json& j) {
+    signin_history l;
+    l.last_seen = j.value("lastSeen", std::string{});
+    for (const auto& e : j.at("latest")) {
+        signin_log_entry x;
+        x.id = e.value("id", std::string{});
+        x.created = e.value("createdDateTime", std::string{});
+        x.app_id = e.value("appId", std::string{});
+        x.app_name = e.value("appDisplayName", std::string{});
+        x.resource_id = e.value("resourceId", std::string{});
+        x.resource_name = e.value("resourceDisplayName", std::string{});
+        x.ip_address = e.value("ipAddress", std::string{});
+        x.country = e.value("country", std::string{});
+        x.client_app_used = e.value("clientAppUsed", std::string{});
+        x.error_code = e.value("errorCode", 0);
+        x.failure_reason = e.value("failureReason", std::string{});
+        for (const auto& p : e.value("appliedConditionalAccessPolicies", nlohmann::json::array()))
+            x.applied_policies.push_back({p.value("id", std::string{}), p.value("displayName", std::string{}),
+                                          p.value("result", std::string{})});
+        l.latest.push_back(std::move(x));
+    }
+    return l;
+}
+
+nlohmann::json whatif_json(const whatif_exchange& w) {
+    auto arr = nlohmann::json::array();
+    for (const auto& a : w.answers)
+        arr.push_back({{"id", a.policy_id},
+                       {"displayName", a.display_name},
+                       {"policyApplies", a.policy_applies},
+                       {"analysisReasons", a.analysis_reasons}});
+    return {{"askedAt", w.asked_at},
+            {"resourceAppId", w.resource_app_id},
+            {"clientAppType", w.client_app_type},
+            {"ipAddress", w.ip_address},
+            {"country", w.country},
+            {"authenticationFlow", w.authentication_flow},
+            {"policiesDigest", w.policies_digest},
+            {"value", std::move(arr)}};
+}
+
+whatif_exchange whatif_from(const nlohmann::json& j) {
+    whatif_exchange w;
+    w.asked_at = j.value("askedAt", std::string{});
+    w.resource_app_id = j.value("resourceAppId", std::string{});
+    w.client_app_type = j.value("clientAppType", std::string{});
+    w.ip_address = j.value("ipAddress", std::string{});
+    w.country = j.value("country", std::string{});
+    w.authentication_flow = j.value("authenticationFlow", std::string{});
+    w.policies_digest = j.value("policiesDigest", std::string{});
+    for (const auto& a : j.at("value"))
+        w.answers.push_back({a.value("id", std::string{}), a.value("displayName", std::string{}),
+                             a.value("policyApplies", false), a.value("analysisReasons", std::string{})});
+    return w;
+}
+
 }  // namespace
 
 nlohmann::json to_json(const tenant_snapshot& s) {
@@ -99,6 +231,8 @@ nlohmann::json to_json(const tenant_snapshot& s) {
                        {"errorDescription", r.error_description},
                        {"policyIds", r.policy_ids}});
     j["signins"] = std::move(arr);
+    if (s.signin_log) j["signInLog"] = item_json(*s.signin_log, log_json);
+    if (s.microsoft_whatif) j["microsoftWhatIf"] = item_json(*s.microsoft_whatif, whatif_json);
     return j;
 }
 
@@ -143,9 +277,16 @@ tenant_snapshot from_json(const nlohmann::json& j) {
             s.signins.push_back(std::move(sr));
         }
     }
+    if (j.contains("signInLog")) s.signin_log = item_from<signin_history>(j.at("signInLog"), log_from);
+    if (j.contains("microsoftWhatIf")) s.microsoft_whatif = item_from<whatif_exchange>(j.at("microsoftWhatIf"), whatif_from);
     return s;
 }
 
 std::string digest(const tenant_snapshot& s) { return sha256_hex(settings_json(s).dump()); }
+
+std::string policies_digest(const tenant_snapshot& s) {
+    if (!s.ca_policies.ok()) return {};
+    return sha256_hex(nlohmann::json(*s.ca_policies.value).dump());
+}
 
 }  // namespace connguard::snapshot

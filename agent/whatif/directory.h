@@ -81,6 +81,10 @@ struct directory {
 /// Every key is optional. Errors (code "whatif.directory") name the field.
 result<directory> parse_directory(const nlohmann::json& j);
 
+/// Directory Synchronization Accounts role template id: holders are exempt from Security Defaults
+/// (graph.md §5 "Exemption", §11.3).
+inline constexpr const char* role_directory_synchronization_accounts = "d29b2b05-8046-44ba-8758-1e26182fcf32";
+
 /// Privileged role template ids that Security Defaults always sends through MFA (graph.md §5).
 const std::set<std::string>& security_defaults_privileged_roles();
 /// Display name of a built-in directory role template id (lower case), or nullptr when unknown.

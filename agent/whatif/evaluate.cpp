@@ -308,11 +308,13 @@ struct tally {
     }
 };
 
-/// Security Defaults and per-user MFA for a user sign-in (graph.md §5, §6).
+/// Security Defaults and per-user MFA for a user sign-in (graph.md §5, §6, §11.3).
 void add_settings(tally& t, const directory& dir, const user_facts& u, const sign_in& s) {
     if (s.identity_kind != sign_in::identity::user) return;
     const bool legacy = s.legacy_client();
-    if (dir.security_defaults_enabled) {
+    // The Directory Synchronization Accounts role is exempt from Security Defaults altogether.
+    const bool sd_exempt = u.roles.count(role_directory_synchronization_accounts) != 0;
+    if (dir.security_defaults_enabled && !sd_exempt) {
         if (legacy) {
             t.add(demand::block, cause_security_defaults,
                   "Security Defaults block legacy authentication (client app type " + s.client_app_type.value_or("") + ")");
@@ -328,6 +330,11 @@ void add_settings(tally& t, const directory& dir, const user_facts& u, const sig
                        icontains(s.applications, app_azure_management)) {
                 t.add(demand::mfa, cause_security_defaults,
                       "Security Defaults require MFA for Azure management (" + std::string(app_azure_management) + ")");
+            } else if (!u.is_mfa_registered) {
+                t.add(demand::mfa, cause_security_defaults,
+                      "Security Defaults require every user to register MFA, and the account has no MFA method "
+                      "registered: Entra asks it to register at this sign-in (there is no registration grace period "
+                      "since 2024-07-29)");
             }
         }
     }
@@ -370,9 +377,26 @@ who identity_of(const directory& dir, const sign_in& s) {
     return u;
 }
 
-policy_result evaluate_one(const policy& p, const directory& dir, const sign_in& s, const who& u) {
+/// Token protection (graph.md §11.5): the first resource of the sign-in that the policy covers and that
+/// accepts only a bound token; empty when none (or the token is bound).
+std::string token_protected_resource(const policy& p, const sign_in& s) {
+    if (!p.secure_sign_in_session || s.bound_token || s.context_kind != sign_in::context::application) return {};
+    for (const auto& app : s.applications) {
+        if (token_protection_apps().count(lower(app)) != 0 && application_condition(p, app) == tri::yes) return app;
+    }
+    return {};
+}
+
+std::string label_of(const policy& p, std::size_t index) {
+    if (!p.id.empty()) return p.id;
+    if (!p.display_name.empty()) return p.display_name;
+    return "policy #" + std::to_string(index);
+}
+
+policy_result evaluate_one(const policy& p, const directory& dir, const sign_in& s, const who& u, std::size_t index) {
     policy_result r;
     r.id = p.id;
+    r.label = label_of(p, index);
     r.display_name = p.display_name;
     r.state = p.state;
     std::uint32_t reasons = 0;
@@ -384,7 +408,10 @@ policy_result evaluate_one(const policy& p, const directory& dir, const sign_in&
 
     // identity
     const bool workload_policy = !p.include_service_principals.empty();
-    if (s.identity_kind == sign_in::identity::user) {
+    if (p.targets_agents) {
+        // Agent-identity policies target agents only: never a human user, never a workload identity.
+        reasons |= s.identity_kind == sign_in::identity::user ? reason_users : reason_workload_identities;
+    } else if (s.identity_kind == sign_in::identity::user) {
         if (!p.has_users) {
             reasons |= workload_policy ? reason_workload_identities : reason_users;
         } else {
@@ -450,7 +477,14 @@ policy_result evaluate_one(const policy& p, const directory& dir, const sign_in&
     r.applies = conditions_match && p.state != policy_state::disabled;
     r.uncertain = p.state != policy_state::disabled && reasons == reason_not_enough_information;
     if (p.grant) r.detail = describe(*p.grant, s);
-    if (conditions_match) r.required = demand_of(p, s);
+    if (conditions_match) {
+        r.required = demand_of(p, s);
+        if (const auto app = token_protected_resource(p, s); !app.empty()) {
+            r.required = demand::block;
+            r.detail += (r.detail.empty() ? "" : "; ") + std::string("token protection (secureSignInSession): ") +
+                        app_name(app) + " accepts only a device-bound token, and a password (ROPC) token is never bound";
+        }
+    }
     return r;
 }
 
@@ -462,7 +496,11 @@ std::string why_policy(const policy_result& r) {
         case demand::control: what = "requires a control a non-interactive sign-in cannot satisfy"; break;
         case demand::none: what = "applies"; break;
     }
-    return "policy '" + r.display_name + "' (" + r.id + ") " + what + (r.detail.empty() ? "" : " [" + r.detail + "]");
+    std::string name;
+    if (!r.display_name.empty()) name = "policy '" + r.display_name + "'" + (r.id.empty() ? "" : " (" + r.id + ")");
+    else if (!r.id.empty()) name = "policy " + r.id;
+    else name = r.label;
+    return name + " " + what + (r.detail.empty() ? "" : " [" + r.detail + "]");
 }
 
 }  // namespace
@@ -519,7 +557,7 @@ const char* to_string(verdict_result r) {
 }
 
 policy_result evaluate_policy(const policy& p, const directory& dir, const sign_in& s) {
-    return evaluate_one(p, dir, s, identity_of(dir, s));
+    return evaluate_one(p, dir, s, identity_of(dir, s), 0);
 }
 
 evaluation evaluate(const std::vector<policy>& policies, const directory& dir, const sign_in& s) {
@@ -527,16 +565,17 @@ evaluation evaluate(const std::vector<policy>& policies, const directory& dir, c
     const who u = identity_of(dir, s);
     e.policies.reserve(policies.size());
     tally enforced, with_report_only;
-    for (const auto& p : policies) {
-        policy_result r = evaluate_one(p, dir, s, u);
-        if (r.uncertain) e.result.uncertain.push_back(r.id);
+    for (std::size_t i = 0; i < policies.size(); ++i) {
+        const policy& p = policies[i];
+        policy_result r = evaluate_one(p, dir, s, u, i);
+        if (r.uncertain) e.result.uncertain.push_back(r.label);
         if (r.applies) {
             if (p.state == policy_state::enabled) {
-                enforced.add(r.required, r.id, why_policy(r));
-                with_report_only.add(r.required, r.id, why_policy(r));
+                enforced.add(r.required, r.label, why_policy(r));
+                with_report_only.add(r.required, r.label, why_policy(r));
             } else if (p.state == policy_state::report_only) {
-                e.result.report_only_policies.push_back(r.id);
-                with_report_only.add(r.required, r.id, "report-only " + why_policy(r));
+                e.result.report_only_policies.push_back(r.label);
+                with_report_only.add(r.required, r.label, "report-only " + why_policy(r));
             }
         }
         e.policies.push_back(std::move(r));
@@ -592,6 +631,41 @@ const std::set<std::string>& office365_apps() {
     return apps;
 }
 
+const std::set<std::string>& token_protection_apps() {
+    static const std::set<std::string> apps = {
+        app_exchange_online,
+        app_sharepoint_online,
+        app_teams,
+        app_teams_services,
+    };
+    return apps;
+}
+
+bool only_baseline_scopes(const std::vector<std::string>& scopes) {
+    static const std::set<std::string> baseline = {"openid", "profile", "email", "offline_access", "user.read"};
+    static const std::string prefixes[] = {"https://graph.microsoft.com/", "00000003-0000-0000-c000-000000000000/"};
+    bool any = false;
+    for (const auto& element : scopes) {
+        std::size_t pos = 0;
+        const std::string text = lower(element);
+        while (pos < text.size()) {
+            const auto start = text.find_first_not_of(" \t\r\n", pos);
+            if (start == std::string::npos) break;
+            auto end = text.find_first_of(" \t\r\n", start);
+            if (end == std::string::npos) end = text.size();
+            std::string scope = text.substr(start, end - start);
+            pos = end;
+            for (const auto& prefix : prefixes) {  // the baseline scopes are Microsoft Graph permissions
+                if (scope.size() > prefix.size() && scope.compare(0, prefix.size(), prefix) == 0)
+                    scope = scope.substr(prefix.size());
+            }
+            if (baseline.count(scope) == 0) return false;
+            any = true;
+        }
+    }
+    return any;
+}
+
 const std::set<std::string>& admin_portal_apps() {
     static const std::set<std::string> apps = {
         "c44b4083-3bb0-49c1-b47d-974e53cbdf3c",  // Azure Portal
@@ -610,6 +684,7 @@ std::string app_name(const std::string& app_id) {
         {"00000004-0000-0ff1-ce00-000000000000", "Skype for Business Online"},
         {"00000006-0000-0ff1-ce00-000000000000", "Microsoft Office 365 Portal"},
         {"1fec8e78-bce4-4aaf-ab1b-5451cc387264", "Microsoft Teams"},
+        {"cc15fd57-2c6c-4117-a88c-83b1d56b4bbe", "Microsoft Teams Services"},
     };
     auto it = names.find(lower(app_id));
     return it == names.end() ? app_id : it->second;

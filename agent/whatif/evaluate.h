@@ -56,14 +56,18 @@ enum class demand {
 const char* to_string(demand d);
 
 struct policy_result {
-    std::string id;
+    std::string id;                       ///< the policy's id as given (may be empty)
+    /// How the verdict names the policy: its id, else its displayName, else "policy #<index>" (the
+    /// 0-based position in the evaluated list). Never empty.
+    std::string label;
     std::string display_name;
     policy_state state = policy_state::disabled;
     bool applies = false;                 ///< all conditions match for certain (state aside for disabled)
     std::uint32_t analysis_reasons = 0;   ///< analysis_reason flags
     bool uncertain = false;               ///< not disabled, nothing fails for certain, something unknown
     demand required = demand::none;       ///< what it demands when it applies
-    std::string detail;                   ///< the grant controls in words, e.g. "mfa OR compliantDevice"
+    std::string detail;                   ///< the grant controls in words, e.g. "mfa OR compliantDevice";
+                                          ///< names token protection when that is what blocks
 };
 
 enum class verdict_result { allowed, mfa_required, mfa_registration_required, blocked, control_required };
@@ -76,12 +80,12 @@ inline constexpr const char* cause_per_user_mfa = "perUserMfa";
 
 struct verdict {
     verdict_result result = verdict_result::allowed;
-    std::vector<std::string> causes;     ///< policy ids (input order), then "securityDefaults", "perUserMfa"
-    std::vector<std::string> uncertain;  ///< ids of enabled and report-only policies that may apply
+    std::vector<std::string> causes;     ///< policy labels (input order), then "securityDefaults", "perUserMfa"
+    std::vector<std::string> uncertain;  ///< labels of enabled and report-only policies that may apply
     std::vector<std::string> explanations;  ///< one readable line per cause
     verdict_result report_only_result = verdict_result::allowed;
-    std::vector<std::string> report_only_policies;  ///< report-only policies that apply
-    std::vector<std::string> report_only_causes;    ///< causes of report_only_result
+    std::vector<std::string> report_only_policies;  ///< labels of the report-only policies that apply
+    std::vector<std::string> report_only_causes;    ///< causes of report_only_result (labels and settings)
 };
 
 struct evaluation {
@@ -92,7 +96,8 @@ struct evaluation {
 /// Evaluates one sign-in. Policies are taken as given (order preserved in the output).
 evaluation evaluate(const std::vector<policy>& policies, const directory& dir, const sign_in& s);
 
-/// Evaluates one policy's conditions only (state ignored except for policyNotEnabled).
+/// Evaluates one policy's conditions only (state ignored except for policyNotEnabled); its label
+/// falls back to "policy #0".
 policy_result evaluate_policy(const policy& p, const directory& dir, const sign_in& s);
 
 /// The `connguardctl whatif --json` document:
@@ -105,6 +110,20 @@ inline constexpr const char* app_exchange_online = "00000002-0000-0ff1-ce00-0000
 inline constexpr const char* app_microsoft_graph = "00000003-0000-0000-c000-000000000000";
 inline constexpr const char* app_azure_management = "797f4846-ba00-4fd7-ba43-dac1f8f63013";
 inline constexpr const char* app_sharepoint_online = "00000003-0000-0ff1-ce00-000000000000";
+/// Azure AD Graph ("Windows Azure Active Directory"): where Entra evaluates a sign-in that asks only for
+/// baseline scopes under "All resources" policies with resource exclusions (graph.md §4 rule 12, §11.5).
+inline constexpr const char* app_azure_ad_graph = "00000002-0000-0000-c000-000000000000";
+/// Microsoft Teams (client) and Microsoft Teams Services.
+inline constexpr const char* app_teams = "1fec8e78-bce4-4aaf-ab1b-5451cc387264";
+inline constexpr const char* app_teams_services = "cc15fd57-2c6c-4117-a88c-83b1d56b4bbe";
+/// Resources where token protection (sessionControls.secureSignInSession) demands a bound token:
+/// Exchange Online, SharePoint Online, Teams (graph.md §11.5).
+const std::set<std::string>& token_protection_apps();
+/// True when every scope is a baseline scope: openid, profile, email, offline_access, User.Read (any
+/// case, also in the Microsoft Graph resource form "https://graph.microsoft.com/User.Read" or
+/// "00000003-0000-0000-c000-000000000000/User.Read"). Elements holding several space-separated scopes
+/// are split. False for an empty list. The caller evaluates such a sign-in against app_azure_ad_graph.
+bool only_baseline_scopes(const std::vector<std::string>& scopes);
 /// Members of the `Office365` app group that ConnGuard knows (graph.md §4 rule 9, §9).
 const std::set<std::string>& office365_apps();
 /// Members of the `MicrosoftAdminPortals` app group that ConnGuard knows (graph.md §4 rule 10).

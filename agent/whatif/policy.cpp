@@ -90,6 +90,48 @@ result<std::optional<filter_condition>> parse_filter(const json& parent, std::st
     return std::optional<filter_condition>{std::move(f)};
 }
 
+/// A preview condition object counts as configured when any member other than an OData annotation holds a
+/// value: a non-empty string other than "none", a number, true, or a collection holding such a value.
+bool configured(const json& v) {
+    switch (v.type()) {
+        case json::value_t::null: return false;
+        case json::value_t::string: {
+            const auto t = trim(v.get<std::string>());
+            return !t.empty() && !iequals(t, "none");
+        }
+        case json::value_t::boolean: return v.get<bool>();
+        case json::value_t::array:
+            return std::any_of(v.begin(), v.end(), [](const json& e) { return configured(e); });
+        case json::value_t::object:
+            for (auto it = v.begin(); it != v.end(); ++it) {
+                if (it.key().find("@odata") != std::string::npos) continue;
+                if (configured(it.value())) return true;
+            }
+            return false;
+        default: return true;  // numbers
+    }
+}
+
+/// The agent-identity conditions (graph.md §11.5) found in `o` (conditions, conditions.users or
+/// conditions.clientApplications): true when any is configured non-empty. `base` ends with '.' or is empty.
+result<bool> agent_conditions(const json& o, const std::string& base, const ctx& c) {
+    bool any = false;
+    for (const char* key : {"includeAgentIdServicePrincipals", "excludeAgentIdServicePrincipals", "agentIdRiskLevels"}) {
+        auto v = strings(o, key, base + key, code);
+        if (!v) return c.wrap(v.err());
+        for (const auto& x : v.value()) any = any || !iequals(x, "none");
+    }
+    auto f = parse_filter(o, "agentIdServicePrincipalFilter", base + "agentIdServicePrincipalFilter", c);
+    if (!f) return f.err();
+    any = any || f.value().has_value();
+    for (const char* key : {"agents", "agentContext"}) {
+        auto obj = object_condition(o, key, base + key, c);
+        if (!obj) return obj.err();
+        any = any || (*obj != nullptr && configured(**obj));
+    }
+    return any;
+}
+
 result<std::optional<grant_controls>> parse_grant(const json& g, const ctx& c) {
     const std::string path = "grantControls";
     if (g.is_null() || (g.is_array() && g.empty())) return std::optional<grant_controls>{};
@@ -141,6 +183,15 @@ bool grant_controls::empty() const {
 
 bool grant_controls::has(const std::string& control) const { return icontains(built_in_controls, control); }
 
+bool is_microsoft_managed(const policy& p) {
+    static constexpr std::string_view template_prefix = "4200930c-0da2-4e33-ca01-";
+    static constexpr std::string_view name_prefix = "Microsoft-managed:";
+    auto starts = [](const std::string& s, std::string_view prefix) {
+        return s.size() >= prefix.size() && iequals(std::string_view(s).substr(0, prefix.size()), prefix);
+    };
+    return starts(p.template_id, template_prefix) || starts(p.display_name, name_prefix);
+}
+
 result<policy> parse_policy(const json& j) {
     if (!j.is_object()) return make_error(code, "policy: expected a JSON object, got " + type_name(j));
     policy p;
@@ -155,6 +206,9 @@ result<policy> parse_policy(const json& j) {
         if (!p.display_name.empty()) c.who = "policy '" + p.display_name + "': ";
         else if (!p.id.empty()) c.who = "policy " + p.id + ": ";
     }
+    CG_TRY_ASSIGN(p.template_id, string_field(j, "templateId", "templateId", code));
+    CG_TRY_ASSIGN(p.created_date_time, string_field(j, "createdDateTime", "createdDateTime", code));
+    CG_TRY_ASSIGN(p.modified_date_time, string_field(j, "modifiedDateTime", "modifiedDateTime", code));
     {
         auto st = string_field(j, "state", "state", code);
         if (!st) return c.wrap(st.err());
@@ -188,6 +242,9 @@ result<policy> parse_policy(const json& j) {
             auto eg = parse_guests(*u, "excludeGuestsOrExternalUsers", base + "excludeGuestsOrExternalUsers", c);
             if (!eg) return eg.err();
             p.exclude_guests = std::move(eg.value());
+            auto agents = agent_conditions(*u, base, c);
+            if (!agents) return agents.err();
+            p.targets_agents = p.targets_agents || agents.value();
         }
     }
     // clientApplications
@@ -200,9 +257,9 @@ result<policy> parse_policy(const json& j) {
                           strings(*a, "includeServicePrincipals", base + "includeServicePrincipals", code));
             CG_TRY_ASSIGN(p.exclude_service_principals,
                           strings(*a, "excludeServicePrincipals", base + "excludeServicePrincipals", code));
-            std::vector<std::string> agents;
-            CG_TRY_ASSIGN(agents, strings(*a, "includeAgentIdServicePrincipals", base + "includeAgentIdServicePrincipals", code));
-            for (auto& s : agents) p.include_service_principals.push_back(s);
+            auto agents = agent_conditions(*a, base, c);
+            if (!agents) return agents.err();
+            p.targets_agents = p.targets_agents || agents.value();
             p.has_service_principal_filter = present(*a, "servicePrincipalFilter") != nullptr;
         }
     }
@@ -279,6 +336,23 @@ result<policy> parse_policy(const json& j) {
         auto times = object_condition(*cond, "times", "conditions.times", c);
         if (!times) return times.err();
         p.has_times = *times != nullptr;
+    }
+    {
+        auto agents = agent_conditions(*cond, "conditions.", c);
+        if (!agents) return agents.err();
+        p.targets_agents = p.targets_agents || agents.value();
+    }
+    {
+        auto session = object_condition(j, "sessionControls", "sessionControls", c);
+        if (!session) return session.err();
+        if (const json* sc = *session) {
+            auto secure = object_condition(*sc, "secureSignInSession", "sessionControls.secureSignInSession", c);
+            if (!secure) return secure.err();
+            if (const json* ss = *secure) {
+                CG_TRY_ASSIGN(p.secure_sign_in_session,
+                              bool_field(*ss, "isEnabled", false, "sessionControls.secureSignInSession.isEnabled", code));
+            }
+        }
     }
     // grant controls: top level, or (a known export oddity) nested inside conditions.
     const json* g = member(j, "grantControls");

@@ -57,6 +57,9 @@ struct policy {
     std::string id;
     std::string display_name;
     policy_state state = policy_state::disabled;
+    std::string template_id;         ///< templateId (empty when null or absent)
+    std::string created_date_time;   ///< createdDateTime as Graph sent it (empty when null or absent)
+    std::string modified_date_time;  ///< modifiedDateTime as Graph sent it (empty when null or absent)
 
     // conditions.users (absent or null: `has_users` false)
     bool has_users = false;
@@ -87,9 +90,21 @@ struct policy {
     std::vector<std::string> insider_risk_levels;
     std::vector<std::string> authentication_flows;  ///< transferMethods flags
     bool has_times = false;                         ///< undocumented `times` condition present
+    /// Any agent-identity condition configured non-empty (graph.md §11.5): includeAgentIdServicePrincipals,
+    /// excludeAgentIdServicePrincipals, agentIdServicePrincipalFilter, agentIdRiskLevels, agents or
+    /// agentContext, found under conditions, conditions.users or conditions.clientApplications.
+    bool targets_agents = false;
 
     std::optional<grant_controls> grant;            ///< null grantControls: none
+
+    // sessionControls
+    /// Token protection: sessionControls.secureSignInSession.isEnabled is true (graph.md §11.5).
+    bool secure_sign_in_session = false;
 };
+
+/// Microsoft-managed policy (graph.md §11.1): templateId starts with `4200930c-0da2-4e33-ca01-` or
+/// displayName starts with `Microsoft-managed:` (both compared ignoring case).
+bool is_microsoft_managed(const policy& p);
 
 /// One policy from one JSON object. Errors (code "whatif.policy") name the field and, when known,
 /// the policy's displayName.

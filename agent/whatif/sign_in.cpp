@@ -153,6 +153,14 @@ result<sign_in> parse_evaluate_request(const json& j) {
         auto m = string_field(*flow, "transferMethod", base + "authenticationFlow.transferMethod", code);
         if (!m) return m.err();
         if (!m.value().empty()) s.authentication_flow = m.value();
+        for (const char* known : {"none", "deviceCodeFlow", "authenticationTransfer"}) {
+            if (iequals(s.authentication_flow, known)) s.authentication_flow = known;
+        }
+    }
+    {
+        auto b = bool_field(*cond, "boundToken", false, base + "boundToken", code);
+        if (!b) return b.err();
+        s.bound_token = b.value();
     }
     if (const json* dev = present(*cond, "deviceInfo")) {
         if (!dev->is_object()) return make_error(code, base + "deviceInfo: expected an object, got " + type_name(*dev));
@@ -180,6 +188,9 @@ result<sign_in> parse_evaluate_request(const json& j) {
             if (!b) return b.err();
             *out = b.value();
         }
+        auto bound = bool_field(*dev, "boundToken", false, dp + "boundToken", code);
+        if (!bound) return bound.err();
+        s.bound_token = s.bound_token || bound.value();
         auto tou = strings(*dev, "acceptedTermsOfUse", dp + "acceptedTermsOfUse", code);
         if (!tou) return tou.err();
         for (auto& t : tou.value()) d.accepted_terms_of_use.push_back(lower(t));

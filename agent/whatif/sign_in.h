@@ -52,6 +52,10 @@ struct sign_in {
     std::string insider_risk = "none";              ///< none | minor | moderate | elevated
     std::string authentication_flow = "none";       ///< none | deviceCodeFlow | authenticationTransfer
     std::optional<device_info> device;              ///< absent: no device known (unknown for device filters)
+    /// The sign-in presents a device-bound token (token protection, graph.md §11.5). A password (ROPC)
+    /// token is never bound, and everything ConnGuard evaluates is password-based, hence false.
+    /// Request: "boundToken": true in signInConditions.deviceInfo or signInConditions (ConnGuard extension).
+    bool bound_token = false;
 
     /// The resource app id (first of `applications`), empty for non-application contexts.
     std::string resource() const { return applications.empty() ? std::string{} : applications.front(); }

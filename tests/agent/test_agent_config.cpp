@@ -159,3 +159,58 @@ TEST(ConfigExamples, EveryExampleIsAValidConfig) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(ConfigTest, LegacyClientTypeMeansLegacyAuthAndAContradictionIsRefused) {
+    write(cfg, minimal(R"(,"targets":{"clientAppType":"other"})"));
+    auto c = agent::load_tenant_config(cfg);
+    ASSERT_TRUE(c) << c.err().message;
+    EXPECT_TRUE(c->needs_legacy_auth) << "a legacy client type is legacy authentication";
+
+    write(cfg, minimal(R"(,"targets":{"clientAppType":"exchangeActiveSync","needsLegacyAuth":false})"));
+    c = agent::load_tenant_config(cfg);
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.err().message.find("targets.needsLegacyAuth"), std::string::npos) << c.err().message;
+    EXPECT_NE(c.err().message.find("contradicts"), std::string::npos) << c.err().message;
+
+    write(cfg, minimal(R"(,"targets":{"needsLegacyAuth":true})"));
+    c = agent::load_tenant_config(cfg);
+    ASSERT_TRUE(c) << c.err().message;
+    EXPECT_TRUE(c->needs_legacy_auth) << "a modern tool may also use legacy authentication";
+}
+
+TEST_F(ConfigTest, EntraTwentyTwentySixFieldsHaveDefaultsAndAreValidated) {
+    write(cfg, minimal());
+    auto c = agent::load_tenant_config(cfg);
+    ASSERT_TRUE(c) << c.err().message;
+    EXPECT_EQ(c->authentication_flow, "none");
+    EXPECT_FALSE(c->writes_azure_resource_manager);
+    EXPECT_TRUE(c->signin_log_enabled);
+    EXPECT_EQ(c->signin_log_window, std::chrono::hours(24));
+    EXPECT_TRUE(c->engine_drift_enabled);
+    EXPECT_EQ(c->engine_drift_interval, std::chrono::hours(24));
+
+    write(cfg, minimal(R"(,"targets":{"authenticationFlow":"deviceCodeFlow","writesAzureResourceManager":true,
+        "toolAppIds":["fb78d390-0c51-40cd-8e17-fdbfab77341b"],
+        "resources":[{"appId":"00000003-0000-0000-c000-000000000000","scopes":["openid","User.Read"]}]},
+        "signInLog":{"windowHours":48},"engineDrift":{"enabled":false})"));
+    c = agent::load_tenant_config(cfg);
+    ASSERT_TRUE(c) << c.err().message;
+    EXPECT_EQ(c->authentication_flow, "deviceCodeFlow");
+    EXPECT_TRUE(c->writes_azure_resource_manager);
+    ASSERT_EQ(c->tool_app_ids.size(), 1u);
+    ASSERT_EQ(c->resources.size(), 1u);
+    EXPECT_EQ(c->resources[0].scopes, (std::vector<std::string>{"openid", "User.Read"}));
+    EXPECT_EQ(c->signin_log_window, std::chrono::hours(48));
+    EXPECT_FALSE(c->engine_drift_enabled);
+
+    write(cfg, minimal(R"(,"targets":{"authenticationFlow":"browserFlow"},"engineDrift":{"intervalHours":1})"));
+    c = agent::load_tenant_config(cfg);
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.err().message.find("targets.authenticationFlow"), std::string::npos) << c.err().message;
+    EXPECT_NE(c.err().message.find("engineDrift.intervalHours"), std::string::npos)
+        << "more often than daily is refused: " << c.err().message;
+}
+
+}  // namespace

@@ -249,3 +249,65 @@ TEST(Diff, ChangedPathsReportsAddedAndRemovedKeys) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(DiffInitiators, MicrosoftsOwnPolicyChangesNameMicrosoftAsTheInitiator) {
+    auto prev = base();
+    auto cur = base();
+    auto managed = policy("m1", "enabledForReportingButNotEnforced");
+    managed["displayName"] = "Microsoft-managed: Multifactor authentication for all users";
+    auto switched_on = managed;
+    switched_on["state"] = "enabled";
+    prev.ca_policies = collected<std::vector<json>>::of({policy("p1"), managed});
+    cur.ca_policies = collected<std::vector<json>>::of({policy("p1"), switched_on, policy("p3")});
+    cur.policy_audits = {
+        {"m1", "Update Conditional Access policy", "2026-12-06T09:00:00Z", "admin@contoso.com", false},
+        {"m1", "Update Conditional Access policy", "2026-12-07T09:00:00Z", "Microsoft Managed Policy Manager", true},
+        {"p3", "Add Conditional Access policy", "2026-12-07T08:00:00Z", "admin@contoso.com", false},
+    };
+    report_statuses none;
+    v1::ValidationReport report;
+    const auto events = diff_cycle(true, prev, none, cur, report, 7);
+    bool saw_state = false, saw_created = false;
+    for (const auto& e : events) {
+        if (e.kind() == v1::CHANGE_KIND_CA_POLICY_STATE_CHANGED && e.subject_id() == "m1") {
+            saw_state = true;
+            EXPECT_EQ(e.initiated_by(), "Microsoft Managed Policy Manager") << "the newest audit entry wins";
+            EXPECT_TRUE(e.initiated_by_microsoft());
+        }
+        if (e.kind() == v1::CHANGE_KIND_CA_POLICY_CREATED && e.subject_id() == "p3") {
+            saw_created = true;
+            EXPECT_EQ(e.initiated_by(), "admin@contoso.com");
+            EXPECT_FALSE(e.initiated_by_microsoft());
+        }
+        if (e.kind() == v1::CHANGE_KIND_CHECK_STATUS_CHANGED) {
+            EXPECT_TRUE(e.initiated_by().empty());
+        }
+    }
+    EXPECT_TRUE(saw_state);
+    EXPECT_TRUE(saw_created);
+}
+
+TEST(DiffInitiators, SignInLogAndWhatIfAnswerAreCarriedUntilReadAgain) {
+    auto prev = base();
+    snapshot::signin_history log;
+    log.last_seen = "2026-12-07T09:00:00Z";
+    prev.signin_log = collected<snapshot::signin_history>::of(log);
+    snapshot::whatif_exchange w;
+    w.asked_at = "2026-12-07T09:00:00Z";
+    prev.microsoft_whatif = collected<snapshot::whatif_exchange>::of(w);
+    auto cur = base();
+    cur.signin_log = collected<snapshot::signin_history>::failed({"graph.throttled", "429", ""});
+    const auto kept = carry_forward(prev, cur);
+    ASSERT_TRUE(kept.signin_log && kept.signin_log->ok());
+    EXPECT_EQ(kept.signin_log->value->last_seen, "2026-12-07T09:00:00Z");
+    ASSERT_TRUE(kept.microsoft_whatif && kept.microsoft_whatif->ok());
+    // And both survive the state file's JSON round trip, without changing the settings digest.
+    const auto back = snapshot::from_json(snapshot::to_json(kept));
+    ASSERT_TRUE(back.signin_log && back.signin_log->ok());
+    EXPECT_EQ(back.signin_log->value->last_seen, "2026-12-07T09:00:00Z");
+    EXPECT_EQ(snapshot::digest(back), snapshot::digest(base()));
+}
+
+}  // namespace

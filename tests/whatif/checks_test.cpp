@@ -38,6 +38,22 @@ snapshot::tenant_snapshot healthy() {
     ok.outcome = snapshot::signin_outcome::success;
     ok.resource_app_id = whatif::app_exchange_online;
     s.signins = {ok};
+    // The tool's own latest sign-in succeeded, and Microsoft's What If agrees (no policies).
+    snapshot::signin_history log;
+    snapshot::signin_log_entry e;
+    e.id = "signin-1";
+    e.created = "2026-01-01T00:00:00Z";
+    e.app_id = "fb78d390-0c51-40cd-8e17-fdbfab77341b";
+    e.resource_id = whatif::app_exchange_online;
+    e.ip_address = "198.51.100.20";
+    log.latest = {e};
+    log.last_seen = e.created;
+    s.signin_log = collected<snapshot::signin_history>::of(log);
+    snapshot::whatif_exchange w;
+    w.asked_at = "2026-01-01T00:00:00Z";
+    w.resource_app_id = whatif::app_exchange_online;
+    w.policies_digest = snapshot::policies_digest(s);
+    s.microsoft_whatif = collected<snapshot::whatif_exchange>::of(w);
     return s;
 }
 
@@ -145,8 +161,11 @@ TEST(Checks, MfaRegistration) {
     auto r = run_checks(s);
     const auto& c = the(r, check_mfa_reg);
     EXPECT_EQ(c.status(), v1::CHECK_STATUS_FAIL);
+    // Registering would only turn the prompt into MFA at each sign-in (graph.md §11.4): the fix
+    // removes the requirement instead.
     ASSERT_EQ(c.remediations_size(), 1);
-    EXPECT_EQ(c.remediations(0).kind(), v1::REMEDIATION_KIND_REGISTER_MFA_FOR_ACCOUNT);
+    EXPECT_EQ(c.remediations(0).kind(), v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY);
+    EXPECT_EQ(c.remediations(0).target_id(), "mfa-all");
     EXPECT_EQ(r.verdicts(0).result(), "mfa_registration_required");
     s.mfa_registration = collected<snapshot::registration>::failed({"graph.forbidden", "403", "AuditLog.Read.All"});
     r = run_checks(s);
@@ -251,6 +270,7 @@ TEST(Checks, LegacyAuthentication) {
 
 TEST(Checks, SignInProbeAndPrediction) {
     auto s = healthy();
+    s.signin_log.reset();  // the probe alone (the tool's own sign-ins are compared in checks_entra2026_test)
     s.ca_policies = collected<std::vector<json>>::of({policy("mfa-all", "mfa")});
     snapshot::signin_result denied;
     denied.outcome = snapshot::signin_outcome::mfa_required;

@@ -128,6 +128,26 @@ result<std::vector<filter_clause>> parse_filter(const std::string& text) {
     for (const auto& part : *parts) {
         if (part.empty()) return make_error("odata.filter", "Invalid filter clause: empty expression.");
         filter_clause c;
+        // Lambda over a collection: "signInEventTypes/any(t: t eq 'nonInteractiveUser')" (any variable name).
+        if (const auto any = lower(part).find("/any("); any != std::string::npos && part.back() == ')') {
+            const std::string inner = part.substr(any + 5, part.size() - any - 6);
+            const auto colon = inner.find(':');
+            const std::string var = trim(colon == std::string::npos ? std::string() : inner.substr(0, colon));
+            const std::string body = trim(colon == std::string::npos ? std::string() : inner.substr(colon + 1));
+            bool ident = !var.empty() && (std::isalpha(static_cast<unsigned char>(var[0])) || var[0] == '_');
+            for (char ch : var) ident = ident && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_');
+            const std::string prefix = var + " eq ";
+            if (!ident || body.size() <= prefix.size() || lower(body.substr(0, prefix.size())) != lower(prefix))
+                return make_error("odata.filter", "Invalid filter clause: '" + part +
+                                                      "' (supported lambda: <collection>/any(x: x eq <literal>)).");
+            auto lit = parse_literal(trim(body.substr(prefix.size())));
+            if (!lit) return lit.err();
+            c.field = part.substr(0, any);
+            c.op = "any_eq";
+            c.value = *lit;
+            out.push_back(c);
+            continue;
+        }
         if (lower(part).rfind("startswith(", 0) == 0 && part.back() == ')') {
             const std::string inner = part.substr(11, part.size() - 12);
             const auto comma = inner.find(',');
@@ -164,6 +184,16 @@ bool matches(const json& item, const std::vector<filter_clause>& filter) {
     for (const auto& c : filter) {
         const json* v = resolve(item, c.field);
         const json& actual = v ? *v : null_value;
+        if (c.op == "any_eq") {
+            bool found = false;
+            if (actual.is_array())
+                for (const auto& e : actual) {
+                    bool comparable = false;
+                    if (compare(e, c.value, comparable) == 0 && comparable) found = true;
+                }
+            if (!found) return false;
+            continue;
+        }
         if (c.op == "startswith") {
             if (!actual.is_string() || lower(actual.get<std::string>()).rfind(lower(c.value.get<std::string>()), 0) != 0)
                 return false;

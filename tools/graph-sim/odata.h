@@ -1,6 +1,6 @@
 #pragma once
-// The OData query subset Graph lists use here: $filter (eq/ne/ge/gt/le/lt, startswith, joined by
-// "and"), $select, $top, $count, $skiptoken paging. Pure helpers, no state.
+// The OData query subset Graph lists use here: $filter (eq/ne/ge/gt/le/lt, startswith,
+// collection/any(x: x eq value), joined by "and"), $select, $top, $count, $skiptoken paging. Pure helpers, no state.
 #include <map>
 #include <optional>
 #include <string>
@@ -21,7 +21,7 @@ query_map parse_query(const std::string& raw_query);
 /// A parsed $filter: every clause must hold (clauses are ANDed).
 struct filter_clause {
     std::string field;  ///< "userPrincipalName", "initiatedBy/user/id"
-    std::string op;     ///< eq ne ge gt le lt startswith
+    std::string op;     ///< eq ne ge gt le lt startswith any_eq (collection/any(x: x eq value))
     json value;         ///< string, bool, number or null
 };
 /// Errors (code "odata.filter") carry Graph's message text.

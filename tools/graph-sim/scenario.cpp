@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 
@@ -99,6 +101,107 @@ json default_registration(const user& u) {
 }
 
 }  // namespace
+
+std::string format_graph_datetime(std::chrono::system_clock::time_point t) {
+    using namespace std::chrono;
+    const auto ticks = duration_cast<duration<std::int64_t, std::ratio<1, 10000000>>>(t.time_since_epoch()).count();
+    std::int64_t secs = ticks / 10000000;
+    std::int64_t frac = ticks % 10000000;
+    if (frac < 0) {
+        frac += 10000000;
+        --secs;
+    }
+    const std::time_t tt = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%07lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(frac));
+    return buf;
+}
+
+std::string resolve_policy_sim_keys(json& policy, std::chrono::system_clock::time_point now) {
+    if (!policy.is_object()) return {};
+    auto it = policy.find("simCreatedDaysAgo");
+    if (it == policy.end()) return {};
+    if (!it->is_number() || it->get<double>() < 0 || !std::isfinite(it->get<double>()))
+        return "simCreatedDaysAgo: must be a number of days >= 0";
+    const auto ago = std::chrono::duration_cast<std::chrono::system_clock::duration>(
+        std::chrono::duration<double>(it->get<double>() * 86400.0));
+    policy["createdDateTime"] = format_graph_datetime(now - ago);
+    policy.erase("simCreatedDaysAgo");
+    return {};
+}
+
+bool is_microsoft_managed(const json& policy) {
+    if (!policy.is_object()) return false;
+    const auto tid = policy.find("templateId");
+    if (tid != policy.end() && tid->is_string() && lower(tid->get<std::string>()).rfind("4200930c-0da2-4e33-ca01-", 0) == 0)
+        return true;
+    const auto dn = policy.find("displayName");
+    return dn != policy.end() && dn->is_string() && dn->get<std::string>().rfind("Microsoft-managed:", 0) == 0;
+}
+
+result<json> parse_what_if_answers(const json& j, const std::set<std::string>& policy_ids, const std::string& where) {
+    std::vector<std::string> errors;
+    auto fail = [&](const std::string& field, const std::string& reason) {
+        errors.push_back(where + ": field '" + field + "': " + reason);
+    };
+    json out = json::object();
+    if (!j.is_object()) {
+        fail("whatIfAnswers", "must be an object {\"<policyId>\": {\"policyApplies\": bool, \"analysisReasons\": \"...\"}}");
+    } else {
+        for (auto it = j.begin(); it != j.end(); ++it) {
+            const std::string p = "whatIfAnswers." + it.key();
+            const std::string id = lower(it.key());
+            if (!policy_ids.count(id)) fail(p, "names no Conditional Access policy of this tenant");
+            const json& a = it.value();
+            if (!a.is_object()) {
+                fail(p, "must be an object {\"policyApplies\": bool, \"analysisReasons\": \"...\"}");
+                continue;
+            }
+            if (!a.contains("policyApplies") || !a["policyApplies"].is_boolean()) {
+                fail(p + ".policyApplies", "missing or not true/false");
+                continue;
+            }
+            const bool applies = a["policyApplies"].get<bool>();
+            std::string reasons = applies ? "notSet" : "";
+            if (a.contains("analysisReasons")) {
+                if (!a["analysisReasons"].is_string() || a["analysisReasons"].get<std::string>().empty()) {
+                    fail(p + ".analysisReasons", "must be a string (\"notSet\" or Graph's flags, e.g. \"users,location\")");
+                    continue;
+                }
+                reasons = a["analysisReasons"].get<std::string>();
+            }
+            if (reasons.empty()) {
+                fail(p + ".analysisReasons", "missing (needed when policyApplies is false)");
+                continue;
+            }
+            for (auto k = a.begin(); k != a.end(); ++k)
+                if (k.key() != "policyApplies" && k.key() != "analysisReasons") fail(p + "." + k.key(), "unknown field");
+            out[id] = json{{"policyApplies", applies}, {"analysisReasons", reasons}};
+        }
+    }
+    if (!errors.empty()) {
+        std::string msg;
+        for (const auto& e : errors) msg += (msg.empty() ? "" : "\n") + e;
+        return make_error("sim.whatif", msg);
+    }
+    return out;
+}
+
+std::string check_sign_in(const json& entry) {
+    if (!entry.is_object()) return "must be an object (a Graph beta signIn)";
+    if (auto it = entry.find("simMinutesAgo"); it != entry.end())
+        if (!it->is_number() || it->get<double>() < 0 || !std::isfinite(it->get<double>()))
+            return "simMinutesAgo: must be a number of minutes >= 0";
+    for (const char* k : {"signInEventTypes", "appliedConditionalAccessPolicies"})
+        if (auto it = entry.find(k); it != entry.end() && !it->is_array()) return std::string(k) + ": must be an array";
+    for (const char* k : {"status", "location"})
+        if (auto it = entry.find(k); it != entry.end() && !it->is_object() && !it->is_null())
+            return std::string(k) + ": must be an object";
+    return {};
+}
 
 bool is_guid(const std::string& s) {
     if (s.size() != 36) return false;
@@ -251,6 +354,7 @@ result<tenant_scenario> load_scenario(const std::filesystem::path& file) {
     if (!doc) return doc.err();
     const json& root = doc->root;
     checker c{file.string(), {}};
+    const auto load_time = std::chrono::system_clock::now();
     tenant_scenario t;
     t.file = file;
     t.tenant_id = c.guid(root, "tenantId", "tenantId", true);
@@ -430,7 +534,10 @@ result<tenant_scenario> load_scenario(const std::filesystem::path& file) {
             const std::string id = c.str(pj, "id", p + ".id", true);
             if (!id.empty() && !ids.insert(lower(id)).second) c.fail(p + ".id", "duplicate policy id " + id);
             c.str(pj, "displayName", p + ".displayName", true);
-            t.policies.push_back(pj);
+            json resolved = pj;
+            if (const std::string e = resolve_policy_sim_keys(resolved, load_time); !e.empty())
+                c.fail(p + "." + e.substr(0, e.find(':')), e.substr(e.find(':') + 2));
+            t.policies.push_back(std::move(resolved));
         }
     }
     if (const json* locs = c.array(root, "namedLocations", "namedLocations")) {
@@ -454,10 +561,32 @@ result<tenant_scenario> load_scenario(const std::filesystem::path& file) {
         if (!f) c.errors.push_back(f.err().message);
         else t.faults = std::move(*f);
     }
+    t.entra_id_premium = c.boolean(root, "entraIdPremium", "entraIdPremium", true);
+    if (const json* sis = c.array(root, "signIns", "signIns")) {
+        for (std::size_t i = 0; i < sis->size(); ++i) {
+            const std::string e = check_sign_in((*sis)[i]);
+            const std::string p = "signIns[" + std::to_string(i) + "]";
+            if (!e.empty()) {
+                const auto colon = e.find(": ");
+                if (colon == std::string::npos) c.fail(p, e);
+                else c.fail(p + "." + e.substr(0, colon), e.substr(colon + 2));
+                continue;
+            }
+            t.sign_ins.push_back((*sis)[i]);
+        }
+    }
+    if (root.contains("whatIfAnswers") && !root["whatIfAnswers"].is_null()) {
+        std::set<std::string> ids;
+        for (const auto& p : t.policies) ids.insert(lower(p.value("id", std::string())));
+        auto a = parse_what_if_answers(root["whatIfAnswers"], ids, file.string());
+        if (!a) c.errors.push_back(a.err().message);
+        else t.what_if_answers = std::move(*a);
+    }
     static const std::set<std::string> known = {
         "tenantId",  "domain", "displayName", "securityDefaultsEnabled", "securityDefaultsUserMfa",
         "ropcClientAppType", "caRateLimit", "groups", "apps", "users", "conditionalAccessPolicies",
-        "namedLocations", "directoryAudits", "faults", "description", "$comment"};
+        "namedLocations", "directoryAudits", "faults", "entraIdPremium", "signIns", "whatIfAnswers",
+        "description", "$comment"};
     for (auto it = root.begin(); it != root.end(); ++it)
         if (!known.count(it.key())) c.fail(it.key(), "unknown field (see tools/graph-sim/README.md)");
 

@@ -2,6 +2,7 @@
 // Tenant scenarios for connguard-graph-sim: one JSON file per tenant (format in README.md).
 // Loading validates every field and reports "<file>: field '<path>': <reason>" for each problem;
 // the simulator refuses to start on any of them.
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -109,7 +110,29 @@ struct tenant_scenario {
     std::vector<json> named_locations;
     std::vector<json> audits;
     fault_config faults;
+    bool entra_id_premium = true;          ///< entraIdPremium: false -> sign-in logs answer 403 (non-premium)
+    std::vector<json> sign_ins;            ///< signIns as given (sim-only keys kept; the simulator fills them)
+    json what_if_answers = json::object(); ///< whatIfAnswers: lower-case policy id -> {policyApplies, analysisReasons}
 };
+
+/// Graph's DateTimeOffset with 7 fractional digits: "2026-10-28T09:14:03.1234567Z" (UTC).
+std::string format_graph_datetime(std::chrono::system_clock::time_point t);
+
+/// Resolves a CA policy's sim-only keys: "simCreatedDaysAgo": N sets createdDateTime to now - N days;
+/// the key is removed. Returns an error text naming the key when its value is not a number >= 0.
+std::string resolve_policy_sim_keys(json& policy, std::chrono::system_clock::time_point now);
+
+/// True for a Microsoft-managed CA policy (graph.md §11.1): templateId starts with
+/// "4200930c-0da2-4e33-ca01-" or displayName starts with "Microsoft-managed:".
+bool is_microsoft_managed(const json& policy);
+
+/// Validates a whatIfAnswers object ({"<policyId>": {"policyApplies": bool, "analysisReasons": "..."}});
+/// every key must name one of `policy_ids` (lower case). Errors name the field, prefixed with `where`.
+result<json> parse_what_if_answers(const json& j, const std::set<std::string>& policy_ids, const std::string& where);
+
+/// Validates one signIn entry of a scenario or the admin API (an object; "simMinutesAgo" a number >= 0).
+/// Returns an empty string when valid, else "<field>: <reason>".
+std::string check_sign_in(const json& entry);
 
 /// Loads and validates one scenario file. On failure the error message lists every problem, one
 /// per line, as "<file>: field '<path>': <reason>".

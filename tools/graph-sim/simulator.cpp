@@ -88,6 +88,42 @@ std::string format_seconds(double s) {
 
 const std::string graph_app_id = "00000003-0000-0000-c000-000000000000";
 
+/// The app Microsoft's own changes to Microsoft-managed CA policies are audited under (graph.md §11.1
+/// names only its displayName; the appId is the simulator's fixed choice, see README.md).
+const std::string managed_policy_manager_app_id = "7d1c4f5e-2a3b-4c8d-9e0f-4200930cca01";
+const std::string managed_policy_manager_name = "Microsoft Managed Policy Manager";
+
+/// Most sign-in log entries kept per tenant (the oldest go first).
+constexpr std::size_t max_sign_ins = 5000;
+
+/// Parsed DateTimeOffset of a JSON field (epoch when absent or malformed).
+std::chrono::system_clock::time_point time_of(const json& item, const char* key) {
+    clock::time_point tp{};
+    if (item.is_object()) {
+        auto it = item.find(key);
+        if (it != item.end() && it->is_string() && parse_rfc3339(it->get<std::string>(), tp)) return tp;
+    }
+    return clock::time_point{};
+}
+
+/// The caller's IP address from "host:port" ("127.0.0.1:5000", "::1:5000").
+std::string caller_ip(const std::string& remote) {
+    const auto colon = remote.rfind(':');
+    std::string ip = colon == std::string::npos ? remote : remote.substr(0, colon);
+    if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+    return ip;
+}
+
+bool is_loopback(const std::string& ip) { return ip.rfind("127.", 0) == 0 || ip == "::1" || ip.rfind("::ffff:127.", 0) == 0; }
+
+/// Graph's clientAppUsed string for a conditionalAccessClientApp value.
+std::string client_app_used(const std::string& type) {
+    if (type == "mobileAppsAndDesktopClients") return "Mobile Apps and Desktop clients";
+    if (type == "browser") return "Browser";
+    if (type == "exchangeActiveSync") return "Exchange ActiveSync";
+    return "Other clients";
+}
+
 /// Role template id -> display name (graph.md §5 and §7).
 std::string role_name(const std::string& template_id) {
     const char* name = whatif::role_display_name(template_id);
@@ -189,6 +225,16 @@ struct simulator::tenant_state {
         for (auto& p : sc.policies)
             if (lower(p.value("id", std::string())) == lower(id)) return &p;
         return nullptr;
+    }
+    /// Adds a (filled) sign-in log entry, dropping the oldest beyond max_sign_ins.
+    void add_sign_in(json entry) {
+        sc.sign_ins.push_back(std::move(entry));
+        if (sc.sign_ins.size() > max_sign_ins) {
+            auto oldest = std::min_element(sc.sign_ins.begin(), sc.sign_ins.end(), [](const json& a, const json& b) {
+                return time_of(a, "createdDateTime") < time_of(b, "createdDateTime");
+            });
+            sc.sign_ins.erase(oldest);
+        }
     }
     void seed_rng() {
         if (sc.faults.seeded) rng.seed(sc.faults.seed);
@@ -412,14 +458,23 @@ struct sim_handlers {
     // ---- audit ---------------------------------------------------------------------------
 
     struct actor {
+        actor(const app* a = nullptr, bool ms = false) : by_app(a), microsoft(ms) {}
         const app* by_app = nullptr;  ///< null: the simulator's admin API ("a person in the portal")
+        bool microsoft = false;       ///< Microsoft itself (Microsoft Managed Policy Manager, graph.md §11.1)
     };
 
     static void audit(simulator::tenant_state& t, const actor& who, const std::string& activity,
                       const std::string& category, const std::string& service, const std::string& operation,
-                      json target, json modified = json::array()) {
+                      json target, json modified = json::array(), const std::string& when = {}) {
         json initiated;
-        if (who.by_app) {
+        if (who.microsoft) {
+            initiated = {{"app",
+                          {{"appId", managed_policy_manager_app_id},
+                           {"displayName", managed_policy_manager_name},
+                           {"servicePrincipalId", derived_guid("sp" + managed_policy_manager_app_id)},
+                           {"servicePrincipalName", managed_policy_manager_name}}},
+                         {"user", nullptr}};
+        } else if (who.by_app) {
             initiated = {{"app",
                           {{"appId", who.by_app->app_id},
                            {"displayName", who.by_app->display_name},
@@ -442,7 +497,7 @@ struct sim_handlers {
                    {"result", "success"},
                    {"resultReason", ""},
                    {"activityDisplayName", activity},
-                   {"activityDateTime", now_rfc3339()},
+                   {"activityDateTime", when.empty() ? format_graph_datetime(std::chrono::system_clock::now()) : when},
                    {"loggedByService", service},
                    {"operationType", operation},
                    {"initiatedBy", initiated},
@@ -453,13 +508,123 @@ struct sim_handlers {
     }
 
     static void audit_policy(simulator::tenant_state& t, const actor& who, const std::string& activity,
-                             const std::string& operation, const json* before, const json* after) {
+                             const std::string& operation, const json* before, const json* after,
+                             const std::string& when = {}) {
         const json& p = after ? *after : *before;
         json target{{"id", p.value("id", std::string())}, {"displayName", p.value("displayName", std::string())}, {"type", "Policy"}};
         json mod = json::array({{{"displayName", "ConditionalAccessPolicy"},
                                  {"oldValue", before ? before->dump() : std::string()},
                                  {"newValue", after ? after->dump() : std::string()}}});
-        audit(t, who, activity, "Policy", "Conditional Access", operation, target, mod);
+        audit(t, who, activity, "Policy", "Conditional Access", operation, target, mod, when);
+    }
+
+    // ---- sign-in logs ---------------------------------------------------------------------
+
+    /// Fills what a scenario or admin signIn entry leaves out (README "Sign-in logs").
+    static json fill_sign_in(simulator::tenant_state& t, json e) {
+        const auto now = std::chrono::system_clock::now();
+        if (auto it = e.find("simMinutesAgo"); it != e.end()) {
+            if (it->is_number())
+                e["createdDateTime"] = format_graph_datetime(
+                    now - std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(it->get<double>() * 60.0)));
+            e.erase("simMinutesAgo");
+        }
+        if (!e.contains("createdDateTime") || !e["createdDateTime"].is_string()) e["createdDateTime"] = format_graph_datetime(now);
+        if (!e.contains("id") || !e["id"].is_string()) e["id"] = new_uuid();
+        const user* u = nullptr;
+        if (e.contains("userPrincipalName") && e["userPrincipalName"].is_string()) u = t.find_user(e["userPrincipalName"].get<std::string>());
+        if (!u && e.contains("userId") && e["userId"].is_string()) u = t.find_user(e["userId"].get<std::string>());
+        if (u) {
+            if (!e.contains("userId")) e["userId"] = u->id;
+            if (!e.contains("userPrincipalName")) e["userPrincipalName"] = u->upn;
+            if (!e.contains("userDisplayName")) e["userDisplayName"] = u->graph.value("displayName", u->upn);
+        }
+        if (!e.contains("signInEventTypes") || !e["signInEventTypes"].is_array()) e["signInEventTypes"] = json::array({"nonInteractiveUser"});
+        if (!e.contains("isInteractive") || !e["isInteractive"].is_boolean()) {
+            bool interactive = false;
+            for (const auto& v : e["signInEventTypes"])
+                if (v.is_string() && lower(v.get<std::string>()) == "interactiveuser") interactive = true;
+            e["isInteractive"] = interactive;
+        }
+        if (!e.contains("appliedConditionalAccessPolicies") || !e["appliedConditionalAccessPolicies"].is_array())
+            e["appliedConditionalAccessPolicies"] = json::array();
+        if (!e.contains("conditionalAccessStatus") || !e["conditionalAccessStatus"].is_string()) {
+            bool failure = false, success = false;
+            for (const auto& p : e["appliedConditionalAccessPolicies"]) {
+                const std::string r = p.is_object() ? p.value("result", std::string()) : std::string();
+                if (r == "failure") failure = true;
+                if (r == "success") success = true;
+            }
+            e["conditionalAccessStatus"] = failure ? "failure" : (success ? "success" : "notApplied");
+        }
+        if (!e.contains("status") || !e["status"].is_object()) e["status"] = json::object();
+        if (!e["status"].contains("errorCode")) e["status"]["errorCode"] = 0;
+        if (!e["status"].contains("failureReason")) e["status"]["failureReason"] = nullptr;
+        if (!e["status"].contains("additionalDetails")) e["status"]["additionalDetails"] = nullptr;
+        if (!e.contains("correlationId")) e["correlationId"] = new_uuid();
+        if (e.contains("appId") && e["appId"].is_string() && !e.contains("appDisplayName")) {
+            const app* a = t.find_app(e["appId"].get<std::string>());
+            e["appDisplayName"] = a ? a->display_name : whatif::app_name(lower(e["appId"].get<std::string>()));
+        }
+        if (e.contains("resourceId") && e["resourceId"].is_string() && !e.contains("resourceDisplayName"))
+            e["resourceDisplayName"] = whatif::app_name(lower(e["resourceId"].get<std::string>()));
+        if (!e.contains("homeTenantId")) e["homeTenantId"] = t.sc.tenant_id;
+        if (!e.contains("resourceTenantId")) e["resourceTenantId"] = t.sc.tenant_id;
+        return e;
+    }
+
+    /// appliedConditionalAccessPolicies of a sign-in the what-if engine evaluated: enabled policies
+    /// success / failure / notApplied, report-only ones reportOnly*, disabled ones notEnabled.
+    static json applied_policies(const simulator::tenant_state& t, const whatif::evaluation& ev) {
+        json out = json::array();
+        const auto& v = ev.result;
+        auto in = [](const std::vector<std::string>& list, const std::string& label) {
+            return std::find(list.begin(), list.end(), label) != list.end();
+        };
+        for (const auto& pr : ev.policies) {
+            json grant = json::array();
+            for (const auto& p : t.sc.policies)
+                if (lower(p.value("id", std::string())) == lower(pr.id) && p.contains("grantControls") &&
+                    p["grantControls"].is_object() && p["grantControls"].contains("builtInControls") &&
+                    p["grantControls"]["builtInControls"].is_array())
+                    for (const auto& g : p["grantControls"]["builtInControls"])
+                        if (g.is_string() && !g.get<std::string>().empty()) {
+                            std::string name = g.get<std::string>();
+                            name[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(name[0])));
+                            grant.push_back(name);
+                        }
+            std::string result;
+            switch (pr.state) {
+                case whatif::policy_state::disabled: result = "notEnabled"; break;
+                case whatif::policy_state::enabled:
+                    result = !pr.applies ? "notApplied" : (in(v.causes, pr.label) ? "failure" : "success");
+                    break;
+                case whatif::policy_state::report_only:
+                    if (!pr.applies) result = "reportOnlyNotApplied";
+                    else if (!in(v.report_only_causes, pr.label) || pr.required == whatif::demand::none) result = "reportOnlySuccess";
+                    else if (pr.required == whatif::demand::mfa) result = "reportOnlyInterrupted";
+                    else result = "reportOnlyFailure";
+                    break;
+            }
+            const bool enforced = result == "failure" || result == "success";
+            out.push_back({{"id", pr.id},
+                           {"displayName", pr.display_name},
+                           {"enforcedGrantControls", enforced ? grant : json::array()},
+                           {"enforcedSessionControls", json::array()},
+                           {"result", result}});
+        }
+        return out;
+    }
+
+    /// reportOnly* results are served only with "Prefer: include-unknown-enum-members" (graph.md §8.6).
+    static json mask_unknown_enums(json e, bool include_unknown) {
+        if (include_unknown || !e.contains("appliedConditionalAccessPolicies") || !e["appliedConditionalAccessPolicies"].is_array())
+            return e;
+        for (auto& p : e["appliedConditionalAccessPolicies"])
+            if (p.is_object() && p.contains("result") && p["result"].is_string() &&
+                p["result"].get<std::string>().rfind("reportOnly", 0) == 0)
+                p["result"] = "unknownFutureValue";
+        return e;
     }
 
     // ---- JSON merge (PATCH) --------------------------------------------------------------
@@ -699,13 +864,19 @@ struct sim_handlers {
 namespace {
 
 /// The what-if engine's view of one user in a tenant.
-whatif::directory directory_for(const simulator::tenant_state& t, const user& u) {
+whatif::directory directory_for(const simulator::tenant_state& t, const user* u);
+
+whatif::directory directory_for(const simulator::tenant_state& t, const user& u) { return directory_for(t, &u); }
+
+whatif::directory directory_for(const simulator::tenant_state& t, const user* up) {
     whatif::directory d;
     d.security_defaults_enabled = t.sc.security_defaults_enabled;
     for (const auto& l : t.sc.named_locations) {
         auto nl = whatif::parse_named_location(l);
         if (nl) d.named_locations.push_back(std::move(*nl));
     }
+    if (!up) return d;
+    const user& u = *up;
     whatif::user_facts f;
     f.guest = lower(u.graph.value("userType", std::string("Member"))) == "guest";
     f.groups = t.transitive_groups(u);
@@ -881,10 +1052,43 @@ server_response sim_handlers::token_endpoint(request_ctx& c, const std::string& 
         return finish(aad_error(c, "invalid_request", {900144},
                                 "AADSTS900144: The request body must contain the following parameter: 'username'."));
     user* u = t.find_user(username);
+    // Every ROPC answer from here on is logged as an interactive sign-in (README "Sign-in logs").
+    const std::string remote_ip = caller_ip(req.remote);
+    auto ropc_done = [&](server_response r, const whatif::evaluation* ev) {
+        json status{{"errorCode", 0}, {"failureReason", nullptr}, {"additionalDetails", nullptr}};
+        if (r.status != 200) {
+            const json b = json::parse(r.body, nullptr, false);
+            if (b.is_object() && b.contains("error_codes") && b["error_codes"].is_array() && !b["error_codes"].empty())
+                status["errorCode"] = b["error_codes"].back();
+            const std::string d = b.is_object() ? b.value("error_description", std::string()) : std::string();
+            const auto colon = d.find(": ");
+            const auto end = d.find("\r\n");
+            if (colon != std::string::npos) status["failureReason"] = d.substr(colon + 2, end == std::string::npos ? end : end - colon - 2);
+        }
+        json e{{"userPrincipalName", u ? u->upn : username},
+               {"appId", a->app_id},
+               {"appDisplayName", a->display_name},
+               {"resourceId", resource},
+               {"ipAddress", remote_ip},
+               {"clientAppUsed", client_app_used(t.sc.ropc_client_app_type)},
+               {"correlationId", is_guid(c.client_request_id) ? c.client_request_id : new_uuid()},
+               {"isInteractive", true},
+               {"signInEventTypes", json::array({"interactiveUser"})},
+               {"authenticationProtocol", "ropc"},
+               {"authenticationRequirement", "singleFactorAuthentication"},
+               {"status", status},
+               {"location", {{"city", nullptr}, {"state", nullptr}, {"countryOrRegion", nullptr}, {"geoCoordinates", nullptr}}},
+               {"deviceDetail", {{"deviceId", ""}, {"displayName", ""}, {"operatingSystem", ""}, {"browser", ""},
+                                 {"isCompliant", false}, {"isManaged", false}, {"trustType", ""}}},
+               {"appliedConditionalAccessPolicies", ev ? applied_policies(t, *ev) : json::array()}};
+        if (!u) e["userId"] = nullptr;
+        t.add_sign_in(fill_sign_in(t, std::move(e)));
+        return finish(r);
+    };
     if (!u)
-        return finish(aad_error(c, "invalid_grant", {50034},
+        return ropc_done(aad_error(c, "invalid_grant", {50034},
                                 "AADSTS50034: The user account " + username + " does not exist in the " + t.sc.tenant_id +
-                                    " directory. To sign into this application, the account must be added to the directory."));
+                                    " directory. To sign into this application, the account must be added to the directory."), nullptr);
     const std::string password = field("password");
     auto outcome = [&](long code) -> std::optional<server_response> {
         switch (code) {
@@ -946,16 +1150,42 @@ server_response sim_handlers::token_endpoint(request_ctx& c, const std::string& 
                                  "AADSTS53003: Access has been blocked by Conditional Access policies. The access policy does "
                                  "not allow token issuance.",
                                  {{"suberror", "message_only"}});
+            case 50158:
+                return aad_error(c, "invalid_grant", {50158},
+                                 "AADSTS50158: External security challenge not satisfied. User will be redirected to another "
+                                 "page or authentication provider to satisfy additional authentication challenges.");
+            case 53004:
+                return aad_error(c, "interaction_required", {53004},
+                                 "AADSTS53004: Proof up required. The user needs to complete the multi-factor authentication "
+                                 "registration process before accessing this content; registration is blocked due to risk.",
+                                 {{"suberror", "basic_action"}});
+            case 50131:
+                return aad_error(c, "invalid_grant", {50131},
+                                 "AADSTS50131: Conditional Access failed. The request was blocked by a Conditional Access "
+                                 "decision (device state, suspicious activity, access policy or security policy).",
+                                 {{"suberror", "message_only"}});
+            case 50105:
+                return aad_error(c, "invalid_grant", {50105},
+                                 "AADSTS50105: Your administrator has configured the application " + a->display_name + " ('" +
+                                     a->app_id +
+                                     "') to block users unless they are specifically granted ('assigned') access to the "
+                                     "application. The signed in user '{EmailHidden}' is blocked because they are not a direct "
+                                     "member of a group with access, nor had access directly assigned by an administrator. "
+                                     "Please contact your administrator to assign access to this application.");
+            case 50135:
+                return aad_error(c, "interaction_required", {50135},
+                                 "AADSTS50135: Password change is required due to account risk.",
+                                 {{"suberror", "user_password_expired"}});
             default:
                 return aad_error(c, "invalid_grant", {code},
                                  "AADSTS" + std::to_string(code) + ": Sign-in failed (simulated outcome override).");
         }
     };
-    if (u->sign_in_override && *u->sign_in_override != 0) return finish(*outcome(*u->sign_in_override));
-    if (u->locked) return finish(*outcome(50053));
-    if (password != u->password || u->password.empty()) return finish(*outcome(50126));
-    if (!u->account_enabled()) return finish(*outcome(50057));
-    if (u->password_expired) return finish(*outcome(50055));
+    if (u->sign_in_override && *u->sign_in_override != 0) return ropc_done(*outcome(*u->sign_in_override), nullptr);
+    if (u->locked) return ropc_done(*outcome(50053), nullptr);
+    if (password != u->password || u->password.empty()) return ropc_done(*outcome(50126), nullptr);
+    if (!u->account_enabled()) return ropc_done(*outcome(50057), nullptr);
+    if (u->password_expired) return ropc_done(*outcome(50055), nullptr);
 
     // Conditional Access, Security Defaults and per-user MFA through the what-if engine.
     whatif::sign_in s;
@@ -964,7 +1194,8 @@ server_response sim_handlers::token_endpoint(request_ctx& c, const std::string& 
     s.context_kind = whatif::sign_in::context::application;
     s.applications = {resource};
     s.client_app_type = t.sc.ropc_client_app_type;
-    if (auto colon = req.remote.rfind(':'); colon != std::string::npos) s.ip_address = req.remote.substr(0, colon);
+    // A loopback caller is not an address Entra could see: no IP, so location conditions are unknown.
+    if (!remote_ip.empty() && !is_loopback(remote_ip)) s.ip_address = remote_ip;
     std::vector<whatif::policy> policies;
     for (const auto& p : t.sc.policies) {
         auto it = t.parsed.find(lower(p.value("id", std::string())));
@@ -991,13 +1222,13 @@ server_response sim_handlers::token_endpoint(request_ctx& c, const std::string& 
     switch (v.result) {
         case whatif::verdict_result::allowed:
             if (t.sc.security_defaults_enabled && t.sc.security_defaults_user_mfa)
-                return finish(*outcome(u->is_mfa_registered() ? 50076 : 50079));
+                return ropc_done(*outcome(u->is_mfa_registered() ? 50076 : 50079), &ev);
             break;
-        case whatif::verdict_result::mfa_required: return finish(with_claims(*outcome(50076)));
-        case whatif::verdict_result::mfa_registration_required: return finish(with_claims(*outcome(50079)));
+        case whatif::verdict_result::mfa_required: return ropc_done(with_claims(*outcome(50076)), &ev);
+        case whatif::verdict_result::mfa_registration_required: return ropc_done(with_claims(*outcome(50079)), &ev);
         case whatif::verdict_result::blocked:
-            if (policy_causes.empty() && by_sd) return finish(*outcome(530035));
-            return finish(with_claims(*outcome(53003)));
+            if (policy_causes.empty() && by_sd) return ropc_done(*outcome(530035), &ev);
+            return ropc_done(with_claims(*outcome(53003)), &ev);
         case whatif::verdict_result::control_required: {
             long code = 53003;
             for (const auto& pid : policy_causes) {
@@ -1009,7 +1240,7 @@ server_response sim_handlers::token_endpoint(request_ctx& c, const std::string& 
                 else if (g.has("approvedApplication") || g.has("compliantApplication")) code = 53002;
                 if (code != 53003) break;
             }
-            return finish(with_claims(*outcome(code)));
+            return ropc_done(with_claims(*outcome(code)), &ev);
         }
     }
     // success
@@ -1047,7 +1278,7 @@ server_response sim_handlers::token_endpoint(request_ctx& c, const std::string& 
                  {"ver", "2.0"}};
         body["id_token"] = base64url_encode(R"({"typ":"JWT","alg":"none"})") + "." + base64url_encode(idc.dump()) + ".";
     }
-    return finish(aad_json(c, 200, body));
+    return ropc_done(aad_json(c, 200, body), &ev);
 }
 
 
@@ -1257,6 +1488,60 @@ server_response sim_handlers::graph_route(request_ctx& c, simulator::tenant_stat
                 return method_not_allowed(c);
             }
         }
+        if (n == 4 && seg[3] == "evaluate") {
+            // What If (graph.md §4.1): Microsoft's answer is the scenario's whatIfAnswers where declared,
+            // else the simulator's model of Entra (the what-if engine, as for ROPC).
+            route("identity/conditionalAccess/evaluate");
+            if (m != "POST") return method_not_allowed(c);
+            if (!granted(caller, perm_ca_read)) return forbidden(c);
+            json body;
+            if (auto e = parse_body(body)) return *e;
+            // All three are required by Graph (the engine itself defaults missing conditions).
+            for (const char* field : {"signInIdentity", "signInContext", "signInConditions"})
+                if (!body.contains(field) || body[field].is_null())
+                    return bad_request(c, std::string("Invalid request body: ") + field + ": missing");
+            auto req = whatif::parse_evaluate_request(body);
+            if (!req) return bad_request(c, "Invalid request body: " + req.err().message);
+            bool applied_only = false;
+            if (body.contains("appliedPoliciesOnly") && !body["appliedPoliciesOnly"].is_null()) {
+                if (!body["appliedPoliciesOnly"].is_boolean())
+                    return bad_request(c, "Invalid request body: appliedPoliciesOnly: expected a Boolean.");
+                applied_only = body["appliedPoliciesOnly"].get<bool>();
+            }
+            const user* u = nullptr;
+            if (req->identity_kind == whatif::sign_in::identity::user) {
+                u = t.find_user(req->user_id);
+                if (!u) return not_found(c, req->user_id);
+            }
+            std::vector<whatif::policy> policies;
+            std::vector<const json*> sources;
+            for (const auto& p : t.sc.policies) {
+                auto it = t.parsed.find(lower(p.value("id", std::string())));
+                if (it == t.parsed.end()) continue;
+                policies.push_back(it->second);
+                sources.push_back(&p);
+            }
+            const whatif::evaluation ev = whatif::evaluate(policies, directory_for(t, u), *req);
+            json value = json::array();
+            for (std::size_t i = 0; i < sources.size() && i < ev.policies.size(); ++i) {
+                json item = *sources[i];
+                item.erase("@odata.context");
+                bool applies = ev.policies[i].applies;
+                std::string reasons = whatif::reasons_to_string(ev.policies[i].analysis_reasons);
+                auto declared = t.sc.what_if_answers.find(lower(sources[i]->value("id", std::string())));
+                if (declared != t.sc.what_if_answers.end()) {
+                    applies = (*declared)["policyApplies"].get<bool>();
+                    reasons = (*declared)["analysisReasons"].get<std::string>();
+                }
+                if (applied_only && !applies) continue;
+                item["policyApplies"] = applies;
+                item["analysisReasons"] = reasons;
+                value.push_back(std::move(item));
+            }
+            return graph_json(c, 200,
+                              {{"@odata.context", context_url(c, version, "Collection(microsoft.graph.whatIfAnalysisResult)")},
+                               {"value", value}});
+        }
         if (n >= 4 && seg[3] == "namedLocations") {
             if (n == 4) {
                 route("identity/conditionalAccess/namedLocations");
@@ -1448,7 +1733,50 @@ server_response sim_handlers::graph_route(request_ctx& c, simulator::tenant_stat
             if (m != "GET") return method_not_allowed(c);
             if (!granted(caller, perm_audit)) return forbidden(c);
             std::vector<json> items(t.sc.audits.rbegin(), t.sc.audits.rend());  // newest first
+            std::stable_sort(items.begin(), items.end(), [](const json& a, const json& b) {
+                return time_of(a, "activityDateTime") > time_of(b, "activityDateTime");
+            });
             return list(c, version, "auditLogs/directoryAudits", items);
+        }
+        if (n == 3 && seg[2] == "signIns") {
+            // graph.md §8.6: v1.0 has interactive sign-ins only; beta has every kind and signInEventTypes.
+            route("auditLogs/signIns");
+            if (m != "GET") return method_not_allowed(c);
+            if (!granted(caller, perm_audit)) return forbidden(c);
+            if (!t.sc.entra_id_premium)
+                return graph_error(c, 403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                                   "Neither tenant is B2C or tenant doesn't have premium license");
+            const bool beta = version == "beta";
+            if (auto top = c.query.find("$top"); top != c.query.end()) {
+                long v = 0;
+                try {
+                    v = std::stol(top->second);
+                } catch (...) {
+                    v = 0;
+                }
+                if (v < 1 || v > 1000)
+                    return bad_request(c, "Invalid page size specified: '" + top->second + "'. Must be between 1 and 1000 inclusive.");
+            }
+            if (!beta && c.query.count("$filter") && lower(c.query.at("$filter")).find("signineventtypes") != std::string::npos)
+                return bad_request(c, "Could not find a property named 'signInEventTypes' on type 'microsoft.graph.signIn'.");
+            const bool include_unknown = lower(c.req.header("Prefer")).find("include-unknown-enum-members") != std::string::npos;
+            static const std::vector<std::string> beta_only = {
+                "signInEventTypes", "authenticationProtocol", "authenticationRequirement", "authenticationRequirementPolicies",
+                "authenticationDetails", "mfaDetail", "conditionalAccessAudiences", "userType", "originalTransferMethod",
+                "tokenIssuerType", "sessionId"};
+            std::vector<json> items;
+            for (auto it = t.sc.sign_ins.rbegin(); it != t.sc.sign_ins.rend(); ++it) {  // ties: newest added first
+                const json& e = *it;
+                if (!beta && !e.value("isInteractive", false)) continue;
+                json item = mask_unknown_enums(e, include_unknown);
+                if (!beta)
+                    for (const auto& k : beta_only) item.erase(k);
+                items.push_back(std::move(item));
+            }
+            std::stable_sort(items.begin(), items.end(), [](const json& a, const json& b) {
+                return time_of(a, "createdDateTime") > time_of(b, "createdDateTime");
+            });
+            return list(c, version, "auditLogs/signIns", items);
         }
         return unknown_segment(c, seg[n - 1]);
     }
@@ -1599,6 +1927,9 @@ server_response sim_handlers::admin(request_ctx& c, std::string& log_tenant) {
                                 {"conditionalAccessPolicies", t.sc.policies},
                                 {"namedLocations", t.sc.named_locations},
                                 {"faults", faults_to_json(t.sc.faults)},
+                                {"entraIdPremium", t.sc.entra_id_premium},
+                                {"whatIfAnswers", t.sc.what_if_answers},
+                                {"signIns", t.sc.sign_ins.size()},
                                 {"requests", tenant_counts_json(t.count)}});
     }
     const std::string what = seg[3];
@@ -1616,6 +1947,15 @@ server_response sim_handlers::admin(request_ctx& c, std::string& log_tenant) {
         return admin_json(200, security_defaults_json(t));
     }
     if (what == "policies") {
+        // ?initiatedBy=microsoft: the change is Microsoft's (Microsoft Managed Policy Manager), e.g. a
+        // managed policy switched On; without it the portal admin made it.
+        auto by = c.query.find("initiatedBy");
+        if (by != c.query.end() && lower(by->second) != "microsoft" && lower(by->second) != "admin")
+            return admin_error(400, "initiatedBy must be microsoft or admin");
+        const actor pwho{nullptr, by != c.query.end() && lower(by->second) == "microsoft"};
+        if (body.is_object())
+            if (const std::string e = resolve_policy_sim_keys(body, std::chrono::system_clock::now()); !e.empty())
+                return admin_error(400, e);
         if (n == 4) {
             if (m == "GET") return admin_json(200, {{"value", t.sc.policies}});
             if (m != "POST") return admin_error(405, "use GET or POST");
@@ -1628,7 +1968,7 @@ server_response sim_handlers::admin(request_ctx& c, std::string& log_tenant) {
             if (!parsed) return admin_error(400, "the what-if engine refuses this policy: " + parsed.err().message);
             t.parsed[lower(body["id"].get<std::string>())] = std::move(*parsed);
             t.sc.policies.push_back(body);
-            audit_policy(t, who, "Add Conditional Access policy", "Add", nullptr, &body);
+            audit_policy(t, pwho, "Add Conditional Access policy", "Add", nullptr, &body);
             return admin_json(201, body);
         }
         if (n == 5) {
@@ -1641,19 +1981,20 @@ server_response sim_handlers::admin(request_ctx& c, std::string& log_tenant) {
                 json updated = m == "PUT" ? body : *p;
                 if (m == "PATCH") deep_merge(updated, body);
                 updated["id"] = before["id"];
+                if (!updated.contains("createdDateTime")) updated["createdDateTime"] = before.value("createdDateTime", json(nullptr));
                 updated["modifiedDateTime"] = now_rfc3339();
                 auto parsed = whatif::parse_policy(updated);
                 if (!parsed) return admin_error(400, "the what-if engine refuses this policy: " + parsed.err().message);
                 *p = updated;
                 t.parsed[lower(seg[4])] = std::move(*parsed);
-                audit_policy(t, who, "Update Conditional Access policy", "Update", &before, p);
+                audit_policy(t, pwho, "Update Conditional Access policy", "Update", &before, p);
                 return admin_json(200, *p);
             }
             if (m == "DELETE") {
                 const json before = *p;
                 t.parsed.erase(lower(seg[4]));
                 t.sc.policies.erase(t.sc.policies.begin() + (p - t.sc.policies.data()));
-                audit_policy(t, who, "Delete Conditional Access policy", "Delete", &before, nullptr);
+                audit_policy(t, pwho, "Delete Conditional Access policy", "Delete", &before, nullptr);
                 return admin_json(204, {});
             }
             return admin_error(405, "use GET, PATCH, PUT or DELETE");
@@ -1776,6 +2117,41 @@ server_response sim_handlers::admin(request_ctx& c, std::string& log_tenant) {
         return admin_json(200, tenant_counts_json(t.count));
     }
     if (what == "audits" && n == 4) return admin_json(200, {{"value", t.sc.audits}});
+    if (what == "signins" && n == 4) {
+        if (m == "GET") {
+            std::vector<json> items(t.sc.sign_ins.rbegin(), t.sc.sign_ins.rend());
+            std::stable_sort(items.begin(), items.end(), [](const json& a, const json& b) {
+                return time_of(a, "createdDateTime") > time_of(b, "createdDateTime");
+            });
+            return admin_json(200, {{"value", items}});
+        }
+        if (m == "DELETE") {
+            t.sc.sign_ins.clear();
+            return admin_json(204, {});
+        }
+        if (m != "POST") return admin_error(405, "use GET, POST or DELETE");
+        const json entries = body.is_array() ? body : json::array({body});
+        for (std::size_t i = 0; i < entries.size(); ++i)
+            if (const std::string e = check_sign_in(entries[i]); !e.empty())
+                return admin_error(400, "signIns[" + std::to_string(i) + "]: " + e);
+        json added = json::array();
+        for (const auto& e : entries) {
+            json filled = fill_sign_in(t, e);
+            added.push_back(filled);
+            t.add_sign_in(std::move(filled));
+        }
+        return admin_json(201, body.is_array() ? json{{"value", added}} : added[0]);
+    }
+    if (what == "whatif-answers" && n == 4) {
+        if (m == "GET") return admin_json(200, t.sc.what_if_answers);
+        if (m != "PUT") return admin_error(405, "use GET or PUT (PUT replaces; {} clears)");
+        std::set<std::string> ids;
+        for (const auto& p : t.sc.policies) ids.insert(lower(p.value("id", std::string())));
+        auto a = parse_what_if_answers(body, ids, "whatif-answers");
+        if (!a) return admin_error(400, a.err().message);
+        t.sc.what_if_answers = std::move(*a);
+        return admin_json(200, t.sc.what_if_answers);
+    }
     return admin_error(404, "unknown admin path " + c.req.path + " (see tools/graph-sim/README.md)");
 }
 
@@ -1816,6 +2192,22 @@ status simulator::load() {
                 errors += (errors.empty() ? "" : "\n") + t->sc.file.string() + ": field 'namedLocations[" + std::to_string(i) +
                           "]': " + nl.err().message;
         }
+        // Sign-in log entries of the scenario, filled like the admin API's.
+        std::vector<json> given = std::move(t->sc.sign_ins);
+        t->sc.sign_ins.clear();
+        for (auto& e : given) t->add_sign_in(sim_handlers::fill_sign_in(*t, std::move(e)));
+        // Microsoft created each Microsoft-managed policy (graph.md §11.1): audited at its createdDateTime.
+        for (const auto& p : t->sc.policies) {
+            if (!is_microsoft_managed(p)) continue;
+            const std::string when = p.contains("createdDateTime") && p["createdDateTime"].is_string()
+                                         ? p["createdDateTime"].get<std::string>()
+                                         : format_graph_datetime(std::chrono::system_clock::now());
+            sim_handlers::audit_policy(*t, sim_handlers::actor{nullptr, true}, "Add Conditional Access policy", "Add", nullptr, &p,
+                                       when);
+        }
+        std::stable_sort(t->sc.audits.begin(), t->sc.audits.end(), [](const json& a, const json& b) {
+            return time_of(a, "activityDateTime") < time_of(b, "activityDateTime");
+        });
         t->seed_rng();
         by_key[t->sc.tenant_id] = t;
         by_key[t->sc.domain] = t;
