@@ -93,7 +93,8 @@ TEST(E2EStory, FindAlertApproveFixVerifyThenALiveChangeAlerts) {
     EXPECT_EQ(nplan["remove_privileged_role"].value("user_principal_name", ""), northwind_upn);
     // Security Defaults cannot exclude anyone: the other causes become guidance tasks.
     EXPECT_TRUE(s.task("northwind", "MOVE_TO_APP_ONLY_AUTH").has_value());
-    EXPECT_TRUE(s.task("northwind", "REGISTER_MFA_FOR_ACCOUNT").has_value());
+    // Registering would not make a non-interactive sign-in succeed (graph.md §11.4): never proposed.
+    EXPECT_FALSE(s.task("northwind", "REGISTER_MFA_FOR_ACCOUNT").has_value());
     EXPECT_TRUE(s.tasks("contoso").empty()) << "the healthy tenant got a task";
 
     // --- fabrikam: EXCLUDE_FROM_CA_POLICY with the exact PATCH of CA000's excludeUsers ---
