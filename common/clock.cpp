@@ -18,20 +18,28 @@ clock::time_point from_unix_ms(std::int64_t ms) {
     return clock::time_point{std::chrono::milliseconds{ms}};
 }
 
-std::string format_rfc3339(clock::time_point t) {
-    const std::int64_t ms = to_unix_ms(t);
-    std::int64_t secs = ms / 1000;
-    int millis = static_cast<int>(ms % 1000);
-    if (millis < 0) {
-        millis += 1000;
+std::string format_rfc3339(clock::time_point t, int fraction_digits) {
+    using namespace std::chrono;
+    fraction_digits = fraction_digits < 0 ? 0 : fraction_digits > 7 ? 7 : fraction_digits;
+    // 100 ns ticks: Graph's DateTimeOffset has at most 7 fractional digits.
+    const auto ticks = duration_cast<duration<std::int64_t, std::ratio<1, 10000000>>>(t.time_since_epoch()).count();
+    std::int64_t secs = ticks / 10000000;
+    std::int64_t frac = ticks % 10000000;
+    if (frac < 0) {
+        frac += 10000000;
         --secs;
     }
+    for (int d = 7; d > fraction_digits; --d) frac /= 10;
     const std::time_t tt = static_cast<std::time_t>(secs);
     std::tm tm{};
     gmtime_r(&tt, &tm);
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+    int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                          tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (fraction_digits > 0)
+        n += std::snprintf(buf + n, sizeof buf - static_cast<std::size_t>(n), ".%0*lld", fraction_digits,
+                           static_cast<long long>(frac));
+    std::snprintf(buf + n, sizeof buf - static_cast<std::size_t>(n), "Z");
     return buf;
 }
 

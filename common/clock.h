@@ -46,8 +46,9 @@ private:
     time_point now_;
 };
 
-/// RFC 3339 UTC with millisecond precision, e.g. "2026-11-25T09:00:00.123Z".
-std::string format_rfc3339(clock::time_point t);
+/// RFC 3339 UTC, by default with millisecond precision ("2026-11-25T09:00:00.123Z"); 7 fraction
+/// digits is Graph's DateTimeOffset ("2026-11-25T09:00:00.1234567Z"), 0 none.
+std::string format_rfc3339(clock::time_point t, int fraction_digits = 3);
 /// Parses RFC 3339 / ISO 8601 (Graph's DateTimeOffset: "2026-01-01T10:00:00Z", fractional seconds,
 /// and +hh:mm offsets). Returns false on malformed input.
 bool parse_rfc3339(const std::string& text, clock::time_point& out);

@@ -674,6 +674,27 @@ std::map<std::string, const snapshot::signin_log_entry*> latest_by_target(const 
     return out;
 }
 
+std::chrono::system_clock::time_point entry_time(const snapshot::signin_log_entry& e) {
+    std::chrono::system_clock::time_point t{};
+    parse_rfc3339(e.created, t);
+    return t;
+}
+
+/// When a CA policy last changed (modifiedDateTime, else createdDateTime); nullopt when the
+/// tenant no longer has it. A policy without either date counts as unchanged since the epoch.
+std::optional<std::chrono::system_clock::time_point> policy_changed_at(const context& c, const std::string& id) {
+    const auto* p = c.policy_by_id(id);
+    if (p == nullptr) {
+        for (const auto& q : c.policies)
+            if (lower(q.id) == lower(id)) p = &q;
+    }
+    if (p == nullptr) return std::nullopt;
+    std::chrono::system_clock::time_point t{};
+    if (!p->modified_date_time.empty() && parse_rfc3339(p->modified_date_time, t)) return t;
+    if (!p->created_date_time.empty() && parse_rfc3339(p->created_date_time, t)) return t;
+    return std::chrono::system_clock::time_point{};
+}
+
 std::string describe_entry(const snapshot::signin_log_entry& e) {
     std::string d = "at " + e.created + " from " + (e.ip_address.empty() ? "an unknown IP" : e.ip_address) +
                     (e.country.empty() ? "" : " (" + e.country + ")") + " with " +
@@ -737,11 +758,22 @@ std::vector<CheckResult> check_signin_log_results(const context& c) {
                              (e->failure_reason.empty() ? "" : " (" + e->failure_reason + ")") + ", " + describe_entry(*e);
         if (!failed_names.empty()) reason += "; Conditional Access policies that failed: " + join(failed_names);
         if (!known) reason += "; not an MFA, Conditional Access or account error ConnGuard knows";
-        builder b(check_signin_log, known ? v1::CHECK_STATUS_FAIL : v1::CHECK_STATUS_WARN, reason, target);
+        // A failure caused by policies that were changed (or deleted) after it says nothing about
+        // today's policy: the tool's next sign-in will tell (an approved exclusion lands this way).
+        std::vector<std::string> changed_since;
+        for (const auto& id : failed) {
+            const auto when = policy_changed_at(c, id);
+            if (!when) changed_since.push_back("'" + c.policy_name(id) + "' (deleted since)");
+            else if (*when > entry_time(*e)) changed_since.push_back("'" + c.policy_name(id) + "' (changed since)");
+        }
+        const bool superseded = known && !failed.empty() && changed_since.size() == failed.size();
+        if (superseded) reason += "; every failed policy was changed or deleted since: " + join(changed_since) +
+                                  ", so the tool's next sign-in will tell whether it works now";
+        builder b(check_signin_log, known && !superseded ? v1::CHECK_STATUS_FAIL : v1::CHECK_STATUS_WARN, reason, target);
         b.evidence("signin", e->id, e->app_name, code + " " + describe_entry(*e));
         for (const auto& p : e->applied_policies)
             if (lower(p.result) == "failure") b.evidence("policy", p.id, p.display_name.empty() ? c.policy_name(p.id) : p.display_name, "result: failure");
-        if (known) {
+        if (known && !superseded) {
             std::vector<std::string> causes;
             for (const auto& id : failed)
                 if (c.policy_by_id(id) != nullptr) causes.push_back(id);
@@ -907,7 +939,12 @@ std::vector<CheckResult> check_signin_results(const context& c) {
 /// whose latest sign-in has a comparable outcome. Appended to that resource's CG-PREDICTION result.
 void compare_with_log(const context& c, std::vector<CheckResult>& out) {
     if (!c.verdict_complete) return;
+    // A sign-in older than the newest policy change was judged against other policies.
+    std::chrono::system_clock::time_point newest_change{};
+    for (const auto& p : c.policies)
+        if (const auto t = policy_changed_at(c, p.id); t && *t > newest_change) newest_change = *t;
     for (const auto& [target, e] : latest_by_target(c)) {
+        if (entry_time(*e) < newest_change) continue;
         snapshot::signin_outcome outcome = snapshot::signin_outcome::success;
         if (e->error_code != 0) {
             const auto o = snapshot::outcome_for_aadsts(e->error_code);

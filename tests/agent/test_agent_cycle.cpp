@@ -339,3 +339,36 @@ TEST_F(AgentCycle, LastWillSaysOfflineWhenTheAgentDies) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(AgentCycle, MicrosoftsOwnPolicyChangesArriveWithMicrosoftAsTheInitiator) {
+    auto agent = start();
+    ASSERT_GE(col.wait_report(key, 1).cycle(), 1u) << slurp(log);
+    // Microsoft creates a managed policy in report-only (graph.md §11.1) ...
+    json managed = {{"displayName", "Microsoft-managed: Multifactor authentication for all users"},
+                    {"templateId", "4200930c-0da2-4e33-ca01-000000000004"},
+                    {"state", "enabledForReportingButNotEnforced"},
+                    {"conditions",
+                     {{"users", {{"includeUsers", {"All"}}}},
+                      {"applications", {{"includeApplications", {"All"}}}},
+                      {"clientAppTypes", {"all"}}}},
+                    {"grantControls", {{"operator", "OR"}, {"builtInControls", {"mfa"}}}}};
+    const auto created = e.admin("POST", tenant_path() + "/policies?initiatedBy=microsoft", managed);
+    const std::string id = created.at("id");
+    auto ev = wait_event(v1::CHANGE_KIND_CA_POLICY_CREATED, id);
+    EXPECT_EQ(ev.initiated_by(), "Microsoft Managed Policy Manager") << slurp(log);
+    EXPECT_TRUE(ev.initiated_by_microsoft());
+    auto report = col.wait_report(key, ev.cycle());
+    EXPECT_EQ(status_of(report, "CG-CAP-MANAGED", id), v1::CHECK_STATUS_WARN)
+        << "created today: enforceable in 45 days, excluded now or warned";
+    // ... and an admin's edit of it is the admin's.
+    e.admin("PATCH", tenant_path() + "/policies/" + id, {{"conditions", {{"users", {{"excludeUsers", {t.user_id}}}}}}});
+    auto edit = wait_event(v1::CHANGE_KIND_ACCOUNT_EXCLUDED_FROM_POLICY, id, ev.cycle());
+    EXPECT_FALSE(edit.initiated_by().empty());
+    EXPECT_NE(edit.initiated_by(), "Microsoft Managed Policy Manager");
+    EXPECT_FALSE(edit.initiated_by_microsoft());
+    EXPECT_EQ(agent.stop(), 0);
+}
+
+}  // namespace

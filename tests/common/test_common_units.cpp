@@ -143,6 +143,9 @@ TEST(Clock, ManualClockMovesOnlyWhenTold) {
 TEST(Clock, Rfc3339RoundTripsAndParsesGraphForms) {
     const auto t = from_unix_ms(1767225600123);
     EXPECT_EQ(format_rfc3339(t), "2026-01-01T00:00:00.123Z");
+    EXPECT_EQ(format_rfc3339(t, 7), "2026-01-01T00:00:00.1230000Z") << "Graph's DateTimeOffset";
+    EXPECT_EQ(format_rfc3339(t, 0), "2026-01-01T00:00:00Z");
+    EXPECT_EQ(format_rfc3339(from_unix_ms(-1), 3), "1969-12-31T23:59:59.999Z");
     clock::time_point parsed;
     ASSERT_TRUE(parse_rfc3339("2026-01-01T00:00:00.123Z", parsed));
     EXPECT_EQ(to_unix_ms(parsed), 1767225600123);

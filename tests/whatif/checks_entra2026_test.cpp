@@ -313,6 +313,26 @@ TEST(ChecksSignInLog, LatestFailureIsFailNamingCodeAppIpAndFailedPolicy) {
     EXPECT_TRUE(suggests(c, v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY));
 }
 
+TEST(ChecksSignInLog, AFailureBeforeItsPolicyChangedWaitsForTheNextSignIn) {
+    auto s = healthy();
+    auto p = mfa_policy("p1");
+    p["conditions"]["users"]["excludeUsers"] = {account_id};       // an approved exclusion landed ...
+    p["modifiedDateTime"] = format_rfc3339(now - 5min);             // ... 5 minutes ago
+    s.ca_policies = collected<std::vector<json>>::of({p});
+    auto e = log_entry(whatif::app_exchange_online, 50076, now - 20min);
+    e.applied_policies = {{"p1", "Policy p1", "failure"}};
+    s.signin_log->value->latest = {e};
+    auto r = run_checks(s, at_now());
+    EXPECT_EQ(the(r, check_signin_log).status(), v1::CHECK_STATUS_WARN) << the(r, check_signin_log).reason();
+    EXPECT_NE(the(r, check_signin_log).reason().find("changed since"), std::string::npos);
+    EXPECT_EQ(the(r, check_signin_log).remediations_size(), 0);
+    // The same failure after the policy's last change still stands.
+    s.ca_policies.value->at(0)["modifiedDateTime"] = format_rfc3339(now - 1h);
+    s.ca_policies.value->at(0)["conditions"]["users"]["excludeUsers"] = json::array();
+    r = run_checks(s, at_now());
+    EXPECT_EQ(the(r, check_signin_log).status(), v1::CHECK_STATUS_FAIL) << the(r, check_signin_log).reason();
+}
+
 TEST(ChecksSignInLog, SuccessIsOkAndNothingInTheWindowIsWarn) {
     auto s = healthy();
     EXPECT_EQ(the(run_checks(s, at_now()), check_signin_log).status(), v1::CHECK_STATUS_OK);

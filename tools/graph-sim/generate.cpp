@@ -142,7 +142,19 @@ status generate_tenants(std::size_t n, const std::filesystem::path& dir, std::ui
                       {"groups", json::array({{{"id", guid_for(key + "-staff")}, {"displayName", "All staff"}}})},
                       {"users", users},
                       {"conditionalAccessPolicies", policies},
-                      {"namedLocations", json::array()}};
+                      {"namedLocations", json::array()},
+                      // The tool's own latest sign-in (CG-SIGNIN-LOG): fine in a healthy tenant, an MFA
+                      // registration demand (the account has no method) in one with a problem.
+                      {"signIns",
+                       json::array({{{"simMinutesAgo", 20},
+                                     {"userPrincipalName", svc_upn},
+                                     {"appId", "fb78d390-0c51-40cd-8e17-fdbfab77341b"},
+                                     {"appDisplayName", "Microsoft Exchange REST API Based Powershell"},
+                                     {"resourceId", "00000002-0000-0ff1-ce00-000000000000"},
+                                     {"resourceDisplayName", "Office 365 Exchange Online"},
+                                     {"ipAddress", "198.51.100.20"},
+                                     {"signInEventTypes", json::array({"nonInteractiveUser"})},
+                                     {"status", {{"errorCode", problem == "none" ? 0 : 50079}}}}})}};
         const auto file = dir / (std::string("tenant-") + num + ".json");
         std::ofstream out(file);
         out << scenario.dump(2) << "\n";

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/clock.h"
 #include "common/config.h"
 #include "tools/graph-sim/crypto.h"
 
@@ -102,24 +103,6 @@ json default_registration(const user& u) {
 
 }  // namespace
 
-std::string format_graph_datetime(std::chrono::system_clock::time_point t) {
-    using namespace std::chrono;
-    const auto ticks = duration_cast<duration<std::int64_t, std::ratio<1, 10000000>>>(t.time_since_epoch()).count();
-    std::int64_t secs = ticks / 10000000;
-    std::int64_t frac = ticks % 10000000;
-    if (frac < 0) {
-        frac += 10000000;
-        --secs;
-    }
-    const std::time_t tt = static_cast<std::time_t>(secs);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%07lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                  tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(frac));
-    return buf;
-}
-
 std::string resolve_policy_sim_keys(json& policy, std::chrono::system_clock::time_point now) {
     if (!policy.is_object()) return {};
     auto it = policy.find("simCreatedDaysAgo");
@@ -128,7 +111,7 @@ std::string resolve_policy_sim_keys(json& policy, std::chrono::system_clock::tim
         return "simCreatedDaysAgo: must be a number of days >= 0";
     const auto ago = std::chrono::duration_cast<std::chrono::system_clock::duration>(
         std::chrono::duration<double>(it->get<double>() * 86400.0));
-    policy["createdDateTime"] = format_graph_datetime(now - ago);
+    policy["createdDateTime"] = format_rfc3339(now - ago, 7);
     policy.erase("simCreatedDaysAgo");
     return {};
 }

@@ -115,9 +115,6 @@ struct tenant_scenario {
     json what_if_answers = json::object(); ///< whatIfAnswers: lower-case policy id -> {policyApplies, analysisReasons}
 };
 
-/// Graph's DateTimeOffset with 7 fractional digits: "2026-10-28T09:14:03.1234567Z" (UTC).
-std::string format_graph_datetime(std::chrono::system_clock::time_point t);
-
 /// Resolves a CA policy's sim-only keys: "simCreatedDaysAgo": N sets createdDateTime to now - N days;
 /// the key is removed. Returns an error text naming the key when its value is not a number >= 0.
 std::string resolve_policy_sim_keys(json& policy, std::chrono::system_clock::time_point now);

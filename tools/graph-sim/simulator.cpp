@@ -497,7 +497,7 @@ struct sim_handlers {
                    {"result", "success"},
                    {"resultReason", ""},
                    {"activityDisplayName", activity},
-                   {"activityDateTime", when.empty() ? format_graph_datetime(std::chrono::system_clock::now()) : when},
+                   {"activityDateTime", when.empty() ? format_rfc3339(std::chrono::system_clock::now(), 7) : when},
                    {"loggedByService", service},
                    {"operationType", operation},
                    {"initiatedBy", initiated},
@@ -525,11 +525,12 @@ struct sim_handlers {
         const auto now = std::chrono::system_clock::now();
         if (auto it = e.find("simMinutesAgo"); it != e.end()) {
             if (it->is_number())
-                e["createdDateTime"] = format_graph_datetime(
-                    now - std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(it->get<double>() * 60.0)));
+                e["createdDateTime"] = format_rfc3339(
+                    now - std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(it->get<double>() * 60.0)),
+                    7);
             e.erase("simMinutesAgo");
         }
-        if (!e.contains("createdDateTime") || !e["createdDateTime"].is_string()) e["createdDateTime"] = format_graph_datetime(now);
+        if (!e.contains("createdDateTime") || !e["createdDateTime"].is_string()) e["createdDateTime"] = format_rfc3339(now, 7);
         if (!e.contains("id") || !e["id"].is_string()) e["id"] = new_uuid();
         const user* u = nullptr;
         if (e.contains("userPrincipalName") && e["userPrincipalName"].is_string()) u = t.find_user(e["userPrincipalName"].get<std::string>());
@@ -2201,7 +2202,7 @@ status simulator::load() {
             if (!is_microsoft_managed(p)) continue;
             const std::string when = p.contains("createdDateTime") && p["createdDateTime"].is_string()
                                          ? p["createdDateTime"].get<std::string>()
-                                         : format_graph_datetime(std::chrono::system_clock::now());
+                                         : format_rfc3339(std::chrono::system_clock::now(), 7);
             sim_handlers::audit_policy(*t, sim_handlers::actor{nullptr, true}, "Add Conditional Access policy", "Add", nullptr, &p,
                                        when);
         }
