@@ -8,32 +8,13 @@
 #include <google/protobuf/util/time_util.h>
 #include <nlohmann/json.hpp>
 
+#include "common/remediation_plan.h"
+
 namespace connguard::coord {
 
 namespace {
 
 using nlohmann::json;
-
-const v1::Evidence* find_evidence(const v1::CheckResult& c, std::string_view kind, std::string_view id) {
-    for (const auto& e : c.evidence())
-        if (e.kind() == kind && (id.empty() || e.id() == id)) return &e;
-    return nullptr;
-}
-
-bool parse_string_array(const std::string& text, std::vector<std::string>& out) {
-    try {
-        const json j = json::parse(text);
-        if (!j.is_array()) return false;
-        out.clear();
-        for (const auto& v : j) {
-            if (!v.is_string()) return false;
-            out.push_back(v.get<std::string>());
-        }
-        return true;
-    } catch (const std::exception&) {
-        return false;
-    }
-}
 
 std::string key_of(v1::RemediationKind k, const std::string& target) {
     return std::to_string(static_cast<int>(k)) + "|" + target;
@@ -96,10 +77,7 @@ v1::RemediationPlan exclude_plan(const std::string& policy_id, const std::string
     for (const auto& u : exclude_before) p->add_exclude_users_before(u);
     if (std::find(after.begin(), after.end(), user_id) == after.end()) after.push_back(user_id);
     for (const auto& u : after) p->add_exclude_users_after(u);
-    plan.set_http_method("PATCH");
-    plan.set_http_path("/v1.0/identity/conditionalAccess/policies/" + policy_id);
-    plan.set_http_body(json{{"conditions", {{"users", {{"excludeUsers", after}}}}}}.dump());
-    plan.set_summary("exclude " + (upn.empty() ? user_id : upn) + " from CA policy '" + policy_name + "'");
+    plans::render(plan);
     return plan;
 }
 
@@ -129,114 +107,53 @@ plan_build plans_from_report(const v1::ValidationReport& report) {
             p.kind = s.kind();
             p.target = target;
             p.reason = check_label(c) + ": " + c.reason();
+            // The agent sends the typed plan; the coordinator adds only risk, approvals and expiry,
+            // and renders the Graph call from the typed fields (never from strings).
+            if (!s.has_plan() || s.plan().kind() != s.kind()) {
+                problem("the report carries no typed plan for it (the facts it needs were not collected, or the "
+                        "agent is older than this coordinator)");
+                continue;
+            }
+            p.plan = s.plan();
+            if (!plans::render(p.plan)) {
+                problem("its typed plan does not match its kind");
+                continue;
+            }
             switch (s.kind()) {
                 case v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY: {
-                    if (target.empty()) { problem("no policy id"); continue; }
-                    if (user_id.empty()) { problem("the report has no account object id"); continue; }
-                    // An empty detail is Graph's null: the policy was never modified since it was
-                    // created (graph.md §3), and the plan expects it to stay that way.
-                    const auto* modified = find_evidence(c, "policy.modifiedDateTime", target);
-                    if (modified == nullptr) {
-                        problem("evidence lacks policy.modifiedDateTime (the precondition)");
-                        continue;
-                    }
-                    const auto* excl = find_evidence(c, "policy.excludeUsers", target);
-                    std::vector<std::string> before;
-                    if (excl == nullptr || !parse_string_array(excl->detail(), before)) {
-                        problem("evidence lacks policy.excludeUsers as a JSON array (needed for the merged PATCH)");
-                        continue;
-                    }
-                    std::string name = s.target_name();
-                    if (const auto* pol = find_evidence(c, "policy", target); pol && !pol->name().empty()) name = pol->name();
-                    p.plan = exclude_plan(target, name, user_id, upn, modified->detail(), before);
-                    // Risk: high when the policy blocks or targets All users; unknown counts as high.
-                    const auto* grant = find_evidence(c, "policy.grant", target);
-                    const auto* incl = find_evidence(c, "policy.includeUsers", target);
-                    std::vector<std::string> include;
-                    const bool blocks = grant == nullptr || grant->detail().find("block") != std::string::npos;
-                    const bool all_users = incl == nullptr || !parse_string_array(incl->detail(), include) ||
-                                           std::find(include.begin(), include.end(), "All") != include.end();
+                    const auto& x = p.plan.exclude_from_ca_policy();
+                    if (x.policy_id().empty() || x.policy_id() != target) { problem("the plan names another policy"); continue; }
+                    if (user_id.empty() || x.user_id() != user_id) { problem("the plan's account is not the report's account"); continue; }
+                    // Risk: high when the policy blocks or targets All users.
+                    const auto& g = x.grant_controls();
+                    const auto& inc = x.include_users();
+                    const bool blocks = std::find(g.begin(), g.end(), "block") != g.end();
+                    const bool all_users = std::find(inc.begin(), inc.end(), "All") != inc.end();
                     p.risk = (blocks || all_users) ? v1::RISK_HIGH : v1::RISK_MEDIUM;
                     break;
                 }
                 case v1::REMEDIATION_KIND_DISABLE_PER_USER_MFA: {
-                    if (target.empty()) target = user_id;
-                    p.target = target;
-                    if (target.empty()) { problem("no user object id"); continue; }
-                    const auto* st = find_evidence(c, "setting", "perUserMfaState");
-                    if (st == nullptr || st->detail().empty()) {
-                        problem("evidence lacks setting perUserMfaState (the precondition)");
-                        continue;
-                    }
-                    auto* d = p.plan.mutable_disable_per_user_mfa();
-                    d->set_user_id(target);
-                    d->set_user_principal_name(upn);
-                    d->set_expected_state(st->detail());
-                    p.plan.set_http_method("PATCH");
-                    p.plan.set_http_path("/beta/users/" + target + "/authentication/requirements");
-                    p.plan.set_http_body(R"({"perUserMfaState":"disabled"})");
-                    p.plan.set_summary("disable per-user MFA (" + st->detail() + ") for " + (upn.empty() ? target : upn));
+                    const auto& x = p.plan.disable_per_user_mfa();
+                    if (user_id.empty() || x.user_id() != user_id) { problem("the plan's account is not the report's account"); continue; }
+                    if (x.expected_state().empty()) { problem("the plan has no expected per-user MFA state (the precondition)"); continue; }
+                    p.target = x.user_id();
                     p.risk = v1::RISK_MEDIUM;
                     break;
                 }
                 case v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE: {
-                    if (target.empty()) { problem("no role assignment id"); continue; }
-                    if (user_id.empty()) { problem("the report has no account object id"); continue; }
-                    std::string template_id, role_name = s.target_name();
-                    if (const auto* ra = find_evidence(c, "role_assignment", target)) {
-                        template_id = ra->detail();
-                        if (!ra->name().empty()) role_name = ra->name();
-                    } else {
-                        // agent/checks today: kind "role", id = template id, detail "assignment <id> scope ..."
-                        for (const auto& e : c.evidence()) {
-                            if (e.kind() != "role" || e.detail().find(target) == std::string::npos) continue;
-                            template_id = e.id();
-                            if (!e.name().empty()) role_name = e.name();
-                            break;
-                        }
-                    }
-                    if (template_id.empty()) {
-                        problem("evidence lacks the role template id (role_assignment or role evidence)");
-                        continue;
-                    }
-                    auto* r = p.plan.mutable_remove_privileged_role();
-                    r->set_role_assignment_id(target);
-                    r->set_role_template_id(template_id);
-                    r->set_role_name(role_name);
-                    r->set_user_id(user_id);
-                    r->set_user_principal_name(upn);
-                    p.plan.set_http_method("DELETE");
-                    p.plan.set_http_path("/v1.0/roleManagement/directory/roleAssignments/" + target);
-                    p.plan.set_summary("remove role '" + role_name + "' from " + (upn.empty() ? user_id : upn));
+                    const auto& x = p.plan.remove_privileged_role();
+                    if (x.role_assignment_id() != target) { problem("the plan names another role assignment"); continue; }
+                    if (user_id.empty() || x.user_id() != user_id) { problem("the plan's account is not the report's account"); continue; }
+                    if (x.role_template_id().empty()) { problem("the plan has no role template id (the precondition)"); continue; }
                     p.risk = v1::RISK_HIGH;
                     break;
                 }
                 case v1::REMEDIATION_KIND_MOVE_TO_APP_ONLY_AUTH:
                 case v1::REMEDIATION_KIND_REGISTER_MFA_FOR_ACCOUNT:
                 case v1::REMEDIATION_KIND_ASSIGN_ACCOUNT_TO_APP:
-                case v1::REMEDIATION_KIND_REMEDIATE_ACCOUNT_RISK: {
-                    std::string text = s.summary();
-                    if (text.empty()) {
-                        switch (s.kind()) {
-                            case v1::REMEDIATION_KIND_MOVE_TO_APP_ONLY_AUTH:
-                                text = "Move the tool's connection to app-only authentication (certificate or client "
-                                       "secret with application permissions) instead of the account " + upn;
-                                break;
-                            case v1::REMEDIATION_KIND_ASSIGN_ACCOUNT_TO_APP:
-                                text = "Assign the account " + upn + " to the enterprise app it signs in with";
-                                break;
-                            case v1::REMEDIATION_KIND_REMEDIATE_ACCOUNT_RISK:
-                                text = "Investigate and remediate the risk Entra ID Protection sees on " + upn;
-                                break;
-                            default:
-                                text = "Complete the MFA registration of the account " + upn;
-                                break;
-                        }
-                    }
-                    p.plan.mutable_guidance()->set_instructions(text);
-                    p.plan.set_summary(text);
+                case v1::REMEDIATION_KIND_REMEDIATE_ACCOUNT_RISK:
+                    if (!p.plan.has_guidance()) { problem("the plan is not guidance"); continue; }
                     break;
-                }
                 default:
                     continue;
             }
@@ -344,6 +261,8 @@ std::vector<task_action> actions_for_event(const v1::ChangeEvent& event, const s
                     p.target = t.view.target();
                     p.plan = exclude_plan(old.policy_id(), pol.value("displayName", old.policy_name()), old.user_id(),
                                           old.user_principal_name(), modified, before);
+                    *p.plan.mutable_exclude_from_ca_policy()->mutable_grant_controls() = old.grant_controls();
+                    *p.plan.mutable_exclude_from_ca_policy()->mutable_include_users() = old.include_users();
                     p.risk = t.view.risk();
                     p.automatic = true;
                     p.approvals_required = t.view.approvals_required();

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/clock.h"
+#include "common/remediation_plan.h"
 
 namespace connguard::checks {
 
@@ -143,6 +144,86 @@ void add_exclusion_plan_evidence(builder& b, const context& c, const std::string
         b.evidence("policy.grant", policy_id, name, grant);
         return;
     }
+}
+
+std::vector<std::string> string_array(const nlohmann::json& j, const char* key) {
+    std::vector<std::string> out;
+    if (const auto it = j.find(key); it != j.end() && it->is_array())
+        for (const auto& x : *it)
+            if (x.is_string()) out.push_back(x.get<std::string>());
+    return out;
+}
+
+/// The typed plan of one suggested remediation, from the snapshot's facts (DESIGN §8); nullopt
+/// when a fact it needs was not collected (the coordinator then plans nothing and says why).
+std::optional<v1::RemediationPlan> plan_for(const v1::SuggestedRemediation& s, const context& c) {
+    v1::RemediationPlan plan;
+    plan.set_kind(s.kind());
+    const std::string upn = c.s.user.ok() ? c.s.user.value->user_principal_name : std::string{};
+    switch (s.kind()) {
+        case v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY: {
+            if (!c.s.ca_policies.ok() || c.account_id.empty()) return std::nullopt;
+            const nlohmann::json* raw = nullptr;
+            for (const auto& j : *c.s.ca_policies.value)
+                if (j.is_object() && lower(j.value("id", std::string{})) == lower(s.target_id())) raw = &j;
+            if (raw == nullptr) return std::nullopt;
+            auto* p = plan.mutable_exclude_from_ca_policy();
+            p->set_policy_id(raw->value("id", s.target_id()));
+            p->set_policy_name(raw->value("displayName", s.target_name()));
+            p->set_user_id(c.account_id);
+            p->set_user_principal_name(upn);
+            // Graph's null modifiedDateTime (never modified since created) is the empty precondition.
+            if (const auto m = raw->find("modifiedDateTime"); m != raw->end() && m->is_string())
+                p->set_expected_modified_date_time(m->get<std::string>());
+            nlohmann::json users = nlohmann::json::object();
+            if (const auto cond = raw->find("conditions"); cond != raw->end() && cond->is_object())
+                if (const auto u = cond->find("users"); u != cond->end() && u->is_object()) users = *u;
+            const auto before = string_array(users, "excludeUsers");
+            for (const auto& x : before) p->add_exclude_users_before(x);
+            for (const auto& x : before) p->add_exclude_users_after(x);
+            bool present = false;
+            for (const auto& x : before) present = present || lower(x) == lower(c.account_id);
+            if (!present) p->add_exclude_users_after(c.account_id);
+            for (const auto& x : string_array(users, "includeUsers")) p->add_include_users(x);
+            if (const auto g = raw->find("grantControls"); g != raw->end() && g->is_object())
+                for (const auto& x : string_array(*g, "builtInControls")) p->add_grant_controls(x);
+            break;
+        }
+        case v1::REMEDIATION_KIND_DISABLE_PER_USER_MFA: {
+            if (!c.s.per_user_mfa_state.ok() || c.account_id.empty()) return std::nullopt;
+            auto* p = plan.mutable_disable_per_user_mfa();
+            p->set_user_id(c.account_id);
+            p->set_user_principal_name(upn);
+            p->set_expected_state(lower(*c.s.per_user_mfa_state.value));
+            break;
+        }
+        case v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE: {
+            if (!c.s.roles.ok() || c.account_id.empty()) return std::nullopt;
+            const snapshot::role_assignment* ra = nullptr;
+            for (const auto& r : *c.s.roles.value)
+                if (r.id == s.target_id()) ra = &r;
+            if (ra == nullptr) return std::nullopt;
+            auto* p = plan.mutable_remove_privileged_role();
+            p->set_role_assignment_id(ra->id);
+            p->set_role_template_id(ra->role_template_id);
+            p->set_role_name(role_name(lower(ra->role_template_id)));
+            p->set_user_id(c.account_id);
+            p->set_user_principal_name(upn);
+            break;
+        }
+        default:
+            plan.mutable_guidance()->set_instructions(s.summary());
+            break;
+    }
+    if (!plans::render(plan)) return std::nullopt;
+    return plan;
+}
+
+/// Every suggested remediation of the report gets its typed plan.
+void attach_plans(v1::ValidationReport& r, const context& c) {
+    for (auto& check : *r.mutable_checks())
+        for (auto& s : *check.mutable_remediations())
+            if (auto plan = plan_for(s, c)) *s.mutable_plan() = std::move(*plan);
 }
 
 void add_cause_remediations(builder& b, const context& c, const std::vector<std::string>& causes) {
@@ -1280,6 +1361,7 @@ v1::ValidationReport run_checks(const snapshot::tenant_snapshot& s, const option
     for (auto& x : check_engine_drift_results(c)) add(std::move(x));
     add(check_perms_result(c));
 
+    attach_plans(r, c);
     CheckStatus overall = v1::CHECK_STATUS_OK;
     for (const auto& x : r.checks()) overall = worst(overall, x.status());
     r.set_overall(overall);

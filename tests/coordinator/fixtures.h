@@ -1,4 +1,5 @@
 #pragma once
+#include <nlohmann/json.hpp>
 // Builders for the coordinator tests: reports with the evidence agent/checks writes, envelopes.
 #include <string>
 
@@ -40,6 +41,24 @@ inline void add_cap_fail(v1::ValidationReport& r, const std::string& policy_id, 
     s->set_target_id(policy_id);
     s->set_target_name("Require MFA " + policy_id);
     s->set_summary("exclude the account from 'Require MFA " + policy_id + "'");
+    // The typed plan the agent's checks attach (agent/checks plan_for): what the coordinator reads.
+    auto* plan = s->mutable_plan();
+    plan->set_kind(v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY);
+    auto* x = plan->mutable_exclude_from_ca_policy();
+    x->set_policy_id(policy_id);
+    x->set_policy_name("Require MFA " + policy_id);
+    x->set_user_id(r.account_object_id());
+    x->set_user_principal_name(r.account_upn());
+    x->set_expected_modified_date_time(modified);
+    bool present = false;
+    for (const auto& u : nlohmann::json::parse(exclude_users)) {
+        x->add_exclude_users_before(u.get<std::string>());
+        x->add_exclude_users_after(u.get<std::string>());
+        present = present || u.get<std::string>() == r.account_object_id();
+    }
+    if (!present) x->add_exclude_users_after(r.account_object_id());
+    for (const auto& u : nlohmann::json::parse(include_users)) x->add_include_users(u.get<std::string>());
+    x->add_grant_controls(grant);
 }
 
 inline v1::ValidationReport report(std::uint64_t cycle, std::int64_t collected_ms) {

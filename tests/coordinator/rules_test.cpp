@@ -76,19 +76,33 @@ TEST(Rules, NeverModifiedPolicyIsPlannedToStayUnmodified) {
 }
 
 TEST(Rules, MissingPreconditionMeansNoTaskButAProblemThatNamesIt) {
+    // The agent sends no typed plan when a fact it needs (the policy as read) was not collected.
     auto r = report(1, t0);
     add_cap_fail(r, "pol-1", "");
-    auto* evidence = r.mutable_checks(r.checks_size() - 1)->mutable_evidence();
-    for (int i = 0; i < evidence->size(); ++i)
-        if (evidence->Get(i).kind() == "policy.modifiedDateTime") {
-            evidence->DeleteSubrange(i, 1);
-            break;
-        }
+    r.mutable_checks(r.checks_size() - 1)->mutable_remediations(0)->clear_plan();
     const auto b = plans_from_report(r);
     EXPECT_TRUE(b.plans.empty());
     ASSERT_EQ(b.problems.size(), 1u);
-    EXPECT_NE(b.problems[0].message.find("policy.modifiedDateTime"), std::string::npos);
+    EXPECT_NE(b.problems[0].message.find("typed plan"), std::string::npos) << b.problems[0].message;
     EXPECT_NE(b.problems[0].message.find("pol-1"), std::string::npos);
+}
+
+TEST(Rules, TheGraphCallIsRenderedFromTheTypedPlanNeverTakenFromTheReport) {
+    auto r = report(1, t0);
+    add_cap_fail(r, "pol-1", "2026-01-01T10:00:00Z");
+    auto* plan = r.mutable_checks(r.checks_size() - 1)->mutable_remediations(0)->mutable_plan();
+    plan->set_http_method("DELETE");
+    plan->set_http_body(R"({"state":"disabled"})");
+    const auto b = plans_from_report(r);
+    ASSERT_EQ(b.plans.size(), 1u);
+    EXPECT_EQ(b.plans[0].plan.http_method(), "PATCH");
+    EXPECT_EQ(nlohmann::json::parse(b.plans[0].plan.http_body())["conditions"]["users"]["excludeUsers"].size(), 2u);
+    // A plan for another account than the report's is refused.
+    plan->mutable_exclude_from_ca_policy()->set_user_id("someone-else");
+    const auto b2 = plans_from_report(r);
+    EXPECT_TRUE(b2.plans.empty());
+    ASSERT_EQ(b2.problems.size(), 1u);
+    EXPECT_NE(b2.problems[0].message.find("account"), std::string::npos);
 }
 
 TEST(Rules, PerUserMfaRoleAndGuidancePlans) {
@@ -103,6 +117,10 @@ TEST(Rules, PerUserMfaRoleAndGuidancePlans) {
     auto* s = mfa->add_remediations();
     s->set_kind(v1::REMEDIATION_KIND_DISABLE_PER_USER_MFA);
     s->set_target_id(user_id);
+    s->mutable_plan()->set_kind(v1::REMEDIATION_KIND_DISABLE_PER_USER_MFA);
+    s->mutable_plan()->mutable_disable_per_user_mfa()->set_user_id(user_id);
+    s->mutable_plan()->mutable_disable_per_user_mfa()->set_user_principal_name(upn);
+    s->mutable_plan()->mutable_disable_per_user_mfa()->set_expected_state("enforced");
 
     auto* role = r.add_checks();
     role->set_id("CG-SECDEF-ADMIN");
@@ -115,11 +133,21 @@ TEST(Rules, PerUserMfaRoleAndGuidancePlans) {
     auto* rs = role->add_remediations();
     rs->set_kind(v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE);
     rs->set_target_id("assign-1");
+    auto* rp = rs->mutable_plan();
+    rp->set_kind(v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE);
+    rp->mutable_remove_privileged_role()->set_role_assignment_id("assign-1");
+    rp->mutable_remove_privileged_role()->set_role_template_id("62e90394-69f5-4237-9190-012177145e10");
+    rp->mutable_remove_privileged_role()->set_role_name("Global Administrator");
+    rp->mutable_remove_privileged_role()->set_user_id(user_id);
+    rp->mutable_remove_privileged_role()->set_user_principal_name(upn);
 
     auto* reg = r.add_checks();
     reg->set_id("CG-MFA-REG");
     reg->set_status(v1::CHECK_STATUS_FAIL);
-    reg->add_remediations()->set_kind(v1::REMEDIATION_KIND_REGISTER_MFA_FOR_ACCOUNT);
+    auto* guidance = reg->add_remediations();
+    guidance->set_kind(v1::REMEDIATION_KIND_REGISTER_MFA_FOR_ACCOUNT);
+    guidance->mutable_plan()->set_kind(v1::REMEDIATION_KIND_REGISTER_MFA_FOR_ACCOUNT);
+    guidance->mutable_plan()->mutable_guidance()->set_instructions("register a method");
 
     const auto b = plans_from_report(r);
     ASSERT_EQ(b.plans.size(), 3u) << (b.problems.empty() ? "" : b.problems[0].message);
@@ -151,6 +179,13 @@ TEST(Rules, PerUserMfaRoleAndGuidancePlans) {
     auto* rr = rc->add_remediations();
     rr->set_kind(v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE);
     rr->set_target_id("asg-b");
+    auto* rrp = rr->mutable_plan();
+    rrp->set_kind(v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE);
+    rrp->mutable_remove_privileged_role()->set_role_assignment_id("asg-b");
+    rrp->mutable_remove_privileged_role()->set_role_template_id("tpl-b");
+    rrp->mutable_remove_privileged_role()->set_role_name("role tpl-b");
+    rrp->mutable_remove_privileged_role()->set_user_id(user_id);
+    rrp->mutable_remove_privileged_role()->set_user_principal_name(upn);
     const auto b2 = plans_from_report(r2);
     ASSERT_EQ(b2.plans.size(), 1u);
     EXPECT_EQ(b2.plans[0].plan.remove_privileged_role().role_template_id(), "tpl-b");

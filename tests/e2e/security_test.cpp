@@ -61,6 +61,16 @@ v1::Envelope failing_report(const std::string& tenant, std::uint64_t cycle) {
     m->set_kind(v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY);
     m->set_target_id(pid);
     m->set_target_name("CA101");
+    auto* plan = m->mutable_plan();
+    plan->set_kind(v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY);
+    plan->mutable_exclude_from_ca_policy()->set_policy_id(pid);
+    plan->mutable_exclude_from_ca_policy()->set_policy_name("CA101");
+    plan->mutable_exclude_from_ca_policy()->set_user_id(r.account_object_id());
+    plan->mutable_exclude_from_ca_policy()->set_user_principal_name(r.account_upn());
+    plan->mutable_exclude_from_ca_policy()->set_expected_modified_date_time("2025-01-01T10:00:00Z");
+    plan->mutable_exclude_from_ca_policy()->add_exclude_users_after(r.account_object_id());
+    plan->mutable_exclude_from_ca_policy()->add_include_users("group-staff");
+    plan->mutable_exclude_from_ca_policy()->add_grant_controls("mfa");
     r.set_overall(v1::CHECK_STATUS_FAIL);
     return env;
 }

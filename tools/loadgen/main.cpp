@@ -164,6 +164,16 @@ v1::ValidationReport make_report(const std::string& tenant, std::uint64_t cycle,
         s->set_target_id(id);
         s->set_target_name(name);
         s->set_summary("exclude the account from '" + name + "'");
+        auto* x = s->mutable_plan()->mutable_exclude_from_ca_policy();
+        s->mutable_plan()->set_kind(v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY);
+        x->set_policy_id(id);
+        x->set_policy_name(name);
+        x->set_user_id(r.account_object_id());
+        x->set_user_principal_name(r.account_upn());
+        x->set_expected_modified_date_time("2025-01-01T10:00:00Z");
+        x->add_exclude_users_after(r.account_object_id());
+        x->add_include_users("group-staff");
+        x->add_grant_controls("mfa");
     }
     r.set_overall(policies > 0 ? v1::CHECK_STATUS_FAIL : v1::CHECK_STATUS_OK);
     return r;
