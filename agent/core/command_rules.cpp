@@ -1,5 +1,7 @@
 #include "agent/core/command_rules.h"
 
+#include "common/remediation_plan.h"
+
 #include <algorithm>
 #include <cctype>
 #include <set>
@@ -92,6 +94,9 @@ command_decision validate_command(const v1::AgentCommand& cmd, std::string_view 
                 std::vector<std::string> body_after = exclude_users_of(body);
                 if (std::set<std::string>(body_after.begin(), body_after.end()) != expected)
                     return refuse("plan's http_body does not send exclude_users_after");
+                // The body sent is the plan's, byte for byte: it must be the rendering of the typed plan.
+                if (plan.http_body() != plans::exclude_body(p))
+                    return refuse("plan's http_body is not the rendering of its typed plan");
             }
             return {};
         }
@@ -102,6 +107,8 @@ command_decision validate_command(const v1::AgentCommand& cmd, std::string_view 
             if (p.user_principal_name().empty()) return refuse("plan has no user_principal_name");
             if (p.expected_state() != "enabled" && p.expected_state() != "enforced")
                 return refuse("plan's expected_state '" + p.expected_state() + "' is not enabled or enforced");
+            if (!plan.http_body().empty() && plan.http_body() != plans::disable_per_user_mfa_body())
+                return refuse("plan's http_body is not the rendering of its typed plan");
             return {};
         }
         case v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE: {
@@ -160,8 +167,7 @@ command_decision check_remove_role_preconditions(const v1::RemovePrivilegedRoleP
 }
 
 nlohmann::json exclude_patch_body(const v1::ExcludeFromCaPolicyPlan& plan) {
-    std::vector<std::string> after(plan.exclude_users_after().begin(), plan.exclude_users_after().end());
-    return {{"conditions", {{"users", {{"excludeUsers", after}}}}}};
+    return nlohmann::json::parse(plans::exclude_body(plan));
 }
 
 command_decision verify_exclude(const v1::ExcludeFromCaPolicyPlan& plan, const observed_policy& after) {

@@ -3,6 +3,10 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "agent/core/command_rules.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/remediation_plan.h"
 #include "common/log.h"
 
 namespace connguard::agent {
@@ -46,6 +50,12 @@ result<observed_role_assignment> read_assignment(graph::graph_client& gc, const 
     return o;
 }
 
+/// The body the plan says to send: its rendering (validate_command made sure a body it carries is
+/// exactly that rendering).
+std::string body_of(const v1::AgentCommand& cmd, const std::string& rendered) {
+    return cmd.plan().http_body().empty() ? rendered : cmd.plan().http_body();
+}
+
 v1::CommandResult exclude(graph::graph_client& gc, const v1::AgentCommand& cmd, const clock& clk) {
     const auto& p = cmd.plan().exclude_from_ca_policy();
     auto pol = gc.get_ca_policy(p.policy_id());
@@ -56,23 +66,28 @@ v1::CommandResult exclude(graph::graph_client& gc, const v1::AgentCommand& cmd, 
     if (auto d = check_exclude_preconditions(p, observed, *user); !d.ok())
         return make_result(cmd, outcome_of(d.verdict), d.detail + "; nothing was written", clk);
 
-    auto written = gc.exclude_user_from_ca_policy(p.policy_id(), p.user_id(),
-                                                  std::optional<std::string>(p.expected_modified_date_time()));
-    if (!written) {
-        const bool stale = written.err().code == "graph.stale" || written.err().code == "graph.not_found";
-        return make_result(cmd, stale ? v1::COMMAND_OUTCOME_STALE : v1::COMMAND_OUTCOME_FAILED,
-                           "excluding " + p.user_principal_name() + " from policy " + p.policy_id() + ": " +
-                               written.err().message,
-                           clk);
+    observed_policy after = observed;
+    if (verify_exclude(p, observed).ok()) {
+        spdlog::info("tenant policy {}: {} is already excluded; nothing to write", p.policy_id(), p.user_principal_name());
+    } else {
+        if (auto w = gc.patch_ca_policy(p.policy_id(), body_of(cmd, plans::exclude_body(p))); !w)
+            return make_result(cmd, w.err().code == "graph.not_found" ? v1::COMMAND_OUTCOME_STALE : v1::COMMAND_OUTCOME_FAILED,
+                               "excluding " + p.user_principal_name() + " from policy " + p.policy_id() + ": " + w.err().message,
+                               clk);
+        auto back = gc.get_ca_policy(p.policy_id());
+        if (!back)
+            return make_result(cmd, v1::COMMAND_OUTCOME_FAILED,
+                               "PATCH of policy " + p.policy_id() + " answered, but the read-back failed: " + back.err().message, clk);
+        after = {back->has_value(), back->has_value() ? **back : nlohmann::json()};
     }
-    if (auto v = verify_exclude(p, {true, *written}); !v.ok()) return make_result(cmd, v1::COMMAND_OUTCOME_FAILED, v.detail, clk);
+    if (auto v = verify_exclude(p, after); !v.ok()) return make_result(cmd, v1::COMMAND_OUTCOME_FAILED, v.detail, clk);
     auto r = make_result(cmd, v1::COMMAND_OUTCOME_SUCCEEDED,
                          "excluded " + p.user_principal_name() + " from policy '" + p.policy_name() + "' (" +
                              p.policy_id() + "); read-back shows excludeUsers as planned",
                          clk);
     r.set_verified_state(nlohmann::json{{"policyId", p.policy_id()},
-                                        {"excludeUsers", exclude_users_of(*written)},
-                                        {"modifiedDateTime", written->value("modifiedDateTime", nlohmann::json())}}
+                                        {"excludeUsers", exclude_users_of(after.policy)},
+                                        {"modifiedDateTime", after.policy.value("modifiedDateTime", nlohmann::json())}}
                              .dump());
     return r;
 }
@@ -89,16 +104,19 @@ v1::CommandResult disable_mfa(graph::graph_client& gc, const v1::AgentCommand& c
     }
     if (auto d = check_per_user_mfa_preconditions(p, *user, state); !d.ok())
         return make_result(cmd, outcome_of(d.verdict), d.detail + "; nothing was written", clk);
-    auto written = gc.set_per_user_mfa_state(p.user_id(), "disabled");
-    if (!written)
+    if (auto w = gc.patch_per_user_mfa(p.user_id(), body_of(cmd, plans::disable_per_user_mfa_body())); !w)
         return make_result(cmd, v1::COMMAND_OUTCOME_FAILED,
-                           "disabling per-user MFA of " + p.user_principal_name() + ": " + written.err().message, clk);
-    if (auto v = verify_per_user_mfa(*written); !v.ok()) return make_result(cmd, v1::COMMAND_OUTCOME_FAILED, v.detail, clk);
+                           "disabling per-user MFA of " + p.user_principal_name() + ": " + w.err().message, clk);
+    auto now = gc.per_user_mfa_state(p.user_id());
+    if (!now)
+        return make_result(cmd, v1::COMMAND_OUTCOME_FAILED,
+                           "PATCH of per-user MFA answered, but the read-back failed: " + now.err().message, clk);
+    if (auto v = verify_per_user_mfa(*now); !v.ok()) return make_result(cmd, v1::COMMAND_OUTCOME_FAILED, v.detail, clk);
     auto r = make_result(cmd, v1::COMMAND_OUTCOME_SUCCEEDED,
                          "per-user MFA of " + p.user_principal_name() + " changed from '" + state +
                              "' to 'disabled'; read-back confirms",
                          clk);
-    r.set_verified_state(nlohmann::json{{"userId", p.user_id()}, {"perUserMfaState", *written}}.dump());
+    r.set_verified_state(nlohmann::json{{"userId", p.user_id()}, {"perUserMfaState", *now}}.dump());
     return r;
 }
 

@@ -853,109 +853,38 @@ result<std::vector<snapshot::whatif_answer>> graph_client::evaluate_what_if(cons
 
 namespace {
 
-bool same_instant(const std::string& a, const std::string& b) {
-    if (a == b) return true;
-    clock::time_point ta, tb;
-    return parse_rfc3339(a, ta) && parse_rfc3339(b, tb) && ta == tb;
-}
-
-bool excludes(const json& policy, const std::string& user_id) {
-    const json* users = nullptr;
-    if (policy.contains("conditions") && policy["conditions"].is_object() && policy["conditions"].contains("users") &&
-        policy["conditions"]["users"].is_object())
-        users = &policy["conditions"]["users"];
-    if (!users || !users->contains("excludeUsers") || !(*users)["excludeUsers"].is_array()) return false;
-    for (const auto& v : (*users)["excludeUsers"])
-        if (v.is_string() && v.get<std::string>() == user_id) return true;
-    return false;
+status plain_write(graph_ops& ops, const graph_client_options& o, graph_call c, const std::string& method,
+                   const std::string& url, const std::string& body) {
+    const graph_request gr{c, method, url, body};
+    auto r = ops.send(gr);
+    if (!r) return r.err();
+    if (r->status < 200 || r->status >= 300) return status_error(o, gr, *r);
+    return {};
 }
 
 }  // namespace
 
-result<json> graph_client::exclude_user_from_ca_policy(const std::string& policy_id, const std::string& user_id,
-                                                       const std::optional<std::string>& expected_modified) {
+status graph_client::patch_ca_policy(const std::string& policy_id, const std::string& body) {
     graph_ops ops{*this, *impl_, opts_, counters_};
-    const std::string url = opts_.graph_url + "/v1.0/identity/conditionalAccess/policies/" + segment(policy_id);
-    const std::string where = "tenant " + opts_.tenant_key + ": exclude user " + user_id + " from CA policy " + policy_id;
-    auto before = get_ca_policy(policy_id);
-    if (!before) return before.err();
-    if (!*before) return make_error("graph.not_found", where + ": the policy does not exist");
-    json& policy = **before;
-    if (expected_modified) {
-        const std::string actual = str(policy, "modifiedDateTime");
-        if (!same_instant(actual, *expected_modified))
-            return make_error("graph.stale", where + ": the policy changed since the plan (modifiedDateTime " +
-                                                 (actual.empty() ? "null" : actual) + ", plan " +
-                                                 (expected_modified->empty() ? "null" : *expected_modified) + ")");
-    }
-    if (excludes(policy, user_id)) {
-        spdlog::info("{}: already excluded; nothing to write", where);
-        return std::move(policy);
-    }
-    json merged = json::array();
-    if (policy.contains("conditions") && policy["conditions"].is_object() && policy["conditions"].contains("users") &&
-        policy["conditions"]["users"].is_object() && policy["conditions"]["users"].contains("excludeUsers") &&
-        policy["conditions"]["users"]["excludeUsers"].is_array())
-        merged = policy["conditions"]["users"]["excludeUsers"];
-    merged.push_back(user_id);
-    const json body = {{"conditions", {{"users", {{"excludeUsers", merged}}}}}};
-    const graph_request patch{graph_call::ca_policy_patch, "PATCH", url, body.dump()};
-    auto r = ops.send(patch);
-    if (!r) return r.err();
-    if (r->status < 200 || r->status >= 300) return status_error(opts_, patch, *r);
-    auto after = get_ca_policy(policy_id);
-    if (!after) return make_error(after.err().code, where + ": PATCH answered " + std::to_string(r->status) +
-                                                        " but the read-back failed: " + after.err().message);
-    if (!*after) return make_error("graph.verify", where + ": the policy is gone after the PATCH");
-    if (!excludes(**after, user_id))
-        return make_error("graph.verify", where + ": PATCH answered " + std::to_string(r->status) +
-                                              " but the read-back policy does not exclude the user");
-    spdlog::info("{}: done and verified", where);
-    return std::move(**after);
+    return plain_write(ops, opts_, graph_call::ca_policy_patch, "PATCH",
+                       opts_.graph_url + "/v1.0/identity/conditionalAccess/policies/" + segment(policy_id), body);
 }
 
-result<std::string> graph_client::set_per_user_mfa_state(const std::string& user_id, const std::string& state) {
+status graph_client::patch_per_user_mfa(const std::string& user_id, const std::string& body) {
     graph_ops ops{*this, *impl_, opts_, counters_};
-    const std::string url = opts_.graph_url + "/beta/users/" + segment(user_id) + "/authentication/requirements";
-    const std::string where = "tenant " + opts_.tenant_key + ": set per-user MFA of " + user_id + " to " + state;
-    const graph_request patch{graph_call::per_user_mfa_patch, "PATCH", url, json{{"perUserMfaState", state}}.dump()};
-    auto r = ops.send(patch);
-    if (!r) return r.err();
-    if (r->status < 200 || r->status >= 300) return status_error(opts_, patch, *r);
-    auto now = per_user_mfa_state(user_id);
-    if (!now) return make_error(now.err().code, where + ": PATCH answered " + std::to_string(r->status) +
-                                                    " but the read-back failed: " + now.err().message);
-    if (*now != state && !(state == "enabled" && *now == "enforced"))
-        return make_error("graph.verify", where + ": PATCH answered " + std::to_string(r->status) +
-                                              " but the state read back is " + *now);
-    spdlog::info("{}: done and verified ({})", where, *now);
-    return now;
+    return plain_write(ops, opts_, graph_call::per_user_mfa_patch, "PATCH",
+                       opts_.graph_url + "/beta/users/" + segment(user_id) + "/authentication/requirements", body);
 }
 
 result<bool> graph_client::delete_role_assignment(const std::string& assignment_id) {
     graph_ops ops{*this, *impl_, opts_, counters_};
     const std::string url = opts_.graph_url + "/v1.0/roleManagement/directory/roleAssignments/" + segment(assignment_id);
-    const std::string where = "tenant " + opts_.tenant_key + ": delete role assignment " + assignment_id;
     const graph_request del{graph_call::role_assignment_delete, "DELETE", url, {}};
     auto r = ops.send(del);
     if (!r) return r.err();
-    if (r->status == 404) {
-        spdlog::info("{}: already absent", where);
-        return false;
-    }
+    if (r->status == 404) return false;
     if (r->status < 200 || r->status >= 300) return status_error(opts_, del, *r);
-    const graph_request check{graph_call::role_assignment_delete, "GET", url, {}};
-    auto v = ops.send(check);
-    if (!v) return make_error(v.err().code, where + ": DELETE answered " + std::to_string(r->status) +
-                                                " but the verification failed: " + v.err().message);
-    if (v->status == 404) {
-        spdlog::info("{}: done and verified", where);
-        return true;
-    }
-    if (v->status >= 200 && v->status < 300)
-        return make_error("graph.verify", where + ": DELETE answered " + std::to_string(r->status) +
-                                              " but the assignment is still there");
-    return status_error(opts_, check, *v);
+    return true;
 }
 
 }  // namespace connguard::graph

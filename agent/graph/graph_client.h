@@ -22,8 +22,6 @@
 //   graph.token       the token endpoint refused the app (bad secret, bad assertion, ...)
 //   graph.credential  the configured certificate or key cannot be used
 //   graph.unauthorized 401 from Graph again after one token refresh
-//   graph.verify      a write answered 2xx but the read-back does not show the change
-//   graph.stale       a write's precondition (the policy's modifiedDateTime) no longer holds
 //   graph.not_premium 403 Authentication_RequestFromNonPremiumTenantOrB2CTenant: the sign-in log
 //                     needs Entra ID P1 (graph.md §8.6)
 // Messages name the tenant, the method and the path, and carry Graph's error code and request-id;
@@ -190,21 +188,14 @@ public:
     /// body given: one answer per policy Graph returned.
     result<std::vector<snapshot::whatif_answer>> evaluate_what_if(const nlohmann::json& request);
 
-    // ---- typed writes (remediation) ---------------------------------------------------------
-    /// Adds user_id to the policy's conditions.users.excludeUsers: GET the policy, refuse with
-    /// "graph.stale" when expected_modified (if given) differs from its modifiedDateTime (an empty
-    /// string expects Graph's null: never modified since created), PATCH
-    /// {"conditions":{"users":{"excludeUsers":[full merged array]}}}, then GET again and return the
-    /// read-back policy ("graph.verify" when the user is not in it). A user already excluded is not
-    /// written again; the policy as read is returned. A missing policy is "graph.not_found".
-    result<nlohmann::json> exclude_user_from_ca_policy(
-        const std::string& policy_id, const std::string& user_id,
-        const std::optional<std::string>& expected_modified = std::nullopt);
-    /// PATCH beta requirements {"perUserMfaState": state}, then GET; returns the state read back
-    /// ("graph.verify" when it is not `state`; note Entra turns "enabled" into "enforced" for a
-    /// user who already has a method, which is accepted).
-    result<std::string> set_per_user_mfa_state(const std::string& user_id, const std::string& state);
-    /// DELETE the role assignment, then verify it is gone. Returns true when this call deleted it,
+    // ---- plain writes (remediation) ---------------------------------------------------------
+    // The executor (agent/core/executor.h) owns the one guarded write path: GET -> precondition ->
+    // this write with the plan's exact body -> GET -> verify. These calls only send.
+    /// PATCH /v1.0/identity/conditionalAccess/policies/{id} with exactly `body`; ok on 2xx.
+    status patch_ca_policy(const std::string& policy_id, const std::string& body);
+    /// PATCH /beta/users/{id}/authentication/requirements with exactly `body`; ok on 2xx.
+    status patch_per_user_mfa(const std::string& user_id, const std::string& body);
+    /// DELETE /v1.0/roleManagement/directory/roleAssignments/{id}: true when this call deleted it,
     /// false when it was already absent (404).
     result<bool> delete_role_assignment(const std::string& assignment_id);
 

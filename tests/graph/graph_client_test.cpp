@@ -339,14 +339,14 @@ TEST_F(GraphClient, ForbiddenNamesTheMissingPermission) {
     EXPECT_EQ(s.roles.error->code, "graph.forbidden");
 
     // Writes name the write permission.
-    auto w = gc.exclude_user_from_ca_policy(policy_id(2), account_id);
+    auto w = gc.patch_ca_policy(policy_id(2), R"({"conditions":{"users":{"excludeUsers":[]}}})");
     ASSERT_FALSE(w.ok());
     EXPECT_EQ(w.err().code, "graph.forbidden");
     auto d = gc.delete_role_assignment("exchange-admin-assignment-1");
     ASSERT_FALSE(d.ok());
     EXPECT_EQ(d.err().code, "graph.forbidden");
     EXPECT_NE(d.err().message.find("RoleManagement.ReadWrite.Directory"), std::string::npos) << d.err().message;
-    auto m = gc.set_per_user_mfa_state(account_id, "disabled");
+    auto m = gc.patch_per_user_mfa(account_id, R"({"perUserMfaState":"disabled"})");
     ASSERT_FALSE(m.ok());
     EXPECT_NE(m.err().message.find("Policy.ReadWrite.AuthenticationMethod"), std::string::npos) << m.err().message;
 }
@@ -618,47 +618,30 @@ TEST_F(GraphClient, CaPacingKeepsUnderTheRealRateLimit) {
 
 // ---- writes ------------------------------------------------------------------------------------
 
-TEST_F(GraphClient, ExcludeUserFromPolicyMergesAndVerifies) {
-    graph::graph_client gc(options(), clock_);
-    auto r = gc.exclude_user_from_ca_policy(policy_id(2), account_id);
-    ASSERT_TRUE(r.ok()) << r.err().message;
-    const auto& ex = (*r)["conditions"]["users"]["excludeUsers"];
-    EXPECT_EQ(ex, json::array({"GuestsOrExternalUsers", "5b000000-0000-4000-8000-000000000090", account_id}));
-    // Other fields of the policy were kept (objects merge, arrays replace).
-    EXPECT_EQ((*r)["conditions"]["users"]["includeGroups"], json::array({group_id(11)}));
-    EXPECT_EQ((*r)["grantControls"]["builtInControls"], json::array({"mfa"}));
-    EXPECT_FALSE((*r)["modifiedDateTime"].is_null());  // the simulator stamped the change
+// The plain writes send exactly the body given; the executor (tests/agent/test_agent_executor.cpp) owns
+// the guarded path (precondition, read-back, verify).
 
+TEST_F(GraphClient, PatchCaPolicySendsTheBodyAndGraphMergesObjects) {
+    graph::graph_client gc(options(), clock_);
+    const json ex = json::array({"GuestsOrExternalUsers", "5b000000-0000-4000-8000-000000000090", account_id});
+    auto w = gc.patch_ca_policy(policy_id(2), json{{"conditions", {{"users", {{"excludeUsers", ex}}}}}}.dump());
+    ASSERT_TRUE(w.ok()) << w.err().message;
+    auto r = gc.get_ca_policy(policy_id(2));
+    ASSERT_TRUE(r.ok() && r->has_value());
+    EXPECT_EQ((**r)["conditions"]["users"]["excludeUsers"], ex);
+    // Other fields of the policy were kept (objects merge, arrays replace).
+    EXPECT_EQ((**r)["conditions"]["users"]["includeGroups"], json::array({group_id(11)}));
+    EXPECT_EQ((**r)["grantControls"]["builtInControls"], json::array({"mfa"}));
+    EXPECT_FALSE((**r)["modifiedDateTime"].is_null());  // the simulator stamped the change
     // The simulator's own state shows it.
     json pol;
     ASSERT_EQ(admin("GET", std::string("/_sim/tenants/") + tenant_id + "/policies/" + policy_id(2), nullptr, &pol), 200);
     EXPECT_EQ(pol["conditions"]["users"]["excludeUsers"], ex);
-
-    // Again: already excluded, nothing is written (one GET only).
+    // One request: the write only sends.
     gc.reset_cycle_counters();
-    auto again = gc.exclude_user_from_ca_policy(policy_id(2), account_id);
-    ASSERT_TRUE(again.ok());
+    ASSERT_TRUE(gc.patch_ca_policy(policy_id(2), json{{"conditions", {{"users", {{"excludeUsers", ex}}}}}}.dump()).ok());
     EXPECT_EQ(gc.counters().graph_requests, 1);
-    EXPECT_EQ((*again)["conditions"]["users"]["excludeUsers"], ex);
-}
-
-TEST_F(GraphClient, ExcludeUserRefusesAStalePlan) {
-    graph::graph_client gc(options(), clock_);
-    auto stale = gc.exclude_user_from_ca_policy(policy_id(3), account_id, "2025-12-01T00:00:00Z");
-    ASSERT_FALSE(stale.ok());
-    EXPECT_EQ(stale.err().code, "graph.stale");
-    auto p = gc.get_ca_policy(policy_id(3));
-    ASSERT_TRUE(p.ok() && p->has_value());
-    EXPECT_EQ((**p)["conditions"]["users"]["excludeUsers"], json::array());
-    // The right timestamp (any RFC 3339 spelling of it) passes.
-    auto ok = gc.exclude_user_from_ca_policy(policy_id(3), account_id, "2026-01-06T10:00:00.000Z");
-    ASSERT_TRUE(ok.ok()) << ok.err().message;
-    // An empty expectation is Graph's null (never modified since created): this policy was modified.
-    auto expects_null = gc.exclude_user_from_ca_policy(policy_id(3), "5b000000-0000-4000-8000-000000000009", std::string());
-    ASSERT_FALSE(expects_null.ok());
-    EXPECT_EQ(expects_null.err().code, "graph.stale");
-    EXPECT_NE(expects_null.err().message.find("plan null"), std::string::npos) << expects_null.err().message;
-    auto missing = gc.exclude_user_from_ca_policy("ca000000-0000-4000-8000-00000000dead", account_id);
+    auto missing = gc.patch_ca_policy("ca000000-0000-4000-8000-00000000dead", "{}");
     ASSERT_FALSE(missing.ok());
     EXPECT_EQ(missing.err().code, "graph.not_found");
 }
@@ -666,19 +649,25 @@ TEST_F(GraphClient, ExcludeUserRefusesAStalePlan) {
 TEST_F(GraphClient, ExclusionChangesTheRealSignIn) {
     graph::graph_client gc(options(), clock_);
     EXPECT_EQ(probe(gc, "svc-mfa@graphtest.example").outcome, signin_outcome::mfa_required);
-    ASSERT_TRUE(gc.exclude_user_from_ca_policy(policy_id(2), "5b000000-0000-4000-8000-000000000003").ok());
+    auto p = gc.get_ca_policy(policy_id(2));
+    ASSERT_TRUE(p.ok() && p->has_value());
+    json ex = (**p)["conditions"]["users"]["excludeUsers"];
+    ex.push_back("5b000000-0000-4000-8000-000000000003");
+    ASSERT_TRUE(gc.patch_ca_policy(policy_id(2), json{{"conditions", {{"users", {{"excludeUsers", ex}}}}}}.dump()).ok());
     EXPECT_EQ(probe(gc, "svc-mfa@graphtest.example").outcome, signin_outcome::success);
 }
 
-TEST_F(GraphClient, SetPerUserMfaStateAndVerify) {
+TEST_F(GraphClient, PatchPerUserMfaChangesTheState) {
     graph::graph_client gc(options(), clock_);
     const std::string user = "5b000000-0000-4000-8000-000000000012";
     EXPECT_EQ(probe(gc, "svc-peruser@graphtest.example").outcome, signin_outcome::success);
-    auto s = gc.set_per_user_mfa_state(user, "enforced");
+    ASSERT_TRUE(gc.patch_per_user_mfa(user, R"({"perUserMfaState":"enforced"})").ok());
+    auto s = gc.per_user_mfa_state(user);
     ASSERT_TRUE(s.ok()) << s.err().message;
     EXPECT_EQ(*s, "enforced");
     EXPECT_EQ(probe(gc, "svc-peruser@graphtest.example").outcome, signin_outcome::mfa_required);
-    s = gc.set_per_user_mfa_state(user, "disabled");
+    ASSERT_TRUE(gc.patch_per_user_mfa(user, R"({"perUserMfaState":"disabled"})").ok());
+    s = gc.per_user_mfa_state(user);
     ASSERT_TRUE(s.ok()) << s.err().message;
     EXPECT_EQ(*s, "disabled");
     EXPECT_EQ(probe(gc, "svc-peruser@graphtest.example").outcome, signin_outcome::success);

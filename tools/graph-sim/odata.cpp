@@ -6,15 +6,11 @@
 #include "common/clock.h"
 #include "common/http/http_server.h"
 #include "tools/graph-sim/crypto.h"
+#include "tools/graph-sim/sim_util.h"
 
 namespace connguard::graph_sim {
 
 namespace {
-
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
 
 std::string trim(const std::string& s) {
     const auto b = s.find_first_not_of(" \t");

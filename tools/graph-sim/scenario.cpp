@@ -10,15 +10,11 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "tools/graph-sim/crypto.h"
+#include "tools/graph-sim/sim_util.h"
 
 namespace connguard::graph_sim {
 
 namespace {
-
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
 
 /// Collects "<file>: field '<path>': <reason>" lines.
 struct checker {

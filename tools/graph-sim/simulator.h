@@ -38,7 +38,7 @@ public:
 
     std::size_t tenant_count() const;
 
-    struct tenant_state;  ///< opaque; defined in simulator.cpp
+    struct tenant_state;  ///< opaque; defined in tenant_state.h
 
 private:
     explicit simulator(sim_options opts);
