@@ -1,22 +1,12 @@
 #include "agent/core/state_store.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <array>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
-
+#include "common/atomic_file.h"
 #include "common/ids.h"
 
 namespace connguard::agent {
 namespace {
 
 using nlohmann::json;
-
-std::string errno_text() { return std::strerror(errno); }
 
 json state_json(const committed_state& s) {
     json j = {{"version", 1}, {"cycle", s.cycle}, {"statuses", to_json(s.statuses)}};
@@ -117,47 +107,19 @@ bool base64_decode(const std::string& in, std::string& out) {
     return true;
 }
 
+// The agent's names for the shared atomic-file helper (common/atomic_file.h), with its error codes
+// ("state.write", "state.missing", "state.read").
 status write_file_atomic(const std::filesystem::path& path, const std::string& bytes) {
-    const auto tmp = path.string() + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return make_error("state.write", tmp + ": cannot create: " + errno_text());
-    std::size_t off = 0;
-    while (off < bytes.size()) {
-        ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            auto e = make_error("state.write", tmp + ": write failed: " + errno_text());
-            ::close(fd);
-            return e;
-        }
-        off += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0) {
-        auto e = make_error("state.write", tmp + ": fsync failed: " + errno_text());
-        ::close(fd);
-        return e;
-    }
-    ::close(fd);
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
-        return make_error("state.write", path.string() + ": rename failed: " + errno_text());
-    const auto parent = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
-    int dfd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
+    auto st = connguard::write_file_atomic(path, bytes);
+    if (!st) return make_error("state.write", st.err().message);
     return {};
 }
 
 result<std::string> read_file(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        if (!std::filesystem::exists(path)) return make_error("state.missing", path.string() + ": does not exist");
-        return make_error("state.read", path.string() + ": cannot open");
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    auto text = connguard::read_file(path);
+    if (!text)
+        return make_error(text.err().code == "file.missing" ? "state.missing" : "state.read", text.err().message);
+    return text;
 }
 
 status state_store::open() {

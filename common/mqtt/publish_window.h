@@ -1,0 +1,43 @@
+#pragma once
+// The publishes of one client that paho has not completed yet (in flight or buffered), with their
+// completion callbacks, and the backpressure bound: while connected at most window() are
+// un-acknowledged (min(max_inflight, broker Receive Maximum - 1): paho-mqtt-c 1.3.12 stalls beyond
+// it); while disconnected at most max_buffered wait in the offline buffer.
+// No locking: the client holds its mutex around every call.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+
+#include "common/result.h"
+
+namespace connguard::mqtt::detail {
+
+class publish_window {
+public:
+    using completion = std::function<void(status)>;
+
+    publish_window(int max_inflight, int max_buffered)
+        : max_inflight_(max_inflight), max_buffered_(max_buffered), window_(max_inflight) {}
+
+    /// Whether one more publish may be handed to paho now.
+    bool has_room(bool connected) const { return outstanding() < (connected ? window_ : max_buffered_); }
+    /// Registers a publish about to be handed to paho; returns the key paho carries as user context.
+    std::uint64_t add(completion on_done);
+    /// Completes a publish: its callback (possibly empty), or nullopt for an unknown key.
+    std::optional<completion> take(std::uint64_t key);
+    /// Applies the broker's Receive Maximum from the CONNACK.
+    void set_receive_maximum(int receive_maximum);
+
+    int outstanding() const { return static_cast<int>(pending_.size()); }
+    int window() const { return window_; }
+
+private:
+    int max_inflight_;
+    int max_buffered_;
+    int window_;
+    std::uint64_t next_key_ = 1;
+    std::map<std::uint64_t, completion> pending_;
+};
+
+}  // namespace connguard::mqtt::detail
