@@ -5,7 +5,9 @@
 #include <google/protobuf/util/time_util.h>
 #include <nlohmann/json.hpp>
 
+#include "common/check_ids.h"
 #include "common/ids.h"
+#include "common/text.h"
 
 namespace connguard::coord {
 
@@ -13,15 +15,7 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-std::string status_word(v1::CheckStatus s) {
-    switch (s) {
-        case v1::CHECK_STATUS_OK: return "OK";
-        case v1::CHECK_STATUS_WARN: return "WARN";
-        case v1::CHECK_STATUS_FAIL: return "FAIL";
-        case v1::CHECK_STATUS_ERROR: return "ERROR";
-        default: return "UNSPECIFIED";
-    }
-}
+std::string status_word(v1::CheckStatus s) { return enum_word(v1::CheckStatus_Name(s), "CHECK_STATUS_"); }
 
 std::string key_of(const task& t) { return std::to_string(t.view.kind()) + "|" + t.view.target(); }
 
@@ -29,14 +23,7 @@ std::string key_of(const task& t) { return std::to_string(t.view.kind()) + "|" +
 
 std::string fingerprint(const std::string& tenant, const std::string& cause) { return sha256_hex(tenant + "|" + cause); }
 
-std::string_view severity_name(v1::Severity s) {
-    switch (s) {
-        case v1::SEVERITY_INFO: return "info";
-        case v1::SEVERITY_WARNING: return "warning";
-        case v1::SEVERITY_CRITICAL: return "critical";
-        default: return "unspecified";
-    }
-}
+std::string severity_name(v1::Severity s) { return to_lower(enum_word(v1::Severity_Name(s), "SEVERITY_")); }
 
 v1::Severity parse_severity(std::string_view text) {
     if (text == "info") return v1::SEVERITY_INFO;
@@ -64,7 +51,7 @@ std::vector<alert_cause> standing_causes(const tenant_facts& f) {
             out.push_back(std::move(a));
         }
         for (const auto& c : r.checks()) {
-            if (c.id() == "CG-CAP" && c.status() == v1::CHECK_STATUS_FAIL && !c.subject().empty()) {
+            if (c.id() == checks::check_cap && c.status() == v1::CHECK_STATUS_FAIL && !c.subject().empty()) {
                 std::string name = c.subject();
                 for (const auto& e : c.evidence())
                     if (e.kind() == "policy" && !e.name().empty()) name = e.name();
@@ -75,7 +62,7 @@ std::vector<alert_cause> standing_causes(const tenant_facts& f) {
                 a.detail = c.reason();
                 a.evidence_ids.push_back(c.subject());
                 out.push_back(std::move(a));
-            } else if (c.id() == "CG-CAP-MANAGED" &&
+            } else if (c.id() == checks::check_cap_managed &&
                        (c.status() == v1::CHECK_STATUS_FAIL || c.status() == v1::CHECK_STATUS_WARN)) {
                 // Microsoft switches these on by itself (graph.md §11.1): the alert names the day.
                 std::string name = c.subject(), date;
@@ -92,7 +79,7 @@ std::vector<alert_cause> standing_causes(const tenant_facts& f) {
                 a.detail = c.reason();
                 if (!c.subject().empty()) a.evidence_ids.push_back(c.subject());
                 out.push_back(std::move(a));
-            } else if (c.id() == "CG-CAP-REPORTONLY" &&
+            } else if (c.id() == checks::check_cap_report_only &&
                        (c.status() == v1::CHECK_STATUS_FAIL || c.status() == v1::CHECK_STATUS_WARN)) {
                 alert_cause a;
                 a.cause = "policy:" + (c.subject().empty() ? std::string("report-only") : c.subject()) + ":report-only";
@@ -107,7 +94,7 @@ std::vector<alert_cause> standing_causes(const tenant_facts& f) {
     if (f.plans != nullptr) {
         for (const auto& p : f.plans->problems) {
             alert_cause a;
-            a.cause = "plan:" + std::string(kind_name(p.kind)) + ":" + p.target + ":incomplete";
+            a.cause = "plan:" + kind_name(p.kind) + ":" + p.target + ":incomplete";
             a.severity = v1::SEVERITY_WARNING;
             a.title = "tenant " + t + ": a remediation could not be planned";
             a.detail = p.message;
@@ -131,7 +118,7 @@ std::vector<alert_cause> standing_causes(const tenant_facts& f) {
         const auto& v = tk.view;
         alert_cause a;
         a.task_id = v.task_id();
-        const std::string what = v.plan().summary().empty() ? std::string(kind_name(v.kind())) : v.plan().summary();
+        const std::string what = v.plan().summary().empty() ? kind_name(v.kind()) : v.plan().summary();
         switch (v.state()) {
             case v1::TASK_STATE_PENDING_APPROVAL:
                 a.cause = "task:" + v.task_id() + ":pending";
@@ -193,7 +180,7 @@ bool parse_webhook_format(std::string_view text, webhook_format& out) {
 std::string webhook_body(webhook_format format, const std::string& tenant, const v1::Alert& a) {
     using nlohmann::json;
     const bool resolved = a.state() == v1::ALERT_STATE_RESOLVED;
-    const std::string sev(severity_name(a.severity()));
+    const std::string sev = severity_name(a.severity());
     const std::string head = std::string(resolved ? "[RESOLVED] " : "") + "[" + sev + "] " + a.title();
     switch (format) {
         case webhook_format::slack:

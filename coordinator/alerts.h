@@ -54,7 +54,7 @@ std::vector<alert_cause> standing_causes(const tenant_facts& facts);
 /// Stable fingerprint of (tenant, cause): hex SHA-256 of tenant + "|" + cause.
 std::string fingerprint(const std::string& tenant, const std::string& cause);
 
-std::string_view severity_name(v1::Severity s);   ///< "info", "warning", "critical"
+std::string severity_name(v1::Severity s);   ///< "info", "warning", "critical"
 /// "info" | "warning" | "critical" -> severity; SEVERITY_UNSPECIFIED otherwise.
 v1::Severity parse_severity(std::string_view text);
 

@@ -202,7 +202,7 @@ status engine::create_task(const std::string& tenant, const planned_remediation&
     CG_TRY(db_.put_task(t));
     ++stats_.tasks_created;
     CG_TRY(audit(now, "coordinator", "task.created", tenant, v.task_id(),
-                 std::string(kind_name(p.kind)) + " on " + p.target + " (risk " + v1::Risk_Name(p.risk) +
+                 kind_name(p.kind) + " on " + p.target + " (risk " + v1::Risk_Name(p.risk) +
                      "): " + p.plan.summary() + "; because " + why));
     const auto tr = coord::apply(t, ev::offer{now, now + s_.task_ttl_ms});
     if (!tr.ok) return make_error("coord.bug", "offer refused for a new task: " + tr.refused.message);
@@ -214,7 +214,7 @@ status engine::commit_transition(const transition& tr, const std::string& actor,
     CG_TRY(db_.put_task(tr.after));
     ++stats_.transitions;
     CG_TRY(audit(now, actor, tr.action, v.tenant(), v.task_id(),
-                 std::string(state_name(v.state())) + ": " + tr.detail));
+                 state_name(v.state()) + ": " + tr.detail));
     auto env = codec::make_envelope(v.tenant(), "coordinator");
     *env.mutable_task_view() = v;
     CG_TRY(publish(topics::task(v.tenant(), v.task_id()), env, /*retained=*/true));

@@ -8,7 +8,9 @@
 #include <google/protobuf/util/time_util.h>
 #include <nlohmann/json.hpp>
 
+#include "common/check_ids.h"
 #include "common/remediation_plan.h"
+#include "common/text.h"
 
 namespace connguard::coord {
 
@@ -38,18 +40,7 @@ bool is_automatic(v1::RemediationKind kind) {
            kind == v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE;
 }
 
-std::string_view kind_name(v1::RemediationKind kind) {
-    switch (kind) {
-        case v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY: return "EXCLUDE_FROM_CA_POLICY";
-        case v1::REMEDIATION_KIND_DISABLE_PER_USER_MFA: return "DISABLE_PER_USER_MFA";
-        case v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE: return "REMOVE_PRIVILEGED_ROLE";
-        case v1::REMEDIATION_KIND_MOVE_TO_APP_ONLY_AUTH: return "MOVE_TO_APP_ONLY_AUTH";
-        case v1::REMEDIATION_KIND_REGISTER_MFA_FOR_ACCOUNT: return "REGISTER_MFA_FOR_ACCOUNT";
-        case v1::REMEDIATION_KIND_ASSIGN_ACCOUNT_TO_APP: return "ASSIGN_ACCOUNT_TO_APP";
-        case v1::REMEDIATION_KIND_REMEDIATE_ACCOUNT_RISK: return "REMEDIATE_ACCOUNT_RISK";
-        default: return "UNSPECIFIED";
-    }
-}
+std::string kind_name(v1::RemediationKind kind) { return enum_word(v1::RemediationKind_Name(kind), "REMEDIATION_KIND_"); }
 
 std::string plan_identity(const v1::RemediationPlan& plan) {
     std::string out;
@@ -90,7 +81,7 @@ plan_build plans_from_report(const v1::ValidationReport& report) {
         if (c.status() == v1::CHECK_STATUS_ERROR) out.conclusive = false;
         // A Microsoft-managed policy that will switch itself on is planned for while it is only a
         // WARN: the exclusion can be made now and Microsoft keeps it (graph.md §11.1).
-        const bool managed_warning = c.status() == v1::CHECK_STATUS_WARN && c.id() == "CG-CAP-MANAGED";
+        const bool managed_warning = c.status() == v1::CHECK_STATUS_WARN && c.id() == checks::check_cap_managed;
         if (c.status() != v1::CHECK_STATUS_FAIL && !managed_warning) continue;
         for (const auto& s : c.remediations()) {
             if (s.kind() == v1::REMEDIATION_KIND_UNSPECIFIED) continue;
@@ -99,7 +90,7 @@ plan_build plans_from_report(const v1::ValidationReport& report) {
             if (!seen.emplace(key_of(s.kind(), target), true).second) continue;
             auto problem = [&](std::string why) {
                 out.problems.push_back({s.kind(), target,
-                                        check_label(c) + ": " + std::string(kind_name(s.kind())) + " for '" +
+                                        check_label(c) + ": " + kind_name(s.kind()) + " for '" +
                                             (s.target_name().empty() ? target : s.target_name()) + "' (" + target +
                                             "): " + why + "; no task planned"});
             };

@@ -59,7 +59,7 @@ plan_build plans_from_report(const v1::ValidationReport& report);
 
 /// True for kinds the agent executes; false for guidance-only kinds.
 bool is_automatic(v1::RemediationKind kind);
-std::string_view kind_name(v1::RemediationKind kind);  ///< "EXCLUDE_FROM_CA_POLICY", ...
+std::string kind_name(v1::RemediationKind kind);  ///< "EXCLUDE_FROM_CA_POLICY", ...
 
 /// Deterministic bytes of a plan, to tell whether a plan changed.
 std::string plan_identity(const v1::RemediationPlan& plan);

@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "common/text.h"
+
 namespace connguard::coord {
 
 namespace {
@@ -36,7 +38,7 @@ transition moved(task next, TaskState to, std::int64_t now_ms, std::string actio
 }
 
 std::string in_state(const task& t) {
-    return "task " + t.view.task_id() + " is " + std::string(state_name(t.view.state()));
+    return "task " + t.view.task_id() + " is " + state_name(t.view.state());
 }
 
 void new_plan_version(task& t, const v1::RemediationPlan& plan, std::int64_t expires_at_ms) {
@@ -82,22 +84,7 @@ bool is_final(TaskState s) {
     }
 }
 
-std::string_view state_name(TaskState s) {
-    switch (s) {
-        case v1::TASK_STATE_PROPOSED: return "PROPOSED";
-        case v1::TASK_STATE_PENDING_APPROVAL: return "PENDING_APPROVAL";
-        case v1::TASK_STATE_APPROVED: return "APPROVED";
-        case v1::TASK_STATE_DISPATCHED: return "DISPATCHED";
-        case v1::TASK_STATE_SUCCEEDED: return "SUCCEEDED";
-        case v1::TASK_STATE_FAILED: return "FAILED";
-        case v1::TASK_STATE_STALE: return "STALE";
-        case v1::TASK_STATE_REJECTED: return "REJECTED";
-        case v1::TASK_STATE_EXPIRED: return "EXPIRED";
-        case v1::TASK_STATE_SUPERSEDED: return "SUPERSEDED";
-        case v1::TASK_STATE_VERIFIED: return "VERIFIED";
-        default: return "UNSPECIFIED";
-    }
-}
+std::string state_name(TaskState s) { return enum_word(v1::TaskState_Name(s), "TASK_STATE_"); }
 
 std::string_view event_name(const task_event& e) {
     static constexpr std::string_view names[] = {"offer",   "approve",  "reject",         "expire",

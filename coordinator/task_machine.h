@@ -43,7 +43,7 @@ struct task {
 bool is_final(TaskState s);
 /// Open = not final; at most one open task per (tenant, kind, target).
 inline bool is_open(TaskState s) { return !is_final(s); }
-std::string_view state_name(TaskState s);  ///< "PENDING_APPROVAL", ...
+std::string state_name(TaskState s);  ///< "PENDING_APPROVAL", ...
 
 namespace ev {
 /// PROPOSED -> PENDING_APPROVAL (the rule offers the task for approval).

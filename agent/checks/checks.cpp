@@ -7,6 +7,7 @@
 
 #include "common/clock.h"
 #include "common/remediation_plan.h"
+#include "common/text.h"
 
 namespace connguard::checks {
 
@@ -21,10 +22,6 @@ const char* role_name(const std::string& template_id) {
     return name != nullptr ? name : "directory role";
 }
 
-std::string lower(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
 
 /// Builds one CheckResult.
 struct builder {
@@ -107,7 +104,7 @@ bool holds_privileged_role(const snapshot::tenant_snapshot& s, std::vector<snaps
     if (!s.roles.ok()) return false;
     bool any = false;
     for (const auto& r : *s.roles.value) {
-        if (whatif::security_defaults_privileged_roles().count(lower(r.role_template_id)) != 0) {
+        if (whatif::security_defaults_privileged_roles().count(to_lower(r.role_template_id)) != 0) {
             any = true;
             if (which != nullptr) which->push_back(r);
         }
@@ -122,7 +119,7 @@ bool holds_privileged_role(const snapshot::tenant_snapshot& s, std::vector<snaps
 void add_exclusion_plan_evidence(builder& b, const context& c, const std::string& policy_id) {
     if (!c.s.ca_policies.ok()) return;
     for (const auto& raw : *c.s.ca_policies.value) {
-        if (!raw.is_object() || lower(raw.value("id", std::string{})) != lower(policy_id)) continue;
+        if (!raw.is_object() || to_lower(raw.value("id", std::string{})) != to_lower(policy_id)) continue;
         const auto name = raw.value("displayName", policy_id);
         const auto& modified = raw.contains("modifiedDateTime") ? raw["modifiedDateTime"] : nlohmann::json();
         b.evidence("policy.modifiedDateTime", policy_id, name, modified.is_string() ? modified.get<std::string>() : "");
@@ -165,7 +162,7 @@ std::optional<v1::RemediationPlan> plan_for(const v1::SuggestedRemediation& s, c
             if (!c.s.ca_policies.ok() || c.account_id.empty()) return std::nullopt;
             const nlohmann::json* raw = nullptr;
             for (const auto& j : *c.s.ca_policies.value)
-                if (j.is_object() && lower(j.value("id", std::string{})) == lower(s.target_id())) raw = &j;
+                if (j.is_object() && to_lower(j.value("id", std::string{})) == to_lower(s.target_id())) raw = &j;
             if (raw == nullptr) return std::nullopt;
             auto* p = plan.mutable_exclude_from_ca_policy();
             p->set_policy_id(raw->value("id", s.target_id()));
@@ -182,7 +179,7 @@ std::optional<v1::RemediationPlan> plan_for(const v1::SuggestedRemediation& s, c
             for (const auto& x : before) p->add_exclude_users_before(x);
             for (const auto& x : before) p->add_exclude_users_after(x);
             bool present = false;
-            for (const auto& x : before) present = present || lower(x) == lower(c.account_id);
+            for (const auto& x : before) present = present || to_lower(x) == to_lower(c.account_id);
             if (!present) p->add_exclude_users_after(c.account_id);
             for (const auto& x : string_array(users, "includeUsers")) p->add_include_users(x);
             if (const auto g = raw->find("grantControls"); g != raw->end() && g->is_object())
@@ -194,7 +191,7 @@ std::optional<v1::RemediationPlan> plan_for(const v1::SuggestedRemediation& s, c
             auto* p = plan.mutable_disable_per_user_mfa();
             p->set_user_id(c.account_id);
             p->set_user_principal_name(upn);
-            p->set_expected_state(lower(*c.s.per_user_mfa_state.value));
+            p->set_expected_state(to_lower(*c.s.per_user_mfa_state.value));
             break;
         }
         case v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE: {
@@ -206,7 +203,7 @@ std::optional<v1::RemediationPlan> plan_for(const v1::SuggestedRemediation& s, c
             auto* p = plan.mutable_remove_privileged_role();
             p->set_role_assignment_id(ra->id);
             p->set_role_template_id(ra->role_template_id);
-            p->set_role_name(role_name(lower(ra->role_template_id)));
+            p->set_role_name(role_name(to_lower(ra->role_template_id)));
             p->set_user_id(c.account_id);
             p->set_user_principal_name(upn);
             break;
@@ -332,7 +329,7 @@ CheckResult check_secdef_admin_result(const context& c) {
         return b.r;
     }
     std::string names;
-    for (const auto& r : privileged) names += (names.empty() ? "" : ", ") + std::string(role_name(lower(r.role_template_id)));
+    for (const auto& r : privileged) names += (names.empty() ? "" : ", ") + std::string(role_name(to_lower(r.role_template_id)));
     if (!s.security_defaults_enabled.ok()) {
         builder b(check_secdef_admin, v1::CHECK_STATUS_ERROR,
                   "the account holds " + names + "; whether Security Defaults force MFA on it is unknown: " +
@@ -346,11 +343,11 @@ CheckResult check_secdef_admin_result(const context& c) {
                     : "the account holds " + names + ", which Security Defaults would send through MFA at every sign-in " +
                           "(Security Defaults are off today)");
     for (const auto& r : privileged) {
-        b.evidence("role", r.role_template_id, role_name(lower(r.role_template_id)),
+        b.evidence("role", r.role_template_id, role_name(to_lower(r.role_template_id)),
                    "assignment " + r.id + " scope " + r.directory_scope_id);
         if (sd_on)
-            b.remediation(v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE, r.id, role_name(lower(r.role_template_id)),
-                          "remove the " + std::string(role_name(lower(r.role_template_id))) + " role from " + c.account_label);
+            b.remediation(v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE, r.id, role_name(to_lower(r.role_template_id)),
+                          "remove the " + std::string(role_name(to_lower(r.role_template_id))) + " role from " + c.account_label);
     }
     return b.r;
 }
@@ -362,7 +359,7 @@ CheckResult check_per_user_mfa_result(const context& c) {
         error_evidence(b, s.per_user_mfa_state, "GET /beta/users/{id}/authentication/requirements");
         return b.r;
     }
-    const std::string state = lower(*s.per_user_mfa_state.value);
+    const std::string state = to_lower(*s.per_user_mfa_state.value);
     if (state == "disabled" || state.empty()) {
         builder b(check_per_user_mfa, v1::CHECK_STATUS_OK, "per-user MFA is disabled for the account");
         b.evidence("setting", "perUserMfaState", "per-user MFA", "disabled");
@@ -390,7 +387,7 @@ CheckResult check_per_user_mfa_result(const context& c) {
 bool holds_role(const snapshot::tenant_snapshot& s, const char* template_id) {
     if (!s.roles.ok()) return false;
     for (const auto& r : *s.roles.value)
-        if (lower(r.role_template_id) == template_id) return true;
+        if (to_lower(r.role_template_id) == template_id) return true;
     return false;
 }
 
@@ -706,7 +703,7 @@ std::vector<CheckResult> check_cap_managed_results(const context& c) {
 CheckResult check_azure_mfa_result(const context& c) {
     std::vector<std::string> why;
     for (const auto& t : c.opts.target_resources)
-        if (lower(t) == whatif::app_azure_management) why.push_back("a target resource is Windows Azure Service Management (" + t + ")");
+        if (to_lower(t) == whatif::app_azure_management) why.push_back("a target resource is Windows Azure Service Management (" + t + ")");
     if (c.opts.writes_azure_resource_manager) why.push_back("the config says the tool writes Azure Resource Manager as a user");
     if (why.empty()) {
         builder b(check_azure_mfa, v1::CHECK_STATUS_OK,
@@ -730,7 +727,7 @@ CheckResult check_azure_mfa_result(const context& c) {
 /// target the tool asks only for baseline scopes.)
 std::string target_of(const context& c, const snapshot::signin_log_entry& e) {
     for (const auto& t : c.opts.target_resources) {
-        if (lower(t) == lower(e.resource_id) || lower(evaluated_resource(c.opts, t)) == lower(e.resource_id)) return t;
+        if (to_lower(t) == to_lower(e.resource_id) || to_lower(evaluated_resource(c.opts, t)) == to_lower(e.resource_id)) return t;
     }
     return {};
 }
@@ -767,7 +764,7 @@ std::optional<std::chrono::system_clock::time_point> policy_changed_at(const con
     const auto* p = c.policy_by_id(id);
     if (p == nullptr) {
         for (const auto& q : c.policies)
-            if (lower(q.id) == lower(id)) p = &q;
+            if (to_lower(q.id) == to_lower(id)) p = &q;
     }
     if (p == nullptr) return std::nullopt;
     std::chrono::system_clock::time_point t{};
@@ -829,10 +826,10 @@ std::vector<CheckResult> check_signin_log_results(const context& c) {
         const std::string code = "AADSTS" + std::to_string(e->error_code);
         std::vector<std::string> failed;
         for (const auto& p : e->applied_policies)
-            if (lower(p.result) == "failure") failed.push_back(p.id);
+            if (to_lower(p.result) == "failure") failed.push_back(p.id);
         std::vector<std::string> failed_names;
         for (const auto& p : e->applied_policies)
-            if (lower(p.result) == "failure") failed_names.push_back("'" + (p.display_name.empty() ? c.policy_name(p.id) : p.display_name) + "'");
+            if (to_lower(p.result) == "failure") failed_names.push_back("'" + (p.display_name.empty() ? c.policy_name(p.id) : p.display_name) + "'");
         const auto outcome = snapshot::outcome_for_aadsts(e->error_code);
         const bool known = outcome.has_value() && *outcome != snapshot::signin_outcome::app_misconfigured;
         std::string reason = "the tool's latest sign-in to " + res + " failed with " + code +
@@ -853,14 +850,14 @@ std::vector<CheckResult> check_signin_log_results(const context& c) {
         builder b(check_signin_log, known && !superseded ? v1::CHECK_STATUS_FAIL : v1::CHECK_STATUS_WARN, reason, target);
         b.evidence("signin", e->id, e->app_name, code + " " + describe_entry(*e));
         for (const auto& p : e->applied_policies)
-            if (lower(p.result) == "failure") b.evidence("policy", p.id, p.display_name.empty() ? c.policy_name(p.id) : p.display_name, "result: failure");
+            if (to_lower(p.result) == "failure") b.evidence("policy", p.id, p.display_name.empty() ? c.policy_name(p.id) : p.display_name, "result: failure");
         if (known && !superseded) {
             std::vector<std::string> causes;
             for (const auto& id : failed)
                 if (c.policy_by_id(id) != nullptr) causes.push_back(id);
             if (*outcome == snapshot::signin_outcome::blocked_by_security_defaults) causes.push_back(whatif::cause_security_defaults);
             if (causes.empty()) {
-                auto it = c.by_resource.find(lower(target));
+                auto it = c.by_resource.find(to_lower(target));
                 if (it != c.by_resource.end()) causes = it->second.result.causes;
             }
             add_outcome_remediations(b, c, *outcome, causes);
@@ -912,7 +909,7 @@ std::vector<CheckResult> check_engine_drift_results(const context& c) {
     for (const auto& a : w.answers) {
         const whatif::policy_result* mine = nullptr;
         for (const auto& r : local.policies)
-            if (lower(r.id) == lower(a.policy_id)) mine = &r;
+            if (to_lower(r.id) == to_lower(a.policy_id)) mine = &r;
         const std::string name = a.display_name.empty() ? c.policy_name(a.policy_id) : a.display_name;
         if (mine == nullptr) {
             disagreements.push_back("'" + name + "': Microsoft evaluated it (policyApplies " + (a.policy_applies ? "true" : "false") +
@@ -1005,7 +1002,7 @@ std::vector<CheckResult> check_signin_results(const context& c) {
             if (si.outcome == o::blocked_by_security_defaults) causes.push_back(whatif::cause_security_defaults);
             if (causes.empty()) {
                 // No policy ids in the answer: the prediction's causes for this resource.
-                auto it = c.by_resource.find(lower(si.resource_app_id));
+                auto it = c.by_resource.find(to_lower(si.resource_app_id));
                 if (it != c.by_resource.end()) causes = it->second.result.causes;
             }
             for (const auto& p : si.policy_ids) b.evidence("policy", p, c.policy_name(p), "named in the sign-in answer");
@@ -1035,7 +1032,7 @@ void compare_with_log(const context& c, std::vector<CheckResult>& out) {
         bool comparable = false;
         const auto real = expected_verdict(outcome, comparable);
         if (!comparable) continue;
-        auto it = c.by_resource.find(lower(target));
+        auto it = c.by_resource.find(to_lower(target));
         if (it == c.by_resource.end()) continue;
         const auto predicted = it->second.result.result;
         const std::string res = whatif::app_name(target);
@@ -1044,7 +1041,7 @@ void compare_with_log(const context& c, std::vector<CheckResult>& out) {
                                    " " + describe_entry(*e) + ")";
         CheckResult* r = nullptr;
         for (auto& x : out)
-            if (x.subject() == target || lower(x.subject()) == lower(target)) r = &x;
+            if (x.subject() == target || to_lower(x.subject()) == to_lower(target)) r = &x;
         if (r == nullptr) {
             builder b(check_prediction, v1::CHECK_STATUS_OK, "", target);
             out.push_back(b.r);
@@ -1093,7 +1090,7 @@ std::vector<CheckResult> check_prediction_results(const context& c) {
         }
         std::optional<whatif::evaluation> e;
         if (c.verdict_complete) {
-            auto it = c.by_resource_probe.find(lower(si.resource_app_id));
+            auto it = c.by_resource_probe.find(to_lower(si.resource_app_id));
             if (it != c.by_resource_probe.end()) e = it->second;
             else e = evaluate_sign_in(c.s, c.policies, account_sign_in(c.s, c.opts, si.resource_app_id, false));
         }
@@ -1210,21 +1207,21 @@ whatif::directory to_directory(const snapshot::tenant_snapshot& s) {
     }
     if (s.user.ok() && !s.user.value->id.empty()) {
         whatif::user_facts f;
-        f.guest = lower(s.user.value->user_type) == "guest";
+        f.guest = to_lower(s.user.value->user_type) == "guest";
         if (s.group_ids.ok()) {
-            for (const auto& g : *s.group_ids.value) f.groups.insert(lower(g));
+            for (const auto& g : *s.group_ids.value) f.groups.insert(to_lower(g));
         }
         if (s.roles.ok()) {
-            for (const auto& r : *s.roles.value) f.roles.insert(lower(r.role_template_id));
+            for (const auto& r : *s.roles.value) f.roles.insert(to_lower(r.role_template_id));
         }
         if (s.per_user_mfa_state.ok()) {
-            const auto m = lower(*s.per_user_mfa_state.value);
+            const auto m = to_lower(*s.per_user_mfa_state.value);
             f.per_user_mfa_state = m == "enforced" ? whatif::per_user_mfa::enforced
                                    : m == "enabled" ? whatif::per_user_mfa::enabled
                                                     : whatif::per_user_mfa::disabled;
         }
         if (s.mfa_registration.ok()) f.is_mfa_registered = s.mfa_registration.value->is_mfa_registered;
-        d.users[lower(s.user.value->id)] = std::move(f);
+        d.users[to_lower(s.user.value->id)] = std::move(f);
     }
     return d;
 }
@@ -1232,8 +1229,8 @@ whatif::directory to_directory(const snapshot::tenant_snapshot& s) {
 whatif::evaluation evaluate_account(const snapshot::tenant_snapshot& s, const std::vector<whatif::policy>& policies,
                                     const std::string& resource_app_id, const std::string& client_app_type) {
     whatif::sign_in in;
-    in.user_id = s.user.ok() ? lower(s.user.value->id) : std::string{};
-    in.applications = {lower(resource_app_id)};
+    in.user_id = s.user.ok() ? to_lower(s.user.value->id) : std::string{};
+    in.applications = {to_lower(resource_app_id)};
     in.client_app_type = client_app_type;
     return whatif::evaluate(policies, to_directory(s), in);
 }
@@ -1244,7 +1241,7 @@ whatif::evaluation evaluate_sign_in(const snapshot::tenant_snapshot& s, const st
 }
 
 std::string evaluated_resource(const options& opts, const std::string& target) {
-    const auto it = opts.target_scopes.find(lower(target));
+    const auto it = opts.target_scopes.find(to_lower(target));
     if (it != opts.target_scopes.end() && whatif::only_baseline_scopes(it->second)) return whatif::app_azure_ad_graph;
     return target;
 }
@@ -1268,8 +1265,8 @@ std::optional<egress> tool_egress(const snapshot::tenant_snapshot& s) {
 whatif::sign_in account_sign_in(const snapshot::tenant_snapshot& s, const options& opts, const std::string& target,
                                 bool with_egress) {
     whatif::sign_in in;
-    in.user_id = s.user.ok() ? lower(s.user.value->id) : std::string{};
-    in.applications = {lower(evaluated_resource(opts, target))};
+    in.user_id = s.user.ok() ? to_lower(s.user.value->id) : std::string{};
+    in.applications = {to_lower(evaluated_resource(opts, target))};
     in.client_app_type = opts.client_app_type;
     in.authentication_flow = opts.authentication_flow.empty() ? "none" : opts.authentication_flow;
     if (with_egress) {
@@ -1334,9 +1331,9 @@ v1::ValidationReport run_checks(const snapshot::tenant_snapshot& s, const option
         const bool egress_known = tool_egress(s).has_value();
         for (const auto& res : opts.target_resources) {
             auto tool = evaluate_sign_in(s, c.policies, account_sign_in(s, opts, res, true));
-            if (egress_known) c.by_resource_probe.emplace(lower(res), evaluate_sign_in(s, c.policies, account_sign_in(s, opts, res, false)));
-            else c.by_resource_probe.emplace(lower(res), tool);
-            c.by_resource.emplace(lower(res), std::move(tool));
+            if (egress_known) c.by_resource_probe.emplace(to_lower(res), evaluate_sign_in(s, c.policies, account_sign_in(s, opts, res, false)));
+            else c.by_resource_probe.emplace(to_lower(res), tool);
+            c.by_resource.emplace(to_lower(res), std::move(tool));
         }
     }
 
@@ -1369,7 +1366,7 @@ v1::ValidationReport run_checks(const snapshot::tenant_snapshot& s, const option
 
     if (c.verdict_complete) {
         for (const auto& res : opts.target_resources) {
-            const auto& e = c.by_resource.at(lower(res));
+            const auto& e = c.by_resource.at(to_lower(res));
             auto* v = r.add_verdicts();
             v->set_resource_app_id(res);
             v->set_resource_name(whatif::app_name(res));

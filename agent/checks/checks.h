@@ -14,26 +14,13 @@
 
 #include "agent/snapshot/tenant_snapshot.h"
 #include "agent/whatif/evaluate.h"
+#include "common/check_ids.h"
 #include "connguard/v1/validation.pb.h"
 
 namespace connguard::checks {
 
-/// Stable check ids, in report order.
-inline constexpr const char* check_account = "CG-ACCOUNT";
-inline constexpr const char* check_secdef = "CG-SECDEF";
-inline constexpr const char* check_secdef_admin = "CG-SECDEF-ADMIN";
-inline constexpr const char* check_per_user_mfa = "CG-PERUSER-MFA";
-inline constexpr const char* check_mfa_reg = "CG-MFA-REG";
-inline constexpr const char* check_cap = "CG-CAP";
-inline constexpr const char* check_cap_report_only = "CG-CAP-REPORTONLY";
-inline constexpr const char* check_legacy = "CG-LEGACY";
-inline constexpr const char* check_signin = "CG-SIGNIN";
-inline constexpr const char* check_prediction = "CG-PREDICTION";
-inline constexpr const char* check_perms = "CG-PERMS";
-inline constexpr const char* check_cap_managed = "CG-CAP-MANAGED";
-inline constexpr const char* check_azure_mfa = "CG-AZURE-MFA";
-inline constexpr const char* check_signin_log = "CG-SIGNIN-LOG";
-inline constexpr const char* check_engine_drift = "CG-ENGINE-DRIFT";
+// The stable check ids (check_account, check_cap, ...) are in common/check_ids.h; check_ids() gives
+// their report order.
 
 /// Days from a Microsoft-managed policy's creation to the earliest day Microsoft may enforce it,
 /// and how close to that day a report-only one turns from WARN to FAIL (graph.md §11.1).

@@ -1,6 +1,7 @@
 #include "agent/core/command_rules.h"
 
 #include "common/remediation_plan.h"
+#include "common/text.h"
 
 #include <algorithm>
 #include <cctype>
@@ -15,16 +16,11 @@ command_decision refuse(std::string why) { return {command_verdict::refused, std
 command_decision stale(std::string why) { return {command_verdict::stale, std::move(why)}; }
 command_decision failed(std::string why) { return {command_verdict::failed, std::move(why)}; }
 
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
-
 std::set<std::string> as_set(const google::protobuf::RepeatedPtrField<std::string>& v) { return {v.begin(), v.end()}; }
 
 command_decision check_user(const std::string& plan_user_id, const std::string& plan_upn, const observed_user& user) {
     if (!user.found) return stale("user " + plan_user_id + " (" + plan_upn + ") no longer exists");
-    if (lower(user.user_principal_name) != lower(plan_upn))
+    if (!iequals(user.user_principal_name, plan_upn))
         return stale("user " + plan_user_id + " now resolves to '" + user.user_principal_name + "', the plan names '" +
                      plan_upn + "'");
     return {};

@@ -4,6 +4,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "agent/graph/collector.h"
+#include "common/text.h"
 
 #include <spdlog/spdlog.h>
 
@@ -42,9 +43,7 @@ checks::options check_options_of(const tenant_config& c) {
     o.needs_legacy_auth = c.needs_legacy_auth;
     for (const auto& r : c.resources) {
         if (r.scopes.empty()) continue;
-        std::string id = r.app_id;
-        for (auto& ch : id) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        o.target_scopes[id] = r.scopes;
+        o.target_scopes[to_lower(r.app_id)] = r.scopes;
     }
     o.authentication_flow = c.authentication_flow;
     o.writes_azure_resource_manager = c.writes_azure_resource_manager;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/clock.h"
+#include "common/text.h"
 
 namespace connguard::agent {
 namespace {
@@ -141,15 +142,7 @@ json role_json(const snapshot::role_assignment& r) {
 
 std::string check_key(const v1::CheckResult& c) { return c.subject().empty() ? c.id() : c.id() + "/" + c.subject(); }
 
-std::string status_name(v1::CheckStatus s) {
-    switch (s) {
-        case v1::CHECK_STATUS_OK: return "OK";
-        case v1::CHECK_STATUS_WARN: return "WARN";
-        case v1::CHECK_STATUS_FAIL: return "FAIL";
-        case v1::CHECK_STATUS_ERROR: return "ERROR";
-        default: return "UNSPECIFIED";
-    }
-}
+std::string status_name(v1::CheckStatus s) { return enum_word(v1::CheckStatus_Name(s), "CHECK_STATUS_"); }
 
 namespace {
 v1::CheckStatus status_from_name(const std::string& s) {
@@ -275,10 +268,6 @@ std::vector<ChangeEvent> diff_statuses(const report_statuses& prev, const v1::Va
 }
 
 void attribute_initiators(std::vector<ChangeEvent>& events, const std::vector<snapshot::policy_audit>& audits) {
-    auto lower = [](std::string v) {
-        for (auto& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        return v;
-    };
     for (auto& e : events) {
         switch (e.kind()) {
             case v1::CHANGE_KIND_CA_POLICY_CREATED:
@@ -293,7 +282,7 @@ void attribute_initiators(std::vector<ChangeEvent>& events, const std::vector<sn
         const snapshot::policy_audit* newest = nullptr;
         clock::time_point newest_at{};
         for (const auto& a : audits) {
-            if (lower(a.policy_id) != lower(e.subject_id())) continue;
+            if (!iequals(a.policy_id, e.subject_id())) continue;
             clock::time_point t{};
             parse_rfc3339(a.time, t);
             if (newest == nullptr || t > newest_at) {

@@ -2,6 +2,7 @@
 
 #include "common/atomic_file.h"
 #include "common/ids.h"
+#include "common/text.h"
 
 namespace connguard::agent {
 namespace {
@@ -42,70 +43,15 @@ result<command_record> command_from(const json& j) {
     r.command_id = j.at("commandId").get<std::string>();
     r.phase = phase_from(j.at("phase").get<std::string>());
     r.published = j.value("published", false);
-    if (!base64_decode(j.value("command", std::string{}), r.command_payload) ||
-        !base64_decode(j.value("result", std::string{}), r.result_payload))
-        return make_error("state.corrupt", "invalid base64 in command record");
+    auto command_bytes = base64_decode(j.value("command", std::string{}));
+    auto result_bytes = base64_decode(j.value("result", std::string{}));
+    if (!command_bytes || !result_bytes) return make_error("state.corrupt", "invalid base64 in command record");
+    r.command_payload = std::move(*command_bytes);
+    r.result_payload = std::move(*result_bytes);
     return r;
 }
 
 }  // namespace
-
-std::string base64_encode(const std::string& in) {
-    static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((in.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-        unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                     static_cast<unsigned char>(in[i + 2]);
-        out += tbl[(v >> 18) & 63];
-        out += tbl[(v >> 12) & 63];
-        out += tbl[(v >> 6) & 63];
-        out += tbl[v & 63];
-    }
-    if (i < in.size()) {
-        unsigned v = static_cast<unsigned char>(in[i]) << 16;
-        if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-        out += tbl[(v >> 18) & 63];
-        out += tbl[(v >> 12) & 63];
-        out += i + 1 < in.size() ? tbl[(v >> 6) & 63] : '=';
-        out += '=';
-    }
-    return out;
-}
-
-bool base64_decode(const std::string& in, std::string& out) {
-    out.clear();
-    if (in.size() % 4 != 0) return false;
-    auto val = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '+') return 62;
-        if (c == '/') return 63;
-        return -1;
-    };
-    for (std::size_t i = 0; i < in.size(); i += 4) {
-        int v[4];
-        int pad = 0;
-        for (int k = 0; k < 4; ++k) {
-            char c = in[i + k];
-            if (c == '=' && i + 4 == in.size() && k >= 2) {
-                v[k] = 0;
-                ++pad;
-            } else {
-                if (pad) return false;
-                v[k] = val(c);
-                if (v[k] < 0) return false;
-            }
-        }
-        unsigned n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
-        out += static_cast<char>((n >> 16) & 0xFF);
-        if (pad < 2) out += static_cast<char>((n >> 8) & 0xFF);
-        if (pad < 1) out += static_cast<char>(n & 0xFF);
-    }
-    return true;
-}
 
 // The agent's names for the shared atomic-file helper (common/atomic_file.h), with its error codes
 // ("state.write", "state.missing", "state.read").
@@ -170,8 +116,9 @@ result<std::optional<outbox>> state_store::load_outbox() const {
             om.topic = m.at("topic").get<std::string>();
             om.retained = m.value("retained", false);
             om.envelope_id = m.value("id", std::string{});
-            if (!base64_decode(m.at("payload").get<std::string>(), om.payload))
-                return make_error("state.corrupt", p.string() + ": invalid base64 payload");
+            auto payload = base64_decode(m.at("payload").get<std::string>());
+            if (!payload) return make_error("state.corrupt", p.string() + ": invalid base64 payload");
+            om.payload = std::move(*payload);
             o.messages.push_back(std::move(om));
         }
         o.next = state_from(j.at("next"));

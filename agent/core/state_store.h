@@ -57,10 +57,6 @@ status write_file_atomic(const std::filesystem::path& path, const std::string& b
 /// Reads a whole file; "state.missing" when it does not exist.
 result<std::string> read_file(const std::filesystem::path& path);
 
-std::string base64_encode(const std::string& bytes);
-/// Returns false on invalid input.
-bool base64_decode(const std::string& text, std::string& out);
-
 class state_store {
 public:
     explicit state_store(std::filesystem::path dir) : dir_(std::move(dir)) {}

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <map>
 
+#include "common/text.h"
+
 namespace connguard::graph {
 
 namespace {
@@ -84,10 +86,6 @@ std::vector<snapshot::signin_result> run_signin_probes(graph_client& gc, const p
 snapshot::signin_history merge_signins(const snapshot::signin_history* previous,
                                        const std::vector<snapshot::signin_log_entry>& fresh,
                                        const signin_log_options& opts) {
-    auto lower = [](std::string v) {
-        for (auto& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        return v;
-    };
     auto at = [](const snapshot::signin_log_entry& e) {
         clock::time_point t{};
         parse_rfc3339(e.created, t);
@@ -104,14 +102,14 @@ snapshot::signin_history merge_signins(const snapshot::signin_history* previous,
             last_seen = t;
             out.last_seen = e.created;
         }
-        if (!opts.probe_client_id.empty() && lower(e.app_id) == lower(opts.probe_client_id)) return;
+        if (!opts.probe_client_id.empty() && iequals(e.app_id, opts.probe_client_id)) return;
         if (!opts.tool_app_ids.empty()) {
             bool tool = false;
-            for (const auto& a : opts.tool_app_ids) tool = tool || lower(a) == lower(e.app_id);
+            for (const auto& a : opts.tool_app_ids) tool = tool || iequals(a, e.app_id);
             if (!tool) return;
         }
         if (t + opts.window < opts.now) return;
-        const auto key = std::make_pair(lower(e.app_id), lower(e.resource_id));
+        const auto key = std::make_pair(to_lower(e.app_id), to_lower(e.resource_id));
         auto it = newest.find(key);
         if (it == newest.end() || at(it->second) < t) newest[key] = e;
     };

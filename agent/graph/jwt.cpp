@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/ids.h"
+#include "common/text.h"
 
 namespace connguard::graph {
 
@@ -59,57 +60,6 @@ std::string sha256_raw(std::string_view bytes) {
 }
 
 }  // namespace
-
-std::string base64url_encode(std::string_view bytes) {
-    static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
-    for (; i + 2 < bytes.size(); i += 3) {
-        const unsigned v = (b[i] << 16) | (b[i + 1] << 8) | b[i + 2];
-        out += alphabet[(v >> 18) & 63];
-        out += alphabet[(v >> 12) & 63];
-        out += alphabet[(v >> 6) & 63];
-        out += alphabet[v & 63];
-    }
-    if (const std::size_t rest = bytes.size() - i; rest == 1) {
-        const unsigned v = b[i] << 16;
-        out += alphabet[(v >> 18) & 63];
-        out += alphabet[(v >> 12) & 63];
-    } else if (rest == 2) {
-        const unsigned v = (b[i] << 16) | (b[i + 1] << 8);
-        out += alphabet[(v >> 18) & 63];
-        out += alphabet[(v >> 12) & 63];
-        out += alphabet[(v >> 6) & 63];
-    }
-    return out;
-}
-
-result<std::string> base64url_decode(std::string_view text) {
-    while (!text.empty() && text.back() == '=') text.remove_suffix(1);
-    std::string out;
-    out.reserve(text.size() * 3 / 4);
-    unsigned acc = 0;
-    int bits = 0;
-    for (const char c : text) {
-        int v;
-        if (c >= 'A' && c <= 'Z') v = c - 'A';
-        else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9') v = c - '0' + 52;
-        else if (c == '-' || c == '+') v = 62;
-        else if (c == '_' || c == '/') v = 63;
-        else return make_error("jwt.base64", "invalid base64url character");
-        acc = (acc << 6) | static_cast<unsigned>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<char>((acc >> bits) & 0xff));
-        }
-    }
-    if (bits >= 6) return make_error("jwt.base64", "truncated base64url text");
-    return out;
-}
 
 result<std::string> certificate_thumbprint_s256(const std::string& certificate_pem) {
     auto cert = read_certificate(certificate_pem);

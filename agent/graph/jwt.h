@@ -14,11 +14,6 @@
 
 namespace connguard::graph {
 
-/// Base64url without padding (RFC 7515 §2).
-std::string base64url_encode(std::string_view bytes);
-/// Accepts base64url or base64, padded or not; error "jwt.base64" on invalid input.
-result<std::string> base64url_decode(std::string_view text);
-
 /// base64url(SHA-256(DER of the first certificate in `certificate_pem`)): the `x5t#S256` header.
 /// Error "graph.certificate" when the PEM holds no certificate.
 result<std::string> certificate_thumbprint_s256(const std::string& certificate_pem);

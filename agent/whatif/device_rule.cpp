@@ -104,10 +104,10 @@ private:
         }
         if (peek().k != token::word) return std::nullopt;
         const std::string prop = peek().v;
-        if (lower(prop).rfind("device.", 0) != 0) return std::nullopt;
+        if (to_lower(prop).rfind("device.", 0) != 0) return std::nullopt;
         ++pos_;
         if (peek().k != token::word || peek().v.empty() || peek().v[0] != '-') return std::nullopt;
-        const std::string op = lower(peek().v);
+        const std::string op = to_lower(peek().v);
         ++pos_;
         std::vector<std::string> values;
         if (peek().k == token::lbracket) {
@@ -147,7 +147,7 @@ private:
         auto any = [&](auto pred) {
             for (const auto& h : have) {
                 for (const auto& w : values) {
-                    if (pred(lower(h), lower(w))) return true;
+                    if (pred(to_lower(h), to_lower(w))) return true;
                 }
             }
             return false;

@@ -73,7 +73,7 @@ result<named_location> parse_named_location(const json& j) {
     named_location l;
     auto id = string_field(j, "id", "id", code);
     if (!id) return id.err();
-    l.id = lower(id.value());
+    l.id = to_lower(id.value());
     if (l.id.empty()) return make_error(code, "namedLocation: id: missing");
     auto name = string_field(j, "displayName", "namedLocation " + l.id + ": displayName", code);
     if (!name) return name.err();
@@ -81,7 +81,7 @@ result<named_location> parse_named_location(const json& j) {
     const std::string who = "namedLocation '" + (l.display_name.empty() ? l.id : l.display_name) + "': ";
     auto type = string_field(j, "@odata.type", who + "@odata.type", code);
     if (!type) return type.err();
-    const auto t = lower(type.value());
+    const auto t = to_lower(type.value());
     if (t.find("ipnamedlocation") != std::string::npos || (t.empty() && present(j, "ipRanges") != nullptr))
         l.type = named_location::kind::ip;
     else if (t.find("countrynamedlocation") != std::string::npos ||
@@ -140,12 +140,12 @@ std::string user_facts::guest_kind() const {
 }
 
 user_facts directory::user(const std::string& user_id) const {
-    auto it = users.find(lower(user_id));
+    auto it = users.find(to_lower(user_id));
     return it == users.end() ? user_facts{} : it->second;
 }
 
 const named_location* directory::location(const std::string& id) const {
-    const auto key = lower(id);
+    const auto key = to_lower(id);
     for (const auto& l : named_locations) {
         if (l.id == key) return &l;
     }
@@ -192,17 +192,17 @@ result<directory> parse_directory(const json& j) {
             else return make_error(code, path + ".userType: expected member or guest, got '" + type.value() + "'");
             auto groups = strings(u, "groups", path + ".groups", code);
             if (!groups) return groups.err();
-            for (auto& g : groups.value()) f.groups.insert(lower(g));
+            for (auto& g : groups.value()) f.groups.insert(to_lower(g));
             auto roles = strings(u, "roles", path + ".roles", code);
             if (!roles) return roles.err();
-            for (auto& r : roles.value()) f.roles.insert(lower(r));
+            for (auto& r : roles.value()) f.roles.insert(to_lower(r));
             auto ext = string_field(u, "externalUserType", path + ".externalUserType", code);
             if (!ext) return ext.err();
             f.external_user_type = ext.value();
             if (iequals(f.external_user_type, "none")) f.external_user_type.clear();
             auto tenant = string_field(u, "externalTenantId", path + ".externalTenantId", code);
             if (!tenant) return tenant.err();
-            f.external_tenant_id = lower(tenant.value());
+            f.external_tenant_id = to_lower(tenant.value());
             auto mfa = string_field(u, "perUserMfaState", path + ".perUserMfaState", code);
             if (!mfa) return mfa.err();
             if (mfa.value().empty() || iequals(mfa.value(), "disabled")) f.per_user_mfa_state = per_user_mfa::disabled;
@@ -212,7 +212,7 @@ result<directory> parse_directory(const json& j) {
             auto reg = bool_field(u, "isMfaRegistered", true, path + ".isMfaRegistered", code);
             if (!reg) return reg.err();
             f.is_mfa_registered = reg.value();
-            d.users[lower(it.key())] = std::move(f);
+            d.users[to_lower(it.key())] = std::move(f);
         }
     }
     return d;

@@ -47,7 +47,7 @@ tri guest_match(const guest_selector& sel, const who& u) {
 
 tri in_ids(const std::vector<std::string>& ids, const std::set<std::string>& have) {
     for (const auto& i : ids) {
-        if (have.count(lower(i)) != 0) return tri::yes;
+        if (have.count(to_lower(i)) != 0) return tri::yes;
     }
     return tri::no;
 }
@@ -78,8 +78,8 @@ tri users_condition(const policy& p, const who& u) {
 
 bool app_in(const std::string& entry, const std::string& app) {
     if (iequals(entry, "All")) return true;
-    if (iequals(entry, "Office365")) return office365_apps().count(lower(app)) != 0;
-    if (iequals(entry, "MicrosoftAdminPortals")) return admin_portal_apps().count(lower(app)) != 0;
+    if (iequals(entry, "Office365")) return office365_apps().count(to_lower(app)) != 0;
+    if (iequals(entry, "MicrosoftAdminPortals")) return admin_portal_apps().count(to_lower(app)) != 0;
     return iequals(entry, app);
 }
 
@@ -321,7 +321,7 @@ void add_settings(tally& t, const directory& dir, const user_facts& u, const sig
         } else {
             std::string role;
             for (const auto& r : u.roles) {
-                if (security_defaults_privileged_roles().count(lower(r)) != 0) role = r;
+                if (security_defaults_privileged_roles().count(to_lower(r)) != 0) role = r;
             }
             if (!role.empty()) {
                 t.add(demand::mfa, cause_security_defaults,
@@ -366,7 +366,7 @@ who identity_of(const directory& dir, const sign_in& s) {
     // Ids compare case-insensitively; the directory parser lowers them, hand-built facts may not.
     auto lowered = [](const std::set<std::string>& in) {
         std::set<std::string> out;
-        for (const auto& x : in) out.insert(lower(x));
+        for (const auto& x : in) out.insert(to_lower(x));
         return out;
     };
     u.facts.groups = lowered(u.facts.groups);
@@ -382,7 +382,7 @@ who identity_of(const directory& dir, const sign_in& s) {
 std::string token_protected_resource(const policy& p, const sign_in& s) {
     if (!p.secure_sign_in_session || s.bound_token || s.context_kind != sign_in::context::application) return {};
     for (const auto& app : s.applications) {
-        if (token_protection_apps().count(lower(app)) != 0 && application_condition(p, app) == tri::yes) return app;
+        if (token_protection_apps().count(to_lower(app)) != 0 && application_condition(p, app) == tri::yes) return app;
     }
     return {};
 }
@@ -647,7 +647,7 @@ bool only_baseline_scopes(const std::vector<std::string>& scopes) {
     bool any = false;
     for (const auto& element : scopes) {
         std::size_t pos = 0;
-        const std::string text = lower(element);
+        const std::string text = to_lower(element);
         while (pos < text.size()) {
             const auto start = text.find_first_not_of(" \t\r\n", pos);
             if (start == std::string::npos) break;
@@ -686,7 +686,7 @@ std::string app_name(const std::string& app_id) {
         {"1fec8e78-bce4-4aaf-ab1b-5451cc387264", "Microsoft Teams"},
         {"cc15fd57-2c6c-4117-a88c-83b1d56b4bbe", "Microsoft Teams Services"},
     };
-    auto it = names.find(lower(app_id));
+    auto it = names.find(to_lower(app_id));
     return it == names.end() ? app_id : it->second;
 }
 

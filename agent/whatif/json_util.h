@@ -8,11 +8,10 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
+#include "common/text.h"  // to_lower, iequals: used throughout the what-if engine
 
 namespace connguard::whatif::detail {
 
-std::string lower(std::string_view s);
-bool iequals(std::string_view a, std::string_view b);
 std::string trim(std::string_view s);
 /// Case-insensitive membership.
 bool icontains(const std::vector<std::string>& v, std::string_view s);

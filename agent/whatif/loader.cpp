@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/text.h"
+
 namespace connguard::whatif {
 
 namespace fs = std::filesystem;
@@ -110,9 +112,7 @@ result<std::vector<fs::path>> policy_files(const fs::path& path) {
     std::vector<fs::path> files;
     for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
         const auto& p = it->path();
-        std::string ext = p.extension().string();
-        std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-        if (ext == ".json" && it->is_regular_file()) files.push_back(p);
+        if (to_lower(p.extension().string()) == ".json" && it->is_regular_file()) files.push_back(p);
     }
     if (ec) return make_error("whatif.io", path.string() + ": cannot list the folder: " + ec.message());
     std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) {

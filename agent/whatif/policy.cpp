@@ -55,7 +55,7 @@ result<std::optional<guest_selector>> parse_guests(const json& users, std::strin
     if (const auto* t = present(g, "externalTenants")) {
         if (t->is_string()) {
             // PowerShell-stringified hashtable: "@{@odata.type=...; membershipKind=all}".
-            const auto text = lower(t->get<std::string>());
+            const auto text = to_lower(t->get<std::string>());
             sel.all_tenants = text.find("membershipkind=enumerated") == std::string::npos;
         } else if (t->is_object()) {
             auto kind = string_field(*t, "membershipKind", path + ".externalTenants.membershipKind", code);
@@ -82,7 +82,7 @@ result<std::optional<filter_condition>> parse_filter(const json& parent, std::st
     if (!mode) return c.wrap(mode.err());
     auto rule = string_field(**obj, "rule", path + ".rule", code);
     if (!rule) return c.wrap(rule.err());
-    f.mode = lower(mode.value());
+    f.mode = to_lower(mode.value());
     f.rule = rule.value();
     if (f.rule.empty()) return std::optional<filter_condition>{};
     if (f.mode.empty()) f.mode = "include";

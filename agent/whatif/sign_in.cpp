@@ -36,24 +36,24 @@ result<sign_in> parse_evaluate_request(const json& j) {
     {
         auto type = string_field(*id, "@odata.type", "signInIdentity.@odata.type", code);
         if (!type) return type.err();
-        const auto t = lower(type.value());
+        const auto t = to_lower(type.value());
         if (t.find("serviceprincipalsignin") != std::string::npos) {
             s.identity_kind = sign_in::identity::service_principal;
             auto sp = string_field(*id, "servicePrincipalId", "signInIdentity.servicePrincipalId", code);
             if (!sp) return sp.err();
             if (sp.value().empty()) return make_error(code, "signInIdentity.servicePrincipalId: missing");
-            s.service_principal_id = lower(sp.value());
+            s.service_principal_id = to_lower(sp.value());
         } else if (t.empty() || t.find("usersignin") != std::string::npos) {
             auto uid = string_field(*id, "userId", "signInIdentity.userId", code);
             if (!uid) return uid.err();
             if (uid.value().empty()) return make_error(code, "signInIdentity.userId: missing");
-            s.user_id = lower(uid.value());
+            s.user_id = to_lower(uid.value());
             auto ext = opt_string(*id, "externalUserType", "signInIdentity.externalUserType");
             if (!ext) return ext.err();
             s.external_user_type = ext.value();
             auto tenant = opt_string(*id, "externalTenantId", "signInIdentity.externalTenantId");
             if (!tenant) return tenant.err();
-            if (tenant.value()) s.external_tenant_id = lower(*tenant.value());
+            if (tenant.value()) s.external_tenant_id = to_lower(*tenant.value());
         } else {
             return make_error(code, "signInIdentity.@odata.type: expected #microsoft.graph.userSignIn or "
                                     "#microsoft.graph.servicePrincipalSignIn, got '" + type.value() + "'");
@@ -66,7 +66,7 @@ result<sign_in> parse_evaluate_request(const json& j) {
     {
         auto type = string_field(*ctx, "@odata.type", "signInContext.@odata.type", code);
         if (!type) return type.err();
-        const auto t = lower(type.value());
+        const auto t = to_lower(type.value());
         if (t.find("useractioncontext") != std::string::npos) {
             s.context_kind = sign_in::context::user_action;
             auto a = string_field(*ctx, "userAction", "signInContext.userAction", code);
@@ -83,7 +83,7 @@ result<sign_in> parse_evaluate_request(const json& j) {
             auto apps = strings(*ctx, "includeApplications", "signInContext.includeApplications", code);
             if (!apps) return apps.err();
             if (apps.value().empty()) return make_error(code, "signInContext.includeApplications: missing or empty");
-            for (auto& a : apps.value()) s.applications.push_back(lower(a));
+            for (auto& a : apps.value()) s.applications.push_back(to_lower(a));
         } else {
             return make_error(code, "signInContext.@odata.type: expected #microsoft.graph.applicationContext, "
                                     "#microsoft.graph.userActionContext or #microsoft.graph.authContext, got '" +
@@ -193,7 +193,7 @@ result<sign_in> parse_evaluate_request(const json& j) {
         s.bound_token = s.bound_token || bound.value();
         auto tou = strings(*dev, "acceptedTermsOfUse", dp + "acceptedTermsOfUse", code);
         if (!tou) return tou.err();
-        for (auto& t : tou.value()) d.accepted_terms_of_use.push_back(lower(t));
+        for (auto& t : tou.value()) d.accepted_terms_of_use.push_back(to_lower(t));
         auto cf = strings(*dev, "customAuthenticationFactors", dp + "customAuthenticationFactors", code);
         if (!cf) return cf.err();
         d.custom_factors = cf.value();

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/envelope_codec.h"
@@ -19,7 +20,7 @@
 #include "tests/coordinator/harness.h"
 
 using namespace connguard;
-using namespace connguard::coord::testing;
+using namespace connguard::test;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 

@@ -7,6 +7,8 @@
 #include <cctype>
 #include <mutex>
 
+#include "common/text.h"
+
 namespace connguard::http {
 
 namespace {
@@ -15,12 +17,6 @@ std::once_flag curl_init_once;
 
 void global_init() {
     std::call_once(curl_init_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
-               return std::tolower(x) == std::tolower(y);
-           });
 }
 
 std::string trim(std::string_view s) {

@@ -11,17 +11,13 @@
 #include <asio.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/text.h"
+
 namespace connguard::http {
 
 namespace {
 
 using asio::ip::tcp;
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
-}
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

@@ -12,16 +12,9 @@
 #include "common/envelope_codec.h"
 #include "common/topics.h"
 
-namespace connguard::agent_test {
+namespace connguard::test {
 
 using nlohmann::json;
-
-std::string slurp(const std::filesystem::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 std::filesystem::path repo_scenarios() { return std::filesystem::path(CONNGUARD_SOURCE_DIR) / "tools/graph-sim/scenarios"; }
 std::filesystem::path agent_binary() { return std::filesystem::path(CONNGUARD_BIN_DIR) / "connguard-agent"; }
@@ -191,12 +184,7 @@ std::vector<v1::AgentStatus> collector::statuses(const std::string& tenant) cons
 }
 
 bool collector::wait(const std::function<bool()>& pred, std::chrono::milliseconds timeout) const {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds{50});
-    }
-    return pred();
+    return eventually(pred, timeout, std::chrono::milliseconds{50});
 }
 
 v1::ValidationReport collector::wait_report(const std::string& tenant, std::uint64_t min_cycle,
@@ -229,4 +217,4 @@ test::process start_agent(const std::vector<std::string>& args, const std::files
     return test::process(argv, log);
 }
 
-}  // namespace connguard::agent_test
+}  // namespace connguard::test

@@ -17,8 +17,9 @@
 #include "tests/support/broker.h"
 #include "tests/support/graph_sim.h"
 #include "tests/support/process.h"
+#include "tests/support/util.h"
 
-namespace connguard::agent_test {
+namespace connguard::test {
 
 using namespace std::chrono_literals;
 
@@ -107,7 +108,4 @@ private:
 /// Starts the real agent binary with args; output to `log`.
 test::process start_agent(const std::vector<std::string>& args, const std::filesystem::path& log);
 
-/// Reads a text file (for logs in failure messages).
-std::string slurp(const std::filesystem::path& p);
-
-}  // namespace connguard::agent_test
+}  // namespace connguard::test

@@ -3,14 +3,13 @@
 // thread-safe inbox for received messages, and waiting for a condition without timing assertions.
 #include <chrono>
 #include <condition_variable>
-#include <functional>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/mqtt_client.h"
 #include "tests/support/broker.h"
+#include "tests/support/util.h"  // eventually()
 
 namespace connguard::test {
 
@@ -54,15 +53,5 @@ private:
     std::condition_variable cv_;
     std::vector<mqtt::message> messages_;
 };
-
-/// Polls `pred` until true or timeout (used only to wait for asynchronous state, never to time).
-inline bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = std::chrono::seconds{20}) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds{20});
-    }
-    return pred();
-}
 
 }  // namespace connguard::test

@@ -13,7 +13,7 @@
 namespace connguard::coord {
 namespace {
 
-using namespace testing;
+using namespace test;
 using google::protobuf::util::TimeUtil;
 using namespace std::chrono_literals;
 

@@ -10,7 +10,7 @@
 #include "common/ids.h"
 #include "connguard/v1/envelope.pb.h"
 
-namespace connguard::coord::testing {
+namespace connguard::test {
 
 inline constexpr const char* user_id = "5bde3e51-d13b-4db1-9948-fe4b109d11a7";
 inline constexpr const char* upn = "svc-backup@contoso.onmicrosoft.com";
@@ -88,4 +88,4 @@ inline v1::Envelope wrap(const std::string& tenant, const v1::ValidationReport& 
     return env;
 }
 
-}  // namespace connguard::coord::testing
+}  // namespace connguard::test

@@ -6,9 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
-#include <thread>
 
 #include <signal.h>
 #include <sqlite3.h>
@@ -20,26 +18,9 @@
 #include "coordinator/store.h"
 #include "tests/support/broker.h"
 #include "tests/support/process.h"
+#include "tests/support/util.h"
 
-namespace connguard::coord::testing {
-
-inline std::string read_file(const std::filesystem::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-/// Waits until pred() holds or the timeout passes; returns pred().
-template <class P>
-bool eventually(P pred, std::chrono::milliseconds timeout = std::chrono::seconds{20}) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds{20});
-    }
-    return pred();
-}
+namespace connguard::test {
 
 class deployment {
 public:
@@ -70,14 +51,14 @@ public:
 
     /// Starts the coordinator binary and waits until it is connected and subscribed.
     void start() {
-        const auto before = read_file(log_path()).size();
+        const auto before = slurp(log_path()).size();
         coord_ = test::process({std::string(CONNGUARD_BIN_DIR) + "/connguard-coordinator", "--config", config_path().string()},
                                log_path());
         const bool up = eventually([&] {
-            const auto log = read_file(log_path());
+            const auto log = slurp(log_path());
             return log.size() > before && log.find("coordinator up", before) != std::string::npos;
         });
-        if (!up) throw std::runtime_error("coordinator did not come up; log:\n" + read_file(log_path()));
+        if (!up) throw std::runtime_error("coordinator did not come up; log:\n" + slurp(log_path()));
     }
     void kill() { coord_.signal(SIGKILL), coord_.wait(); }
     int stop() { return coord_.running() ? coord_.stop() : 0; }
@@ -97,8 +78,8 @@ public:
     }
 
     /// A fresh read connection to the coordinator's database.
-    std::unique_ptr<store> db() {
-        auto s = store::open(db_path());
+    std::unique_ptr<coord::store> db() {
+        auto s = coord::store::open(db_path());
         if (!s) throw std::runtime_error(s.err().message);
         return std::move(*s);
     }
@@ -130,4 +111,4 @@ private:
     test::process coord_;
 };
 
-}  // namespace connguard::coord::testing
+}  // namespace connguard::test

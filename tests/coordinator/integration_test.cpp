@@ -12,7 +12,7 @@
 namespace connguard::coord {
 namespace {
 
-using namespace testing;
+using namespace test;
 using namespace std::chrono_literals;
 
 test::broker_options broker_opts() {
@@ -57,13 +57,13 @@ TEST(CoordinatorIntegration, RedeliveredEnvelopeIsStoredOnceAndBadInputIsCounted
     ASSERT_TRUE(agent->publish(msg(topics::events("contoso"), later)));
 
     ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM events") == 2; }))
-        << read_file(d.log_path());
+        << slurp(d.log_path());
     std::this_thread::sleep_for(300ms);
     EXPECT_EQ(d.count("SELECT count(*) FROM events WHERE envelope_id = '0e1c6a7e-0000-4000-8000-000000000001'"), 1);
     EXPECT_EQ(d.count("SELECT count(*) FROM events"), 2);
     EXPECT_TRUE(d.running());
     EXPECT_EQ(d.stop(), 0);
-    const auto log = read_file(d.log_path());
+    const auto log = slurp(d.log_path());
     EXPECT_NE(log.find("rejected message on 'connguard/v1/tenants/contoso/events' (malformed"), std::string::npos) << log;
     EXPECT_NE(log.find("(tenant_mismatch"), std::string::npos) << log;
     EXPECT_NE(log.find("malformed=1"), std::string::npos) << "counters in the stop summary:\n" << log;
@@ -120,7 +120,7 @@ TEST(CoordinatorIntegration, ApprovalFlowThroughConnguardctlDispatchesAndVerifie
     auto renv = wrap("contoso", r);
     ASSERT_TRUE(agent->publish(msg(topics::validation("contoso"), renv)));
     ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM tasks WHERE state = 2") == 1; }))
-        << read_file(d.log_path());
+        << slurp(d.log_path());
     EXPECT_TRUE(eventually([&] { return critical_alerts.load() >= 2; })) << "status:FAIL and the blocking policy";
 
     std::string out;
@@ -170,7 +170,7 @@ TEST(CoordinatorIntegration, ApprovalFlowThroughConnguardctlDispatchesAndVerifie
     std::this_thread::sleep_for(20ms);
     ASSERT_TRUE(agent->publish(msg(topics::validation("contoso"), wrap("contoso", report(2, to_unix_ms(system_clock::instance().now()))))));
     ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM tasks WHERE state = 11") == 1; }))
-        << read_file(d.log_path());
+        << slurp(d.log_path());
 
     ASSERT_EQ(d.ctl("olga", {"audit", "--verify", "--task", id}, &out), 0) << out;
     EXPECT_NE(out.find("audit chain intact"), std::string::npos) << out;

@@ -15,7 +15,7 @@
 namespace connguard::coord {
 namespace {
 
-using namespace testing;
+using namespace test;
 using namespace std::chrono_literals;
 
 test::broker_options broker_opts(std::vector<std::string> tenants = {"contoso"}) {
@@ -57,7 +57,7 @@ TEST(CoordinatorRestart, SigkillDuringAStreamStoresEveryEventExactlyOnce) {
         }
     }
     ASSERT_EQ(kills, 3);
-    ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM events") >= n; }, 60s)) << read_file(d.log_path());
+    ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM events") >= n; }, 60s)) << slurp(d.log_path());
     std::this_thread::sleep_for(500ms);  // anything still arriving would be a duplicate
     EXPECT_EQ(d.count("SELECT count(*) FROM events"), n);
     EXPECT_EQ(d.count("SELECT count(DISTINCT envelope_id) FROM events"), n);
@@ -131,16 +131,16 @@ TEST(CoordinatorRestart, WebhookDeliveriesArriveExactlyOnceDespiteFailuresAndARe
     };
     // Raise (status, policy, pending task) and resolve alerts, with a restart in the middle.
     for (const auto& t : tenants) publish_report(t, 1, true);
-    ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM alert_history") >= 12; })) << read_file(d.log_path());
+    ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM alert_history") >= 12; })) << slurp(d.log_path());
     ASSERT_EQ(d.stop(), 0);
     d.start();
     for (const auto& t : tenants) publish_report(t, 2, false);
     ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM alerts WHERE active = 1") == 0 &&
                                         d.count("SELECT count(*) FROM alert_history") >= 24; }))
-        << read_file(d.log_path());
+        << slurp(d.log_path());
     ASSERT_TRUE(eventually([&] {
         return d.count("SELECT count(*) FROM webhook_outbox WHERE delivered_at_ms IS NULL") == 0;
-    }, 30s)) << read_file(d.log_path());
+    }, 30s)) << slurp(d.log_path());
 
     const auto expected = d.count("SELECT count(*) FROM webhook_outbox");
     EXPECT_EQ(expected, d.count("SELECT count(*) FROM alert_history")) << "one delivery per alert transition";

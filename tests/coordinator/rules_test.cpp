@@ -10,7 +10,7 @@
 namespace connguard::coord {
 namespace {
 
-using namespace testing;
+using namespace test;
 using google::protobuf::util::TimeUtil;
 constexpr std::int64_t t0 = 1'767'225'600'000;
 

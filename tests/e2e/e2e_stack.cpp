@@ -16,22 +16,6 @@ namespace connguard::e2e {
 
 using nlohmann::json;
 
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(100ms);
-    }
-    return pred();
-}
-
-std::string slurp(const std::filesystem::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 std::string tail(const std::filesystem::path& p, int lines) {
     std::ifstream in(p);
     std::deque<std::string> last;

@@ -24,6 +24,7 @@
 #include "tests/support/broker.h"
 #include "tests/support/graph_sim.h"
 #include "tests/support/process.h"
+#include "tests/support/util.h"
 
 namespace connguard::e2e {
 
@@ -39,10 +40,13 @@ inline constexpr bool under_asan = true;
 inline constexpr bool under_asan = false;
 #endif
 
-/// Polls pred() every 100 ms until it holds or `timeout` passes; returns pred().
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = patience);
+using test::slurp;
+/// test::eventually with the e2e defaults: wait up to `patience`, polling every 100 ms (the
+/// predicates here query the coordinator and are not free).
+inline bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = patience) {
+    return test::eventually(pred, timeout, std::chrono::milliseconds{100});
+}
 
-std::string slurp(const std::filesystem::path& p);
 /// The last `lines` lines of a file (for failure messages).
 std::string tail(const std::filesystem::path& p, int lines = 30);
 

@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "tests/support/graph_sim.h"
 #include "tests/support/process.h"
+#include "tests/support/util.h"
 
 namespace {
 
@@ -54,13 +55,6 @@ std::string group_id(int n) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "9a000000-0000-4000-8000-%012d", n);
     return buf;
-}
-
-std::string slurp(const std::filesystem::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
 }
 
 class GraphClient : public ::testing::Test {
@@ -451,7 +445,7 @@ TEST_F(GraphClient, CertificateCredential) {
     // The key as text (how the agent config passes it) and the RS256 fallback work too.
     auto o2 = o;
     o2.private_key_file.clear();
-    o2.private_key_pem = slurp(dir_->path() / "graph-test-app-key.pem");
+    o2.private_key_pem = test::slurp(dir_->path() / "graph-test-app-key.pem");
     o2.assertion_algorithm = graph::assertion_alg::rs256;
     graph::graph_client gc2(o2, clock_);
     auto sd = gc2.security_defaults_enabled();
@@ -803,7 +797,7 @@ TEST_F(GraphClient, NoPasswordOrSecretInAnyLogLine) {
         (void)bad.security_defaults_enabled();
     }
     spdlog::default_logger()->flush();
-    const std::string text = slurp(file);
+    const std::string text = test::slurp(file);
     log::options reset;
     reset.level = "warn";
     log::init(reset);

@@ -13,18 +13,13 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/graph/jwt.h"
+#include "common/text.h"
 #include "tests/support/process.h"
+#include "tests/support/util.h"
 
 namespace {
 
 using namespace connguard;
-
-std::string slurp(const std::filesystem::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 struct test_cert {
     std::string cert_pem;
@@ -39,7 +34,7 @@ test_cert make_cert(const std::filesystem::path& dir, const std::string& name = 
                                       "-out", cert.string(), "-days", "2", "-subj", "/CN=connguard-test-" + name},
                                      &out);
     EXPECT_EQ(rc, 0) << out;
-    return {slurp(cert), slurp(key)};
+    return {test::slurp(cert), test::slurp(key)};
 }
 
 std::vector<std::string> split(const std::string& jwt) {
@@ -97,18 +92,18 @@ std::string der_sha256_b64url(const std::string& cert_pem) {
     unsigned int len = 0;
     X509_digest(x, EVP_sha256(), md, &len);
     X509_free(x);
-    return graph::base64url_encode(std::string(reinterpret_cast<char*>(md), len));
+    return base64url_encode(std::string(reinterpret_cast<char*>(md), len));
 }
 
 TEST(Base64url, RoundTripsAndRejectsGarbage) {
     for (const std::string& s : {std::string(""), std::string("f"), std::string("fo"), std::string("foo"),
                                 std::string("foob"), std::string("\xff\xfe\x00\x01", 4)}) {
-        auto d = graph::base64url_decode(graph::base64url_encode(s));
-        ASSERT_TRUE(d.ok());
+        auto d = base64url_decode(base64url_encode(s));
+        ASSERT_TRUE(d.has_value());
         EXPECT_EQ(*d, s);
     }
-    EXPECT_EQ(graph::base64url_encode("\xfb\xff"), "-_8");
-    EXPECT_FALSE(graph::base64url_decode("a*b").ok());
+    EXPECT_EQ(base64url_encode("\xfb\xff"), "-_8");
+    EXPECT_FALSE(base64url_decode("a*b").has_value());
 }
 
 class ClientAssertion : public ::testing::Test {
@@ -133,8 +128,8 @@ TEST_F(ClientAssertion, Ps256HeaderClaimsAndSignature) {
     ASSERT_TRUE(jwt.ok()) << jwt.err().message;
     const auto parts = split(*jwt);
     ASSERT_EQ(parts.size(), 3u);
-    const auto header = nlohmann::json::parse(*graph::base64url_decode(parts[0]));
-    const auto claims = nlohmann::json::parse(*graph::base64url_decode(parts[1]));
+    const auto header = nlohmann::json::parse(*base64url_decode(parts[0]));
+    const auto claims = nlohmann::json::parse(*base64url_decode(parts[1]));
     EXPECT_EQ(header["alg"], "PS256");
     EXPECT_EQ(header["typ"], "JWT");
     EXPECT_EQ(header["x5t#S256"], der_sha256_b64url(cert_.cert_pem));
@@ -146,8 +141,8 @@ TEST_F(ClientAssertion, Ps256HeaderClaimsAndSignature) {
     EXPECT_EQ(claims["iat"], 1767225600);
     EXPECT_EQ(claims["exp"], 1767225600 + 600);
     EXPECT_EQ(claims["jti"].get<std::string>().size(), 36u);
-    const auto sig = graph::base64url_decode(parts[2]);
-    ASSERT_TRUE(sig.ok());
+    const auto sig = base64url_decode(parts[2]);
+    ASSERT_TRUE(sig.has_value());
     EXPECT_TRUE(verify(cert_.cert_pem, parts[0] + "." + parts[1], *sig, true));
     // The signature does not verify with another certificate, nor over altered claims.
     EXPECT_FALSE(verify(other_.cert_pem, parts[0] + "." + parts[1], *sig, true));
@@ -159,8 +154,8 @@ TEST_F(ClientAssertion, EachAssertionHasAFreshJti) {
     auto a = graph::build_client_assertion(p);
     auto b = graph::build_client_assertion(p);
     ASSERT_TRUE(a.ok() && b.ok());
-    const auto ca = nlohmann::json::parse(*graph::base64url_decode(split(*a)[1]));
-    const auto cb = nlohmann::json::parse(*graph::base64url_decode(split(*b)[1]));
+    const auto ca = nlohmann::json::parse(*base64url_decode(split(*a)[1]));
+    const auto cb = nlohmann::json::parse(*base64url_decode(split(*b)[1]));
     EXPECT_NE(ca["jti"], cb["jti"]);
 }
 
@@ -168,8 +163,8 @@ TEST_F(ClientAssertion, Rs256Fallback) {
     auto jwt = graph::build_client_assertion(params(cert_.cert_pem, cert_.key_pem, graph::assertion_alg::rs256));
     ASSERT_TRUE(jwt.ok());
     const auto parts = split(*jwt);
-    EXPECT_EQ(nlohmann::json::parse(*graph::base64url_decode(parts[0]))["alg"], "RS256");
-    EXPECT_TRUE(verify(cert_.cert_pem, parts[0] + "." + parts[1], *graph::base64url_decode(parts[2]), false));
+    EXPECT_EQ(nlohmann::json::parse(*base64url_decode(parts[0]))["alg"], "RS256");
+    EXPECT_TRUE(verify(cert_.cert_pem, parts[0] + "." + parts[1], *base64url_decode(parts[2]), false));
 }
 
 TEST_F(ClientAssertion, BadCredentialsAreClearErrorsWithoutTheKey) {

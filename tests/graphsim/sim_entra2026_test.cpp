@@ -599,7 +599,7 @@ TEST_F(sim_entra2026, newer_aadsts_codes_through_sign_in_outcome_override) {
 
 TEST(sim_entra2026_scenarios, new_keys_are_validated_and_unknown_ones_refused) {
     temp_dir dir;
-    json s = json::parse(read_file(entra_dir + "/evaluate-disagreement.json"));
+    json s = json::parse(slurp(entra_dir + "/evaluate-disagreement.json"));
     for (auto& a : s["apps"]) a["certificateFile"] = scenarios_dir + "/certs/connguard-demo.pem";
     s["whatIfAnswers"] = {{"00000000-0000-0000-0000-00000000dead", {{"policyApplies", true}}},
                           {"5e1f0c2a-0000-4000-8000-000000000017", {{"policyApplies", "yes"}}}};

@@ -195,7 +195,7 @@ TEST_F(sim_graph, users_memberships_roles_registration_and_per_user_mfa) {
     // Role assignments: graph.md §7's example id for the same (role, principal) pair.
     const std::string example_principal = "f1847572-48aa-47aa-96a3-2ec61904f41f";
     temp_dir dir;
-    json s = json::parse(read_file(scenarios_dir + "/contoso-healthy.json"));
+    json s = json::parse(slurp(scenarios_dir + "/contoso-healthy.json"));
     for (auto& a : s["apps"]) a["certificateFile"] = scenarios_dir + "/certs/connguard-demo.pem";
     s["users"].push_back({{"id", example_principal}, {"userPrincipalName", "example@" + healthy_domain},
                           {"roles", {"62e90394-69f5-4237-9190-012177145e10", "f2ef992c-3afb-46b9-b7cf-a126ee74c451"}}});
@@ -349,7 +349,7 @@ TEST_F(sim_graph, injected_faults) {
 
 TEST(sim_graph_scenarios, a_bad_scenario_is_refused_with_file_field_and_reason) {
     temp_dir dir;
-    json s = json::parse(read_file(scenarios_dir + "/fabrikam-mfa.json"));
+    json s = json::parse(slurp(scenarios_dir + "/fabrikam-mfa.json"));
     for (auto& a : s["apps"]) a["certificateFile"] = scenarios_dir + "/certs/connguard-demo.pem";
     s["users"][0]["id"] = "not-a-guid";
     s["users"][1]["perUserMfaState"] = "sometimes";
@@ -377,7 +377,7 @@ TEST(sim_graph_scenarios, generated_tenants_load_and_sign_in) {
                           &out),
               0)
         << out;
-    const json index = json::parse(read_file((dir.path() / "tenants-index.json").string()));
+    const json index = json::parse(slurp((dir.path() / "tenants-index.json").string()));
     ASSERT_EQ(index.size(), 12u);
     graph_sim sim(dir.path() / "tenants");
     std::set<std::string> tenant_ids;

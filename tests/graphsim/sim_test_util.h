@@ -18,7 +18,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "common/text.h"
 #include "tests/support/graph_sim.h"
+#include "tests/support/util.h"
 
 namespace connguard::test::sim {
 
@@ -122,23 +124,6 @@ inline json expect_aad_error(const raw_http_response& r, int status, const std::
 
 // ---- JWT client assertions (tests only) -----------------------------------------------------
 
-inline std::string b64url(const std::string& bytes) {
-    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                  reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-    out.resize(static_cast<std::size_t>(n));
-    while (!out.empty() && out.back() == '=') out.pop_back();
-    for (auto& c : out) c = c == '+' ? '-' : (c == '/' ? '_' : c);
-    return out;
-}
-
-inline std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 /// x5t#S256 of a PEM certificate file.
 inline std::string cert_thumbprint(const std::string& pem_file) {
     std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(pem_file.c_str(), "rb"), &std::fclose);
@@ -149,14 +134,14 @@ inline std::string cert_thumbprint(const std::string& pem_file) {
     SHA256(der, static_cast<std::size_t>(len), md);
     OPENSSL_free(der);
     X509_free(x);
-    return b64url(std::string(reinterpret_cast<char*>(md), sizeof md));
+    return base64url_encode(std::string(reinterpret_cast<char*>(md), sizeof md));
 }
 
 /// Signs a client assertion with `key` (PS256 or RS256).
 inline std::string make_assertion(EVP_PKEY* key, const std::string& alg, const std::string& x5t_s256,
                                   const json& claims) {
     const json header{{"alg", alg}, {"typ", "JWT"}, {"x5t#S256", x5t_s256}};
-    const std::string input = b64url(header.dump()) + "." + b64url(claims.dump());
+    const std::string input = base64url_encode(header.dump()) + "." + base64url_encode(claims.dump());
     std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
     EVP_PKEY_CTX* pctx = nullptr;
     EVP_DigestSignInit(ctx.get(), &pctx, EVP_sha256(), nullptr, key);
@@ -170,7 +155,7 @@ inline std::string make_assertion(EVP_PKEY* key, const std::string& alg, const s
     EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
                    reinterpret_cast<const unsigned char*>(input.data()), input.size());
     sig.resize(len);
-    return input + "." + b64url(sig);
+    return input + "." + base64url_encode(sig);
 }
 
 inline EVP_PKEY* load_private_key(const std::string& pem_file) {

@@ -75,12 +75,12 @@ TEST_F(sim_token, certificate_assertion_is_accepted_and_a_forged_one_refused) {
     auto forged = with_assertion(make_assertion(other.get(), "PS256", thumb, assertion_claims(healthy_app, aud)));
     expect_aad_error(forged, 401, "invalid_client", 700027);
     // Unknown certificate thumbprint.
-    auto unknown = with_assertion(make_assertion(other.get(), "PS256", b64url(std::string(32, 'x')), assertion_claims(healthy_app, aud)));
+    auto unknown = with_assertion(make_assertion(other.get(), "PS256", base64url_encode(std::string(32, 'x')), assertion_claims(healthy_app, aud)));
     expect_aad_error(unknown, 401, "invalid_client", 700027);
     // Tampered claims (signature no longer matches).
     std::string good = make_assertion(key.get(), "PS256", thumb, assertion_claims(healthy_app, aud));
     const auto d1 = good.find('.'), d2 = good.rfind('.');
-    std::string tampered = good.substr(0, d1 + 1) + b64url(assertion_claims(healthy_app, aud, 6000).dump()) + good.substr(d2);
+    std::string tampered = good.substr(0, d1 + 1) + base64url_encode(assertion_claims(healthy_app, aud, 6000).dump()) + good.substr(d2);
     expect_aad_error(with_assertion(tampered), 401, "invalid_client", 700027);
     // Expired, wrong audience, iss/sub not the client id.
     expect_aad_error(with_assertion(make_assertion(key.get(), "PS256", thumb, assertion_claims(healthy_app, aud, -3600))), 401,
@@ -134,7 +134,7 @@ TEST_F(sim_token, ropc_credential_and_account_outcomes_follow_the_documented_bod
     ASSERT_EQ(sim.admin("PATCH", "/_sim/tenants/" + healthy_tenant + "/apps/" + healthy_app, R"({"publicClient":false})"), 200);
     expect_aad_error(ropc(sim, healthy_tenant, healthy_app, svc, "N3w-Passw0rd!"), 401, "invalid_client", 7000218);
     // One debug line per request, and no password, secret or token in any of them.
-    const std::string log = read_file(sim.log_file().string());
+    const std::string log = slurp(sim.log_file().string());
     EXPECT_NE(log.find("POST /" + healthy_tenant + "/oauth2/v2.0/token"), std::string::npos);
     EXPECT_EQ(log.find(svc_password), std::string::npos);
     EXPECT_EQ(log.find("N3w-Passw0rd!"), std::string::npos);
@@ -195,7 +195,7 @@ TEST_F(sim_token, security_defaults_with_an_admin_account_and_legacy_clients) {
 
 TEST(sim_token_legacy, security_defaults_block_legacy_clients_with_530035) {
     temp_dir dir;
-    json s = json::parse(read_file(scenarios_dir + "/northwind-secdefaults.json"));
+    json s = json::parse(slurp(scenarios_dir + "/northwind-secdefaults.json"));
     s["ropcClientAppType"] = "exchangeActiveSync";  // the probe counts as a legacy client here
     for (auto& a : s["apps"]) a["certificateFile"] = scenarios_dir + "/certs/connguard-demo.pem";
     for (auto& u : s["users"]) u["roles"] = json::array();

@@ -5,6 +5,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "tests/support/util.h"
+
 namespace connguard::test {
 namespace {
 
@@ -54,12 +56,7 @@ std::string broker::tls_uri() const { return "ssl://127.0.0.1:" + std::to_string
 std::filesystem::path broker::ca_file() const { return dir_.path() / "broker" / "tls" / "ca.crt"; }
 std::filesystem::path broker::log_file() const { return dir_.path() / "mosquitto.log"; }
 
-std::string broker::log() const {
-    std::ifstream in(log_file());
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+std::string broker::log() const { return slurp(log_file()); }
 
 std::string broker::password(const std::string& user) const {
     std::ifstream in(dir_.path() / "broker" / "secrets" / user);

@@ -13,29 +13,24 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/text.h"
+#include "tests/support/util.h"
+
 namespace connguard::test {
 
 namespace {
 
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
-
 std::string tail_of(const std::filesystem::path& file, std::size_t max_bytes = 4000) {
-    std::ifstream in(file, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string s = ss.str();
+    const std::string s = slurp(file);
     return s.size() > max_bytes ? s.substr(s.size() - max_bytes) : s;
 }
 
 }  // namespace
 
 std::string raw_http_response::header(const std::string& name) const {
-    const std::string want = lower(name);
+    const std::string want = to_lower(name);
     for (const auto& [k, v] : headers)
-        if (lower(k) == want) return v;
+        if (to_lower(k) == want) return v;
     return {};
 }
 
@@ -59,7 +54,7 @@ raw_http_response raw_http(int port, const std::string& method, const std::strin
                       "\r\nConnection: close\r\n";
     bool has_type = false;
     for (const auto& [k, v] : headers) {
-        if (lower(k) == "content-type") has_type = true;
+        if (iequals(k, "content-type")) has_type = true;
         req += k + ": " + v + "\r\n";
     }
     if (!body.empty() && !has_type) req += "Content-Type: application/json\r\n";

@@ -10,6 +10,7 @@
 
 #include "agent/whatif/loader.h"
 #include "agent/whatif/whatif.h"
+#include "common/text.h"
 
 namespace connguard::whatif {
 namespace {
@@ -73,11 +74,7 @@ directory people_for(const source& s) {
         for (const auto& g : p.exclude_groups) bg.groups.insert(g.size() == 36 ? std::string(g) : g);
     }
     std::set<std::string> lowered;
-    for (const auto& g : bg.groups) {
-        std::string l = g;
-        for (auto& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        lowered.insert(l);
-    }
+    for (const auto& g : bg.groups) lowered.insert(to_lower(g));
     bg.groups = lowered;
     d.users[break_glass] = bg;
     user_facts ga;

@@ -10,7 +10,7 @@
 namespace connguard::whatif {
 namespace {
 
-using namespace testing;
+using namespace test;
 using nlohmann::json;
 
 std::string reasons(const policy_result& r) { return reasons_to_string(r.analysis_reasons); }

@@ -6,7 +6,7 @@
 namespace connguard::whatif {
 namespace {
 
-using namespace testing;
+using namespace test;
 using nlohmann::json;
 
 policy_result one(const policy& p, const directory& d = {}, const sign_in& s = make_sign_in()) {

@@ -10,7 +10,7 @@
 
 #include "agent/whatif/whatif.h"
 
-namespace connguard::whatif::testing {
+namespace connguard::test {
 
 inline constexpr const char* user_a = "aaaaaaaa-0000-0000-0000-000000000001";
 inline constexpr const char* group_g = "99999999-0000-0000-0000-000000000001";
@@ -29,25 +29,25 @@ inline nlohmann::json policy_json(const std::string& id, const std::function<voi
     return j;
 }
 
-inline policy make_policy(const std::string& id, const std::function<void(nlohmann::json&)>& edit = {}) {
-    auto r = parse_policy(policy_json(id, edit));
+inline whatif::policy make_policy(const std::string& id, const std::function<void(nlohmann::json&)>& edit = {}) {
+    auto r = whatif::parse_policy(policy_json(id, edit));
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
-    return r.ok() ? r.value() : policy{};
+    return r.ok() ? r.value() : whatif::policy{};
 }
 
-inline sign_in make_sign_in(const std::string& app = app_exchange_online,
-                            const std::string& client = "mobileAppsAndDesktopClients") {
-    sign_in s;
+inline whatif::sign_in make_sign_in(const std::string& app = whatif::app_exchange_online,
+                                    const std::string& client = "mobileAppsAndDesktopClients") {
+    whatif::sign_in s;
     s.user_id = user_a;
     s.applications = {app};
     s.client_app_type = client;
     return s;
 }
 
-inline directory make_directory(const std::string& json_text = "{}") {
-    auto r = parse_directory(nlohmann::json::parse(json_text));
+inline whatif::directory make_directory(const std::string& json_text = "{}") {
+    auto r = whatif::parse_directory(nlohmann::json::parse(json_text));
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
-    return r.ok() ? r.value() : directory{};
+    return r.ok() ? r.value() : whatif::directory{};
 }
 
-}  // namespace connguard::whatif::testing
+}  // namespace connguard::test

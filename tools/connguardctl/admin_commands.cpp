@@ -8,6 +8,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 
+#include "common/text.h"
 #include "common/topics.h"
 #include "connguard/v1/envelope.pb.h"
 #include "tools/connguardctl/admin_client.h"
@@ -32,13 +33,10 @@ std::string when(const google::protobuf::Timestamp& t) {
     return TimeUtil::ToString(t);
 }
 
-std::string short_enum(const std::string& full, const std::string& prefix) {
-    return full.rfind(prefix, 0) == 0 ? full.substr(prefix.size()) : full;
-}
-std::string state_of(v1::TaskState s) { return short_enum(v1::TaskState_Name(s), "TASK_STATE_"); }
-std::string kind_of(v1::RemediationKind k) { return short_enum(v1::RemediationKind_Name(k), "REMEDIATION_KIND_"); }
-std::string risk_of(v1::Risk r) { return short_enum(v1::Risk_Name(r), "RISK_"); }
-std::string status_of(v1::CheckStatus s) { return short_enum(v1::CheckStatus_Name(s), "CHECK_STATUS_"); }
+std::string state_of(v1::TaskState s) { return enum_word(v1::TaskState_Name(s), "TASK_STATE_"); }
+std::string kind_of(v1::RemediationKind k) { return enum_word(v1::RemediationKind_Name(k), "REMEDIATION_KIND_"); }
+std::string risk_of(v1::Risk r) { return enum_word(v1::Risk_Name(r), "RISK_"); }
+std::string status_of(v1::CheckStatus s) { return enum_word(v1::CheckStatus_Name(s), "CHECK_STATUS_"); }
 
 /// Parsed arguments of one subcommand: its own flags plus the connection flags.
 struct parsed_args {
@@ -188,7 +186,7 @@ int run_tenants(int argc, char** argv) {
         std::printf("%-20s  %-7s  %-8s  %-24s  %-24s  %5u  %6u  %s\n", t.tenant().c_str(),
                     t.overall() == v1::CHECK_STATUS_UNSPECIFIED ? "-" : status_of(t.overall()).c_str(),
                     t.agent_state() == v1::AGENT_STATE_UNSPECIFIED ? "-"
-                                                                    : short_enum(v1::AgentState_Name(t.agent_state()), "AGENT_STATE_").c_str(),
+                                                                    : enum_word(v1::AgentState_Name(t.agent_state()), "AGENT_STATE_").c_str(),
                     when(t.last_report_at()).c_str(), when(t.last_seen_at()).c_str(), t.open_tasks(), t.active_alerts(),
                     t.account_upn().c_str());
     return exit_ok;

@@ -1,5 +1,6 @@
 #include "tools/graph-sim/access_token.h"
 
+#include "common/text.h"
 #include "tools/graph-sim/crypto.h"
 #include "tools/graph-sim/sim_util.h"
 
@@ -51,7 +52,7 @@ token_claims read_access_token(const std::string& key, const http::server_reques
         out.error = "Access token is empty.";
         return out;
     }
-    if (lower(auth.substr(0, 7)) != "bearer ") {
+    if (to_lower(auth.substr(0, 7)) != "bearer ") {
         out.error = "Access token validation failure. Invalid audience.";
         return out;
     }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/ids.h"
+#include "common/text.h"
 #include "tools/graph-sim/audit_log.h"
 #include "tools/graph-sim/graph_objects.h"
 #include "tools/graph-sim/json_merge.h"
@@ -153,9 +154,9 @@ std::optional<server_response> policies(const admin_call& a) {
     // ?initiatedBy=microsoft: the change is Microsoft's (Microsoft Managed Policy Manager), e.g. a
     // managed policy switched On; without it the portal admin made it.
     auto by = a.c.query.find("initiatedBy");
-    if (by != a.c.query.end() && lower(by->second) != "microsoft" && lower(by->second) != "admin")
+    if (by != a.c.query.end() && to_lower(by->second) != "microsoft" && to_lower(by->second) != "admin")
         return admin_error(400, "initiatedBy must be microsoft or admin");
-    const actor who{nullptr, by != a.c.query.end() && lower(by->second) == "microsoft"};
+    const actor who{nullptr, by != a.c.query.end() && to_lower(by->second) == "microsoft"};
     json& body = a.body;
     if (body.is_object())
         if (const std::string e = resolve_policy_sim_keys(body, std::chrono::system_clock::now()); !e.empty()) return admin_error(400, e);
@@ -215,7 +216,7 @@ server_response one_user(const admin_call& a, user& u) {
         return admin_error(400, "signInOutcomeOverride must be an AADSTS code or null");
     if (body.contains("groups") && body["groups"].is_array())
         for (const auto& g : body["groups"])
-            if (!g.is_string() || !t.sc.groups.count(lower(g.get<std::string>()))) return admin_error(400, "unknown group " + g.dump());
+            if (!g.is_string() || !t.sc.groups.count(to_lower(g.get<std::string>()))) return admin_error(400, "unknown group " + g.dump());
     const std::string old_mfa = u.per_user_mfa_state;
     apply_user_fields(u, body);
     if (old_mfa != u.per_user_mfa_state) audit_per_user_mfa(t, actor{nullptr}, u, old_mfa, u.per_user_mfa_state);
@@ -232,7 +233,7 @@ server_response user_roles(const admin_call& a, user& u) {
         return admin_json(200, {{"value", roles}});
     }
     if (n == 6 && a.m == "POST") {
-        const std::string rid = lower(a.body.value("roleDefinitionId", std::string()));
+        const std::string rid = to_lower(a.body.value("roleDefinitionId", std::string()));
         if (!is_guid(rid)) return admin_error(400, "body needs {\"roleDefinitionId\": \"<role template id>\"}");
         for (const auto& ra : u.roles)
             if (ra.role_definition_id == rid) return admin_json(200, assignment_json(u, ra));
@@ -247,7 +248,7 @@ server_response user_roles(const admin_call& a, user& u) {
     }
     if (n == 7 && a.m == "DELETE") {
         for (std::size_t i = 0; i < u.roles.size(); ++i) {
-            if (u.roles[i].id == a.seg[6] || u.roles[i].role_definition_id == lower(a.seg[6])) {
+            if (u.roles[i].id == a.seg[6] || u.roles[i].role_definition_id == to_lower(a.seg[6])) {
                 const std::string rid = u.roles[i].role_definition_id;
                 u.roles.erase(u.roles.begin() + static_cast<std::ptrdiff_t>(i));
                 audit_role(t, actor{nullptr}, u, "Remove member from role", "Unassign",

@@ -11,45 +11,9 @@
 #include <cstdio>
 #include <memory>
 
+#include "common/text.h"
+
 namespace connguard::graph_sim {
-
-std::string base64_encode(std::string_view bytes) {
-    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                  reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-    out.resize(static_cast<std::size_t>(n));
-    return out;
-}
-
-std::string base64url_encode(std::string_view bytes) {
-    std::string s = base64_encode(bytes);
-    while (!s.empty() && s.back() == '=') s.pop_back();
-    for (auto& c : s) {
-        if (c == '+') c = '-';
-        else if (c == '/') c = '_';
-    }
-    return s;
-}
-
-std::optional<std::string> base64url_decode(std::string_view text) {
-    std::string s(text);
-    for (auto& c : s) {
-        if (c == '-') c = '+';
-        else if (c == '_') c = '/';
-    }
-    while (!s.empty() && s.back() == '=') s.pop_back();
-    for (char c : s)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/')) return std::nullopt;
-    const std::size_t pad = (4 - s.size() % 4) % 4;
-    if (pad == 3) return std::nullopt;
-    s.append(pad, '=');
-    std::string out(s.size() / 4 * 3 + 3, '\0');
-    const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                  reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
-    if (n < 0) return std::nullopt;
-    out.resize(static_cast<std::size_t>(n) - pad);
-    return out;
-}
 
 std::string sha256_raw(std::string_view bytes) {
     std::string out(SHA256_DIGEST_LENGTH, '\0');

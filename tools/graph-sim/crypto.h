@@ -1,5 +1,5 @@
 #pragma once
-// Small OpenSSL helpers for the simulator: base64url, digests, HMAC, certificate loading and
+// Small OpenSSL helpers for the simulator: digests, HMAC, certificate loading and
 // RS256/PS256 signature verification (client assertions).
 #include <optional>
 #include <string>
@@ -8,11 +8,6 @@
 #include "tools/graph-sim/scenario.h"
 
 namespace connguard::graph_sim {
-
-std::string base64_encode(std::string_view bytes);
-std::string base64url_encode(std::string_view bytes);  ///< no padding
-/// Accepts base64url or base64, with or without padding; nullopt on invalid input.
-std::optional<std::string> base64url_decode(std::string_view text);
 
 std::string sha256_raw(std::string_view bytes);
 std::string sha1_raw(std::string_view bytes);

@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "common/text.h"
 #include "tools/graph-sim/graph_wire.h"
 #include "tools/graph-sim/sim_util.h"
 
@@ -48,7 +49,7 @@ void apply_body_fault(http::server_response& r, const fault_effect& fx) {
         r.body = "{\"value\":[{\"id\":\"00000000-0000-0000-0000-000000000000\",\"displayName\":}]<html>Internal error</html>";
         bool has_type = false;
         for (auto& [k, v] : r.headers)
-            if (lower(k) == "content-type") has_type = true;
+            if (to_lower(k) == "content-type") has_type = true;
         if (!has_type) r.headers.emplace_back("Content-Type", "application/json");
     } else if (fx.truncated) {
         if (r.body.size() < 4) {

@@ -8,6 +8,7 @@
 #include "agent/whatif/evaluate.h"
 #include "agent/whatif/sign_in.h"
 #include "common/ids.h"
+#include "common/text.h"
 #include "tools/graph-sim/access_token.h"
 #include "tools/graph-sim/audit_log.h"
 #include "tools/graph-sim/fault_injection.h"
@@ -194,7 +195,7 @@ server_response evaluate_policies(const graph_call& g) {
         item.erase("@odata.context");
         bool applies = ev.policies[i].applies;
         std::string reasons = whatif::reasons_to_string(ev.policies[i].analysis_reasons);
-        auto declared = g.t.sc.what_if_answers.find(lower(sources[i].value("id", std::string())));
+        auto declared = g.t.sc.what_if_answers.find(to_lower(sources[i].value("id", std::string())));
         if (declared != g.t.sc.what_if_answers.end()) {
             applies = (*declared)["policyApplies"].get<bool>();
             reasons = (*declared)["analysisReasons"].get<std::string>();
@@ -214,7 +215,7 @@ server_response list_named_locations(const graph_call& g) {
 
 server_response get_named_location(const graph_call& g) {
     for (const auto& l : g.t.sc.named_locations)
-        if (lower(l.value("id", std::string())) == lower(g.seg[4])) return g.entity("identity/conditionalAccess/namedLocations/$entity", l);
+        if (to_lower(l.value("id", std::string())) == to_lower(g.seg[4])) return g.entity("identity/conditionalAccess/namedLocations/$entity", l);
     return not_found(g.c, g.seg[4]);
 }
 
@@ -346,7 +347,7 @@ server_response list_registrations(const graph_call& g) {
 server_response get_registration(const graph_call& g) {
     const user* u = nullptr;
     for (const auto& x : g.t.sc.users)
-        if (x.id == lower(g.seg[4])) u = &x;
+        if (x.id == to_lower(g.seg[4])) u = &x;
     if (!u) return not_found(g.c, g.seg[4]);
     return g.entity("reports/authenticationMethods/userRegistrationDetails/$entity", registration_json(*u));
 }
@@ -375,9 +376,9 @@ server_response list_sign_ins(const graph_call& g) {
         }
         if (v < 1 || v > 1000) return bad_request(c, "Invalid page size specified: '" + top->second + "'. Must be between 1 and 1000 inclusive.");
     }
-    if (!beta && c.query.count("$filter") && lower(c.query.at("$filter")).find("signineventtypes") != std::string::npos)
+    if (!beta && c.query.count("$filter") && to_lower(c.query.at("$filter")).find("signineventtypes") != std::string::npos)
         return bad_request(c, "Could not find a property named 'signInEventTypes' on type 'microsoft.graph.signIn'.");
-    const bool include_unknown = lower(c.req.header("Prefer")).find("include-unknown-enum-members") != std::string::npos;
+    const bool include_unknown = to_lower(c.req.header("Prefer")).find("include-unknown-enum-members") != std::string::npos;
     static const std::vector<std::string> beta_only = {
         "signInEventTypes", "authenticationProtocol", "authenticationRequirement", "authenticationRequirementPolicies",
         "authenticationDetails", "mfaDetail", "conditionalAccessAudiences", "userType", "originalTransferMethod",

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "common/text.h"
 #include "tools/graph-sim/sim_util.h"
 
 namespace connguard::graph_sim {
@@ -159,7 +160,7 @@ server_response graph_list(const request_ctx& c, std::size_t page_size, const st
     json out = json::object();
     out["@odata.context"] = context_url(c, version, context_suffix);
     auto cnt = c.query.find("$count");
-    if (cnt != c.query.end() && lower(cnt->second) == "true" && !c.query.count("$skiptoken")) out["@odata.count"] = items.size();
+    if (cnt != c.query.end() && to_lower(cnt->second) == "true" && !c.query.count("$skiptoken")) out["@odata.count"] = items.size();
     json value = json::array();
     for (std::size_t i = offset; i < items.size() && i < offset + size; ++i) value.push_back(apply_select(items[i], select));
     out["value"] = std::move(value);

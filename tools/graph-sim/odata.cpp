@@ -5,6 +5,7 @@
 
 #include "common/clock.h"
 #include "common/http/http_server.h"
+#include "common/text.h"
 #include "tools/graph-sim/crypto.h"
 #include "tools/graph-sim/sim_util.h"
 
@@ -28,7 +29,7 @@ result<std::vector<std::string>> split_and(const std::string& text) {
         const char c = text[i];
         if (c == '\'') quoted = !quoted;
         if (!quoted && c == ' ') {
-            const std::string rest = lower(text.substr(i, 5));
+            const std::string rest = to_lower(text.substr(i, 5));
             if (rest == " and ") {
                 parts.push_back(trim(cur));
                 cur.clear();
@@ -54,7 +55,7 @@ result<json> parse_literal(const std::string& v) {
         }
         return json(s);
     }
-    const std::string l = lower(v);
+    const std::string l = to_lower(v);
     if (l == "true") return json(true);
     if (l == "false") return json(false);
     if (l == "null") return json(nullptr);
@@ -80,7 +81,7 @@ const json* resolve(const json& item, const std::string& path) {
         if (it == cur->end()) {
             // Graph property names are case-insensitive in $filter.
             for (auto j = cur->begin(); j != cur->end(); ++j)
-                if (lower(j.key()) == lower(key)) it = j;
+                if (to_lower(j.key()) == to_lower(key)) it = j;
             if (it == cur->end()) return nullptr;
         }
         cur = &*it;
@@ -95,7 +96,7 @@ int compare(const json& a, const json& b, bool& comparable) {
         clock::time_point ta, tb;
         const auto sa = a.get<std::string>(), sb = b.get<std::string>();
         if (parse_rfc3339(sa, ta) && parse_rfc3339(sb, tb)) return ta < tb ? -1 : (tb < ta ? 1 : 0);
-        const auto la = lower(sa), lb = lower(sb);
+        const auto la = to_lower(sa), lb = to_lower(sb);
         return la < lb ? -1 : (lb < la ? 1 : 0);
     }
     if (a.is_number() && b.is_number()) {
@@ -125,7 +126,7 @@ result<std::vector<filter_clause>> parse_filter(const std::string& text) {
         if (part.empty()) return make_error("odata.filter", "Invalid filter clause: empty expression.");
         filter_clause c;
         // Lambda over a collection: "signInEventTypes/any(t: t eq 'nonInteractiveUser')" (any variable name).
-        if (const auto any = lower(part).find("/any("); any != std::string::npos && part.back() == ')') {
+        if (const auto any = to_lower(part).find("/any("); any != std::string::npos && part.back() == ')') {
             const std::string inner = part.substr(any + 5, part.size() - any - 6);
             const auto colon = inner.find(':');
             const std::string var = trim(colon == std::string::npos ? std::string() : inner.substr(0, colon));
@@ -133,7 +134,7 @@ result<std::vector<filter_clause>> parse_filter(const std::string& text) {
             bool ident = !var.empty() && (std::isalpha(static_cast<unsigned char>(var[0])) || var[0] == '_');
             for (char ch : var) ident = ident && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_');
             const std::string prefix = var + " eq ";
-            if (!ident || body.size() <= prefix.size() || lower(body.substr(0, prefix.size())) != lower(prefix))
+            if (!ident || body.size() <= prefix.size() || to_lower(body.substr(0, prefix.size())) != to_lower(prefix))
                 return make_error("odata.filter", "Invalid filter clause: '" + part +
                                                       "' (supported lambda: <collection>/any(x: x eq <literal>)).");
             auto lit = parse_literal(trim(body.substr(prefix.size())));
@@ -144,7 +145,7 @@ result<std::vector<filter_clause>> parse_filter(const std::string& text) {
             out.push_back(c);
             continue;
         }
-        if (lower(part).rfind("startswith(", 0) == 0 && part.back() == ')') {
+        if (to_lower(part).rfind("startswith(", 0) == 0 && part.back() == ')') {
             const std::string inner = part.substr(11, part.size() - 12);
             const auto comma = inner.find(',');
             if (comma == std::string::npos)
@@ -163,7 +164,7 @@ result<std::vector<filter_clause>> parse_filter(const std::string& text) {
         if (s1 == std::string::npos || s2 == std::string::npos)
             return make_error("odata.filter", "Invalid filter clause: '" + part + "'.");
         c.field = part.substr(0, s1);
-        c.op = lower(part.substr(s1 + 1, s2 - s1 - 1));
+        c.op = to_lower(part.substr(s1 + 1, s2 - s1 - 1));
         static const std::vector<std::string> ops{"eq", "ne", "ge", "gt", "le", "lt"};
         if (std::find(ops.begin(), ops.end(), c.op) == ops.end())
             return make_error("odata.filter", "Invalid filter clause: unsupported operator '" + c.op + "'.");
@@ -191,7 +192,7 @@ bool matches(const json& item, const std::vector<filter_clause>& filter) {
             continue;
         }
         if (c.op == "startswith") {
-            if (!actual.is_string() || lower(actual.get<std::string>()).rfind(lower(c.value.get<std::string>()), 0) != 0)
+            if (!actual.is_string() || to_lower(actual.get<std::string>()).rfind(to_lower(c.value.get<std::string>()), 0) != 0)
                 return false;
             continue;
         }
@@ -219,7 +220,7 @@ json apply_select(const json& item, const std::string& select) {
         const std::string name = trim(select.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
         if (!name.empty()) {
             for (auto it = item.begin(); it != item.end(); ++it)
-                if (lower(it.key()) == lower(name)) out[it.key()] = it.value();
+                if (to_lower(it.key()) == to_lower(name)) out[it.key()] = it.value();
         }
         if (comma == std::string::npos) break;
         start = comma + 1;

@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/text.h"
 #include "tools/graph-sim/crypto.h"
 #include "tools/graph-sim/sim_util.h"
 
@@ -45,7 +46,7 @@ struct checker {
     std::string guid(const json& obj, const std::string& key, const std::string& path, bool required) {
         std::string s = str(obj, key, path, required);
         if (!s.empty() && !is_guid(s)) fail(path, "must be a GUID (got '" + s + "')");
-        return lower(s);
+        return to_lower(s);
     }
     bool boolean(const json& obj, const std::string& key, const std::string& path, bool fallback) {
         const json* v = get(obj, key, path, json::value_t::boolean, "true or false", false);
@@ -78,7 +79,7 @@ const std::set<std::string> fault_types = {"throttle", "unavailable", "latency",
                                            "reset"};
 
 json default_registration(const user& u) {
-    const std::string user_type = lower(u.graph.value("userType", std::string("Member")));
+    const std::string user_type = to_lower(u.graph.value("userType", std::string("Member")));
     return json{{"id", u.id},
                 {"userPrincipalName", u.upn},
                 {"userDisplayName", u.graph.value("displayName", u.upn)},
@@ -115,7 +116,7 @@ std::string resolve_policy_sim_keys(json& policy, std::chrono::system_clock::tim
 bool is_microsoft_managed(const json& policy) {
     if (!policy.is_object()) return false;
     const auto tid = policy.find("templateId");
-    if (tid != policy.end() && tid->is_string() && lower(tid->get<std::string>()).rfind("4200930c-0da2-4e33-ca01-", 0) == 0)
+    if (tid != policy.end() && tid->is_string() && to_lower(tid->get<std::string>()).rfind("4200930c-0da2-4e33-ca01-", 0) == 0)
         return true;
     const auto dn = policy.find("displayName");
     return dn != policy.end() && dn->is_string() && dn->get<std::string>().rfind("Microsoft-managed:", 0) == 0;
@@ -132,7 +133,7 @@ result<json> parse_what_if_answers(const json& j, const std::set<std::string>& p
     } else {
         for (auto it = j.begin(); it != j.end(); ++it) {
             const std::string p = "whatIfAnswers." + it.key();
-            const std::string id = lower(it.key());
+            const std::string id = to_lower(it.key());
             if (!policy_ids.count(id)) fail(p, "names no Conditional Access policy of this tenant");
             const json& a = it.value();
             if (!a.is_object()) {
@@ -195,8 +196,8 @@ bool is_guid(const std::string& s) {
 }
 
 std::string role_assignment_id(const std::string& role_template_id, const std::string& principal_id) {
-    const std::string a = guid_bytes_le(lower(role_template_id));
-    const std::string b = guid_bytes_le(lower(principal_id));
+    const std::string a = guid_bytes_le(to_lower(role_template_id));
+    const std::string b = guid_bytes_le(to_lower(principal_id));
     if (a.empty() || b.empty()) return role_template_id + "-" + principal_id;
     return base64url_encode(a + b) + "-1";
 }
@@ -223,7 +224,7 @@ void apply_user_fields(user& u, const json& fields) {
         } else if (k == "groups" && v.is_array()) {
             u.groups.clear();
             for (const auto& g : v)
-                if (g.is_string()) u.groups.push_back(lower(g.get<std::string>()));
+                if (g.is_string()) u.groups.push_back(to_lower(g.get<std::string>()));
         } else if (!sim_user_keys.count(k)) {
             if (k == "id" || k == "userPrincipalName") continue;  // identity is fixed
             u.graph[k] = v;
@@ -337,7 +338,7 @@ result<tenant_scenario> load_scenario(const std::filesystem::path& file) {
     tenant_scenario t;
     t.file = file;
     t.tenant_id = c.guid(root, "tenantId", "tenantId", true);
-    t.domain = lower(c.str(root, "domain", "domain", true));
+    t.domain = to_lower(c.str(root, "domain", "domain", true));
     if (!t.domain.empty() && t.domain.find('.') == std::string::npos) c.fail("domain", "must be a DNS domain name");
     t.display_name = c.str(root, "displayName", "displayName", false);
     if (t.display_name.empty()) t.display_name = t.domain;
@@ -371,7 +372,7 @@ result<tenant_scenario> load_scenario(const std::filesystem::path& file) {
             group gr;
             gr.id = c.guid(g, "id", p + ".id", true);
             gr.display_name = c.str(g, "displayName", p + ".displayName", false);
-            for (auto& m : c.strings(g, "memberOf", p + ".memberOf")) gr.member_of.push_back(lower(m));
+            for (auto& m : c.strings(g, "memberOf", p + ".memberOf")) gr.member_of.push_back(to_lower(m));
             if (gr.id.empty()) continue;
             if (t.groups.count(gr.id)) c.fail(p + ".id", "duplicate group id " + gr.id);
             t.groups[gr.id] = gr;
@@ -435,7 +436,7 @@ result<tenant_scenario> load_scenario(const std::filesystem::path& file) {
             if (!u.upn.empty() && u.upn.find('@') == std::string::npos)
                 c.fail(p + ".userPrincipalName", "must look like name@domain");
             if (!u.id.empty() && !ids.insert(u.id).second) c.fail(p + ".id", "duplicate user id");
-            if (!u.upn.empty() && !upns.insert(lower(u.upn)).second) c.fail(p + ".userPrincipalName", "duplicate UPN");
+            if (!u.upn.empty() && !upns.insert(to_lower(u.upn)).second) c.fail(p + ".userPrincipalName", "duplicate UPN");
             c.str(uj, "password", p + ".password", false);
             c.str(uj, "displayName", p + ".displayName", false);
             c.boolean(uj, "accountEnabled", p + ".accountEnabled", true);
@@ -458,7 +459,7 @@ result<tenant_scenario> load_scenario(const std::filesystem::path& file) {
                 !uj["signInOutcomeOverride"].is_number_integer())
                 c.fail(p + ".signInOutcomeOverride", "must be an AADSTS code (integer) or null");
             for (auto& g : c.strings(uj, "groups", p + ".groups"))
-                if (!t.groups.count(lower(g))) c.fail(p + ".groups", "unknown group " + g + " (add it to 'groups')");
+                if (!t.groups.count(to_lower(g))) c.fail(p + ".groups", "unknown group " + g + " (add it to 'groups')");
             u.graph = json::object();
             u.graph["id"] = u.id;
             u.graph["userPrincipalName"] = u.upn;
@@ -478,7 +479,7 @@ result<tenant_scenario> load_scenario(const std::filesystem::path& file) {
                     const std::string rp = p + ".roles[" + std::to_string(k) + "]";
                     role_assignment ra;
                     if (r.is_string()) {
-                        ra.role_definition_id = lower(r.get<std::string>());
+                        ra.role_definition_id = to_lower(r.get<std::string>());
                     } else if (r.is_object()) {
                         ra.role_definition_id = c.guid(r, "roleDefinitionId", rp + ".roleDefinitionId", true);
                         ra.id = c.str(r, "id", rp + ".id", false);
@@ -511,7 +512,7 @@ result<tenant_scenario> load_scenario(const std::filesystem::path& file) {
                 continue;
             }
             const std::string id = c.str(pj, "id", p + ".id", true);
-            if (!id.empty() && !ids.insert(lower(id)).second) c.fail(p + ".id", "duplicate policy id " + id);
+            if (!id.empty() && !ids.insert(to_lower(id)).second) c.fail(p + ".id", "duplicate policy id " + id);
             c.str(pj, "displayName", p + ".displayName", true);
             json resolved = pj;
             if (const std::string e = resolve_policy_sim_keys(resolved, load_time); !e.empty())
@@ -556,7 +557,7 @@ result<tenant_scenario> load_scenario(const std::filesystem::path& file) {
     }
     if (root.contains("whatIfAnswers") && !root["whatIfAnswers"].is_null()) {
         std::set<std::string> ids;
-        for (const auto& p : t.policies) ids.insert(lower(p.value("id", std::string())));
+        for (const auto& p : t.policies) ids.insert(to_lower(p.value("id", std::string())));
         auto a = parse_what_if_answers(root["whatIfAnswers"], ids, file.string());
         if (!a) c.errors.push_back(a.err().message);
         else t.what_if_answers = std::move(*a);

@@ -6,6 +6,7 @@
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/text.h"
 #include "tools/graph-sim/sim_util.h"
 
 namespace connguard::graph_sim {
@@ -33,7 +34,7 @@ json fill_sign_in(simulator::tenant_state& t, json e) {
     if (!e.contains("isInteractive") || !e["isInteractive"].is_boolean()) {
         bool interactive = false;
         for (const auto& v : e["signInEventTypes"])
-            if (v.is_string() && lower(v.get<std::string>()) == "interactiveuser") interactive = true;
+            if (v.is_string() && to_lower(v.get<std::string>()) == "interactiveuser") interactive = true;
         e["isInteractive"] = interactive;
     }
     if (!e.contains("appliedConditionalAccessPolicies") || !e["appliedConditionalAccessPolicies"].is_array())
@@ -54,10 +55,10 @@ json fill_sign_in(simulator::tenant_state& t, json e) {
     if (!e.contains("correlationId")) e["correlationId"] = new_uuid();
     if (e.contains("appId") && e["appId"].is_string() && !e.contains("appDisplayName")) {
         const app* a = t.find_app(e["appId"].get<std::string>());
-        e["appDisplayName"] = a ? a->display_name : whatif::app_name(lower(e["appId"].get<std::string>()));
+        e["appDisplayName"] = a ? a->display_name : whatif::app_name(to_lower(e["appId"].get<std::string>()));
     }
     if (e.contains("resourceId") && e["resourceId"].is_string() && !e.contains("resourceDisplayName"))
-        e["resourceDisplayName"] = whatif::app_name(lower(e["resourceId"].get<std::string>()));
+        e["resourceDisplayName"] = whatif::app_name(to_lower(e["resourceId"].get<std::string>()));
     if (!e.contains("homeTenantId")) e["homeTenantId"] = t.sc.tenant_id;
     if (!e.contains("resourceTenantId")) e["resourceTenantId"] = t.sc.tenant_id;
     return e;
@@ -72,7 +73,7 @@ json applied_policies(const simulator::tenant_state& t, const whatif::evaluation
     for (const auto& pr : ev.policies) {
         json grant = json::array();
         for (const auto& p : t.policies.json_list())
-            if (lower(p.value("id", std::string())) == lower(pr.id) && p.contains("grantControls") && p["grantControls"].is_object() &&
+            if (to_lower(p.value("id", std::string())) == to_lower(pr.id) && p.contains("grantControls") && p["grantControls"].is_object() &&
                 p["grantControls"].contains("builtInControls") && p["grantControls"]["builtInControls"].is_array())
                 for (const auto& g : p["grantControls"]["builtInControls"])
                     if (g.is_string() && !g.get<std::string>().empty()) {

@@ -10,11 +10,6 @@
 
 namespace connguard::graph_sim {
 
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
-
 std::vector<std::string> split_path(const std::string& path) {
     std::vector<std::string> out;
     std::size_t start = 0;

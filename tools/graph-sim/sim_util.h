@@ -11,8 +11,6 @@ namespace connguard::graph_sim {
 
 using json = nlohmann::json;
 
-std::string lower(std::string s);
-
 /// Non-empty path segments: "/v1.0/users/x" -> {"v1.0", "users", "x"}.
 std::vector<std::string> split_path(const std::string& path);
 

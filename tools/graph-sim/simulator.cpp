@@ -8,6 +8,7 @@
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/text.h"
 #include "tools/graph-sim/admin_api.h"
 #include "tools/graph-sim/audit_log.h"
 #include "tools/graph-sim/crypto.h"
@@ -96,7 +97,7 @@ std::size_t simulator::tenant_count() const {
 
 std::shared_ptr<simulator::tenant_state> simulator::find_tenant(const std::string& key) const {
     std::shared_lock lock(mu_);
-    auto it = by_key_.find(lower(key));
+    auto it = by_key_.find(to_lower(key));
     return it == by_key_.end() ? nullptr : it->second;
 }
 

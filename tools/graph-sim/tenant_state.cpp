@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 
+#include "common/text.h"
 #include "tools/graph-sim/sim_util.h"
 
 namespace connguard::graph_sim {
@@ -17,9 +18,9 @@ constexpr std::size_t max_sign_ins = 5000;
 // ---- CA policies ------------------------------------------------------------------------------
 
 std::optional<std::size_t> ca_policy_set::index_of(const std::string& id) const {
-    const std::string k = lower(id);
+    const std::string k = to_lower(id);
     for (std::size_t i = 0; i < json_.size(); ++i)
-        if (lower(json_[i].value("id", std::string())) == k) return i;
+        if (to_lower(json_[i].value("id", std::string())) == k) return i;
     return std::nullopt;
 }
 
@@ -61,21 +62,21 @@ const whatif::policy* ca_policy_set::find_parsed(const std::string& id) const {
 
 std::set<std::string> ca_policy_set::ids() const {
     std::set<std::string> out;
-    for (const auto& p : json_) out.insert(lower(p.value("id", std::string())));
+    for (const auto& p : json_) out.insert(to_lower(p.value("id", std::string())));
     return out;
 }
 
 // ---- tenant -----------------------------------------------------------------------------------
 
 user* simulator::tenant_state::find_user(const std::string& key) {
-    const std::string k = lower(key);
+    const std::string k = to_lower(key);
     for (auto& u : sc.users)
-        if (u.id == k || lower(u.upn) == k) return &u;
+        if (u.id == k || to_lower(u.upn) == k) return &u;
     return nullptr;
 }
 
 app* simulator::tenant_state::find_app(const std::string& app_id) {
-    const std::string k = lower(app_id);
+    const std::string k = to_lower(app_id);
     for (auto& a : sc.apps)
         if (a.app_id == k) return &a;
     return nullptr;
@@ -105,7 +106,7 @@ whatif::directory simulator::tenant_state::directory_for(const user* up) const {
     if (!up) return d;
     const user& u = *up;
     whatif::user_facts f;
-    f.guest = lower(u.graph.value("userType", std::string("Member"))) == "guest";
+    f.guest = to_lower(u.graph.value("userType", std::string("Member"))) == "guest";
     f.groups = transitive_groups(u);
     for (const auto& ra : u.roles) f.roles.insert(ra.role_definition_id);
     f.per_user_mfa_state = u.per_user_mfa_state == "enforced"  ? whatif::per_user_mfa::enforced

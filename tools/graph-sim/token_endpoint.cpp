@@ -11,6 +11,7 @@
 #include "agent/whatif/evaluate.h"
 #include "agent/whatif/sign_in.h"
 #include "common/ids.h"
+#include "common/text.h"
 #include "tools/graph-sim/access_token.h"
 #include "tools/graph-sim/crypto.h"
 #include "tools/graph-sim/fault_injection.h"
@@ -100,7 +101,7 @@ std::string resource_for_scope(const std::string& scope_text, std::string& resou
     while (start <= scope_text.size()) {
         const auto sp = scope_text.find(' ', start);
         const std::string s = scope_text.substr(start, sp == std::string::npos ? std::string::npos : sp - start);
-        if (!s.empty() && !oidc.count(lower(s))) {
+        if (!s.empty() && !oidc.count(to_lower(s))) {
             first = s;
             break;
         }
@@ -132,10 +133,10 @@ std::string resource_for_scope(const std::string& scope_text, std::string& resou
         {"https://management.core.windows.net", "797f4846-ba00-4fd7-ba43-dac1f8f63013"},
         {"https://graph.windows.net", "00000002-0000-0000-c000-000000000000"},
     };
-    auto it = known.find(lower(base));
+    auto it = known.find(to_lower(base));
     if (it != known.end()) return it->second;
-    if (lower(base).find(".sharepoint.com") != std::string::npos) return "00000003-0000-0ff1-ce00-000000000000";
-    return lower(base);
+    if (to_lower(base).find(".sharepoint.com") != std::string::npos) return "00000003-0000-0ff1-ce00-000000000000";
+    return to_lower(base);
 }
 
 // ---- client authentication ---------------------------------------------------------------------
@@ -196,7 +197,7 @@ std::optional<server_response> authenticate_client(const request_ctx& c, const s
         const std::string aud = pay.value("aud", std::string());
         const std::string want_path1 = "/" + t.sc.tenant_id + "/oauth2/v2.0/token";
         const std::string want_path2 = "/" + t.sc.domain + "/oauth2/v2.0/token";
-        const auto ends_with = [&](const std::string& s) { return aud.size() >= s.size() && lower(aud.substr(aud.size() - s.size())) == s; };
+        const auto ends_with = [&](const std::string& s) { return aud.size() >= s.size() && to_lower(aud.substr(aud.size() - s.size())) == s; };
         if (!(ends_with(want_path1) || ends_with(want_path2)) || aud.find("://") == std::string::npos)
             return aad_error(c, "invalid_client", {700027},
                              "AADSTS700027: Client assertion failed signature validation. [Reason - The audience '" + aud +
@@ -419,9 +420,9 @@ server_response handle_token_request(sim_handlers& sim, request_ctx& c, const st
     };
     std::shared_ptr<simulator::tenant_state> tp;
     const std::string username = field("username");
-    if (lower(tenant_key) == "organizations" && username.find('@') != std::string::npos) {
+    if (to_lower(tenant_key) == "organizations" && username.find('@') != std::string::npos) {
         tp = sim.find_tenant(username.substr(username.find('@') + 1));
-    } else if (lower(tenant_key) == "common" || lower(tenant_key) == "consumers") {
+    } else if (to_lower(tenant_key) == "common" || to_lower(tenant_key) == "consumers") {
         if (field("grant_type") == "password")
             return aad_error(c, "invalid_request", {9001023},
                              "AADSTS9001023: The grant type isn't supported over the /common or /consumers endpoints. "
@@ -454,7 +455,7 @@ server_response handle_token_request(sim_handlers& sim, request_ctx& c, const st
     std::string client_id = field("client_id");
     std::string secret = field("client_secret");
     // HTTP Basic client authentication (RFC 6749 §2.3.1) is accepted too.
-    if (const std::string auth = req.header("Authorization"); lower(auth.substr(0, 6)) == "basic ") {
+    if (const std::string auth = req.header("Authorization"); to_lower(auth.substr(0, 6)) == "basic ") {
         if (auto dec = base64url_decode(auth.substr(6)); dec && dec->find(':') != std::string::npos) {
             client_id = http::percent_decode(dec->substr(0, dec->find(':')), true);
             secret = http::percent_decode(dec->substr(dec->find(':') + 1), true);
@@ -554,9 +555,9 @@ server_response handle_token_request(sim_handlers& sim, request_ctx& c, const st
         while (start <= scope.size()) {
             const auto sp = scope.find(' ', start);
             const std::string sc = scope.substr(start, sp == std::string::npos ? std::string::npos : sp - start);
-            if (lower(sc) == "offline_access") offline = true;
-            else if (lower(sc) == "openid") openid = true;
-            if (!sc.empty() && lower(sc) != "offline_access") granted += (granted.empty() ? "" : " ") + sc;
+            if (to_lower(sc) == "offline_access") offline = true;
+            else if (to_lower(sc) == "openid") openid = true;
+            if (!sc.empty() && to_lower(sc) != "offline_access") granted += (granted.empty() ? "" : " ") + sc;
             if (sp == std::string::npos) break;
             start = sp + 1;
         }

@@ -32,6 +32,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "common/check_ids.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/envelope_codec.h"
@@ -136,14 +137,14 @@ v1::ValidationReport make_report(const std::string& tenant, std::uint64_t cycle,
     r.set_cycle(cycle);
     *r.mutable_collected_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
     auto* ok = r.add_checks();
-    ok->set_id("CG-ACCOUNT");
+    ok->set_id(checks::check_account);
     ok->set_status(v1::CHECK_STATUS_OK);
     ok->set_reason("the connection account exists and is enabled");
     for (int p = 1; p <= policies; ++p) {
         const std::string id = "00000000-0000-4000-9000-" + std::string(12 - std::to_string(p).size(), '0') + std::to_string(p);
         const std::string name = "CA" + std::to_string(100 + p) + "-Require-MFA";
         auto* c = r.add_checks();
-        c->set_id("CG-CAP");
+        c->set_id(checks::check_cap);
         c->set_subject(id);
         c->set_status(v1::CHECK_STATUS_FAIL);
         c->set_reason("policy '" + name + "' requires MFA for the account's non-interactive sign-in");

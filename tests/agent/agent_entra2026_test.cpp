@@ -9,7 +9,7 @@
 namespace {
 
 using namespace connguard;
-using namespace connguard::agent_test;
+using namespace connguard::test;
 using nlohmann::json;
 
 std::filesystem::path scenarios() { return repo_scenarios() / "entra-2026"; }

@@ -8,7 +8,7 @@
 namespace {
 
 using namespace connguard;
-using namespace connguard::agent_test;
+using namespace connguard::test;
 using nlohmann::json;
 
 const std::string mfa_policy = "809741fe-fb1b-4746-9ff0-83a978a4c891";  // CA000 ... MFA (fabrikam, contoso)

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "agent/core/state_store.h"
+#include "common/text.h"
 #include "tests/support/process.h"
 
 namespace {
@@ -101,13 +102,13 @@ TEST(StateStore, CommandRecordsAndUnfinished) {
 }
 
 TEST(StateStore, Base64RoundTripAndRejectsGarbage) {
-    std::string out;
     for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
-        ASSERT_TRUE(agent::base64_decode(agent::base64_encode(s), out));
-        EXPECT_EQ(out, s);
+        const auto out = base64_decode(base64_encode(s));
+        ASSERT_TRUE(out.has_value());
+        EXPECT_EQ(*out, s);
     }
-    EXPECT_FALSE(agent::base64_decode("abc", out));
-    EXPECT_FALSE(agent::base64_decode("a*cd", out));
+    EXPECT_FALSE(base64_decode("abc").has_value());
+    EXPECT_FALSE(base64_decode("a*cd").has_value());
 }
 
 }  // namespace

@@ -12,7 +12,7 @@
 namespace {
 
 using namespace connguard;
-using namespace connguard::agent_test;
+using namespace connguard::test;
 using nlohmann::json;
 
 constexpr int tenant_count = 200;
