@@ -1,5 +1,7 @@
 #include "common/config.h"
 
+#include <algorithm>
+
 #include <sys/stat.h>
 
 #include <fstream>
@@ -55,6 +57,7 @@ result<std::string> read_secret_file(const std::filesystem::path& path) {
 }
 
 const nlohmann::json* reader::find(const std::string& field) const {
+    asked_.insert(field);
     const nlohmann::json* cur = &doc_.root;
     std::size_t start = 0;
     while (true) {
@@ -71,6 +74,71 @@ const nlohmann::json* reader::find(const std::string& field) const {
 
 void reader::fail(const std::string& field, const std::string& reason) {
     errors_.push_back(doc_.path.string() + ": field '" + field + "': " + reason);
+}
+
+namespace {
+
+// Levenshtein distance, for "did you mean" on a misspelled key.
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+}  // namespace
+
+void reader::reject_unknown_fields() {
+    if (doc_.root.is_object()) reject_unknown_under(doc_.root, "");
+}
+
+void reader::reject_unknown_under(const nlohmann::json& object, const std::string& prefix) {
+    for (const auto& [key, value] : object.items()) {
+        if (!key.empty() && (key.front() == '_' || key.front() == '$')) continue;
+        const std::string field = prefix + key;
+        if (asked_.count(field)) continue;  // read (or allowed) as a whole
+        const auto below = asked_.lower_bound(field + ".");
+        if (below != asked_.end() && below->rfind(field + ".", 0) == 0) {
+            if (value.is_object()) {
+                reject_unknown_under(value, field + ".");
+            } else {
+                fail(field, std::string("must be an object, found ") + value.type_name());
+            }
+            continue;
+        }
+        fail_unknown(field, prefix, asked_);
+    }
+}
+
+void reader::reject_unknown_keys(const nlohmann::json& object, const std::string& field,
+                                 const std::vector<std::string>& known) {
+    if (!object.is_object()) return;
+    std::set<std::string> known_fields;
+    for (const auto& k : known) known_fields.insert(field + "." + k);
+    for (const auto& [key, value] : object.items()) {
+        if (!key.empty() && (key.front() == '_' || key.front() == '$')) continue;
+        if (!known_fields.count(field + "." + key)) fail_unknown(field + "." + key, field + ".", known_fields);
+    }
+}
+
+void reader::fail_unknown(const std::string& field, const std::string& prefix, const std::set<std::string>& known) {
+    std::string best;
+    std::size_t best_distance = 4;  // suggest only close matches
+    for (const auto& k : known) {
+        if (k.rfind(prefix, 0) != 0) continue;
+        const auto sibling = k.substr(0, k.find('.', prefix.size()));
+        const auto d = edit_distance(field, sibling);
+        if (d < best_distance) best_distance = d, best = sibling;
+    }
+    fail(field, best.empty() ? "unknown" : "unknown; did you mean '" + best + "'?");
 }
 
 std::string reader::error_text() const {

@@ -5,8 +5,10 @@
 //   config::reader r(*doc);
 //   std::string uri = r.required_string("broker.url");
 //   int every = r.optional_int("poll.intervalSeconds", 300, /*min*/ 10, /*max*/ 86400);
+//   r.reject_unknown_fields();                     // a misspelled key is an error, not a default
 //   if (!r.ok()) -> r.errors(): "agent.json: field 'broker.url': missing"
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -52,6 +54,19 @@ public:
     /// Records a custom validation error for a field.
     void fail(const std::string& field, const std::string& reason);
 
+    /// Marks a field (and everything under it) as known although this run does not read it (a
+    /// section for another mode, e.g. "broker" when running --once).
+    void allow(const std::string& field) { asked_.insert(field); }
+    /// Records an error for every key in the document that no getter asked for and allow() did not
+    /// name ("field 'signInLog.windowHour': unknown; did you mean 'signInLog.windowHours'?"): a
+    /// misspelled setting must not silently fall back to its default. Keys starting with '_' or '$'
+    /// are comments ("_comment", "$schema"). Call after every getter.
+    void reject_unknown_fields();
+    /// The same for the objects inside an array the caller reads itself: every key of `object`
+    /// (reported as `field`.key) must be one of `known`.
+    void reject_unknown_keys(const nlohmann::json& object, const std::string& field,
+                             const std::vector<std::string>& known);
+
     bool ok() const { return errors_.empty(); }
     const std::vector<std::string>& errors() const { return errors_; }
     /// All errors as one multi-line message (for an exception at start-up).
@@ -59,8 +74,12 @@ public:
 
 private:
     const nlohmann::json* typed(const std::string& field, nlohmann::json::value_t want, const char* type_name);
+    void reject_unknown_under(const nlohmann::json& object, const std::string& prefix);
+    void fail_unknown(const std::string& field, const std::string& prefix, const std::set<std::string>& known);
     const document& doc_;
     std::vector<std::string> errors_;
+    // Every field a getter looked up, present or not: what reject_unknown_fields() accepts.
+    mutable std::set<std::string> asked_;
 };
 
 }  // namespace connguard::config

@@ -59,6 +59,7 @@ bool body_fits_topic(const topics::parsed& t, Envelope::BodyCase body) {
         case K::task: return body == Envelope::kTaskView;
         case K::admin_request: return body == Envelope::kAdminRequest;
         case K::admin_response: return body == Envelope::kAdminResponse;
+        case K::audit_checkpoint: return body == Envelope::kAuditCheckpoint;
         case K::unknown: return false;
     }
     return false;

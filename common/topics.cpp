@@ -68,6 +68,7 @@ std::string task(std::string_view tenant, std::string_view task_id) {
 }
 std::string admin_requests(std::string_view admin) { return join({"admin", admin, "requests"}); }
 std::string admin_responses(std::string_view admin) { return join({"admin", admin, "responses"}); }
+std::string audit_checkpoint() { return join({"audit", "checkpoint"}); }
 std::string all_tenants_filter(tenant_channel channel) {
     return join({"tenants", "+", channel_name(channel)});
 }
@@ -105,6 +106,8 @@ parsed parse(std::string_view topic) {
         if (lv[4] == "requests") p.what = parsed::kind::admin_request;
         else if (lv[4] == "responses") p.what = parsed::kind::admin_response;
         if (p.what != parsed::kind::unknown) p.admin = lv[3];
+    } else if (lv.size() == 4 && lv[2] == "audit" && lv[3] == "checkpoint") {
+        p.what = parsed::kind::audit_checkpoint;
     }
     return p;
 }

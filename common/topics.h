@@ -29,6 +29,9 @@ std::string task(std::string_view tenant, std::string_view task_id);
 /// connguard/v1/admin/{admin}/requests and .../responses
 std::string admin_requests(std::string_view admin);
 std::string admin_responses(std::string_view admin);
+/// connguard/v1/audit/checkpoint: the coordinator's latest signed audit checkpoint (retained);
+/// admins read it, only the coordinator publishes it.
+std::string audit_checkpoint();
 
 /// Subscription filters.
 std::string all_tenants_filter(tenant_channel channel);  // connguard/v1/tenants/+/<channel>
@@ -39,7 +42,7 @@ std::string shared(std::string_view group, std::string_view filter);
 
 /// What a concrete topic names. Parsing never throws; unknown topics give kind::unknown.
 struct parsed {
-    enum class kind { unknown, tenant, alert, task, admin_request, admin_response } what = kind::unknown;
+    enum class kind { unknown, tenant, alert, task, admin_request, admin_response, audit_checkpoint } what = kind::unknown;
     std::string tenant;                 ///< tenant, alert, task topics
     tenant_channel channel{};           ///< tenant topics
     std::string severity;               ///< alert topics

@@ -1,5 +1,8 @@
 #include "coordinator/config.h"
 
+#include <openssl/crypto.h>
+
+#include "common/atomic_file.h"
 #include "common/config.h"
 #include "common/topics.h"
 
@@ -67,6 +70,7 @@ result<coordinator_config> load_config(const std::filesystem::path& path) {
                 const std::string f = "alerts.webhooks[" + std::to_string(i) + "]";
                 const auto& h = (*hooks)[i];
                 if (!h.is_object()) { r.fail(f, "must be an object"); continue; }
+                r.reject_unknown_keys(h, f, {"name", "url", "format", "minSeverity"});
                 webhook_sink s;
                 s.name = h.value("name", "webhook-" + std::to_string(i));
                 s.url = h.value("url", "");
@@ -86,10 +90,38 @@ result<coordinator_config> load_config(const std::filesystem::path& path) {
     c.webhook_max_attempts = static_cast<int>(r.optional_int("alerts.retry.maxAttempts", 0, 0, 1000000));
     c.webhook_timeout_ms = r.optional_int("alerts.retry.timeoutMilliseconds", 10000, 100, 120000);
 
+    // Audit checkpoints (coordinator/checkpointer.h): on with a signing key.
+    const auto key_file = r.optional_path("audit.signingKeyFile");
+    const auto interval_s = r.optional_int("audit.checkpointSeconds", 60, 1, 86400);
+    const auto checkpoint_file = r.optional_path("audit.checkpointFile");
+    const auto checkpoint_webhook = r.optional_string("audit.checkpointWebhook", "");
+    if (!checkpoint_webhook.empty() && checkpoint_webhook.rfind("http://", 0) != 0 &&
+        checkpoint_webhook.rfind("https://", 0) != 0)
+        r.fail("audit.checkpointWebhook", "not an http(s) URL");
+    if (key_file.empty()) {
+        if (!checkpoint_file.empty() || !checkpoint_webhook.empty())
+            r.fail("audit.signingKeyFile", "required when audit.checkpointFile or audit.checkpointWebhook is set");
+    } else if (auto perm = config::check_secret_file_permissions(key_file); !perm) {
+        r.fail("audit.signingKeyFile", perm.err().message);
+    } else if (auto pem = read_file(key_file); !pem) {
+        r.fail("audit.signingKeyFile", pem.err().message);
+    } else {
+        auto key = checkpoint::signing_key::from_pem(*pem);
+        // The PEM text is not needed once parsed: wipe it rather than leave it in freed memory.
+        OPENSSL_cleanse(pem->data(), pem->size());
+        if (!key) {
+            r.fail("audit.signingKeyFile", key_file.string() + ": " + key.err().message);
+        } else {
+            checkpoint_settings a{std::move(*key), c.client_id, interval_s * 1000, checkpoint_file, checkpoint_webhook};
+            c.audit = std::move(a);
+        }
+    }
+
     c.log_level = r.optional_string("log.level", "info");
     c.log_json = r.optional_bool("log.json", false);
     c.log_file = r.optional_path("log.file").string();
 
+    r.reject_unknown_fields();
     if (!r.ok()) return make_error("config.invalid", r.error_text());
     return c;
 }

@@ -2,9 +2,11 @@
 // connguard-coordinator's configuration (JSON via common/config.h). Documented with an example in
 // coordinator/README.md and coordinator/coordinator.example.json.
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "common/result.h"
+#include "coordinator/checkpointer.h"
 #include "coordinator/engine.h"
 
 namespace connguard::coord {
@@ -31,6 +33,8 @@ struct coordinator_config {
     std::int64_t webhook_max_backoff_ms = 300000;
     int webhook_max_attempts = 0;        ///< 0 = retry forever
     std::int64_t webhook_timeout_ms = 10000;
+    // audit checkpoints: on when audit.signingKeyFile is set (the key is held in memory only)
+    std::optional<checkpoint_settings> audit;
     // log
     std::string log_level = "info";
     bool log_json = false;

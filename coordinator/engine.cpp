@@ -1,6 +1,7 @@
 #include "coordinator/engine.h"
 
 #include <set>
+#include <string_view>
 
 #include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
@@ -8,6 +9,7 @@
 #include "common/envelope_codec.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "common/topics.h"
 
 namespace connguard::coord {
@@ -26,6 +28,19 @@ using google::protobuf::util::TimeUtil;
 std::int64_t ts(const google::protobuf::Timestamp& t) { return TimeUtil::TimestampToMilliseconds(t); }
 
 std::string actor_of_agent(const std::string& tenant) { return "agent:" + tenant; }
+
+// QueryAuditRequest.hash_at per request: ~75 bytes each, so 2048 stay far below one message.
+constexpr int max_hash_at = 2048;
+
+/// An id the sender chose, made safe for one log line: control characters become '?' (no forged
+/// log lines) and the text is cut at `max` bytes.
+std::string printable(std::string_view text, std::size_t max = 100) {
+    std::string out(text.substr(0, max));
+    for (auto& c : out)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    if (text.size() > max) out += "...";
+    return out;
+}
 
 }  // namespace
 
@@ -124,30 +139,49 @@ result<ingest_outcome> engine::on_agent(const v1::Envelope& env, const std::stri
 result<ingest_outcome> engine::on_result(const v1::Envelope& env, const std::string& raw, std::int64_t now) {
     const auto& tenant = env.tenant();
     const auto& r = env.command_result();
-    CG_TRY(db_.insert_event(env.id(), tenant, "command_result", v1::CommandOutcome_Name(r.outcome()), r.task_id(),
-                            env.has_time() ? ts(env.time()) : now, now, raw));
-    CG_TRY(db_.touch_agent(tenant, now));
+    // Every check comes before any write: the result's outcome is recorded only together with the
+    // transition it causes, so a refused result cannot leave a dispatch record that contradicts
+    // its task (a SUCCEEDED command row under a task still DISPATCHED).
     auto t = db_.task_by_id(r.task_id());
     if (!t) return t.err();
     if (!*t || (*t)->view.tenant() != tenant) {
         // An agent can only publish under its own tenant (broker ACL); a result naming another
-        // tenant's task (or no task) is refused and audited.
+        // tenant's task (or no task) is forged or misrouted.
         ++stats_.forged;
-        spdlog::warn("tenant {}: result for unknown or foreign task '{}' refused", tenant, r.task_id());
-        CG_TRY(audit(now, actor_of_agent(tenant), "result.refused", tenant, r.task_id(),
-                     "command result for a task this tenant does not own (command " + r.command_id() + ")"));
+        CG_TRY(refuse_result(tenant, r, "command result for a task this tenant does not own", now));
         return ingest_outcome::ignored;
     }
-    CG_TRY(db_.set_command_result(r.command_id(), r.outcome(), log::redact(r.detail()), now));
-    const auto tr = coord::apply(**t, ev::result{r.command_id(), r.outcome(), log::redact(r.detail()), now});
+    const std::string detail = log::redact(r.detail());
+    // The task machine checks the state (DISPATCHED) and that the command id is the one this very
+    // task waits for: a result naming task M with task H's command id is refused here.
+    const auto tr = coord::apply(**t, ev::result{r.command_id(), r.outcome(), detail, now});
     if (!tr.ok) {
         ++stats_.refusals;
-        CG_TRY(audit(now, actor_of_agent(tenant), "result.refused", tenant, r.task_id(), tr.refused.message));
+        CG_TRY(refuse_result(tenant, r, tr.refused.code + ": " + tr.refused.message, now));
         return ingest_outcome::ignored;
     }
+    // Accepted: the raw result, the command's outcome and the transition land in the caller's one
+    // transaction; the command row is matched on tenant, task id and command id.
+    CG_TRY(db_.insert_event(env.id(), tenant, "command_result", v1::CommandOutcome_Name(r.outcome()), r.task_id(),
+                            env.has_time() ? ts(env.time()) : now, now, raw));
+    CG_TRY(db_.touch_agent(tenant, now));
+    CG_TRY(db_.record_command_result(tenant, r.task_id(), r.command_id(), r.outcome(), detail, now));
     CG_TRY(commit_transition(tr, actor_of_agent(tenant), now));
     CG_TRY(reconcile_alerts(tenant, now));
     return ingest_outcome::stored;
+}
+
+status engine::refuse_result(const std::string& tenant, const v1::CommandResult& r, const std::string& why,
+                             std::int64_t now) {
+    // A refused result writes its audit entry and nothing else (no event row, no command row, no
+    // agent liveness): whatever it claims must not count anywhere. Its detail text stays out of the
+    // log and the audit: it is the sender's free text and may carry anything.
+    ++stats_.results_refused;
+    const std::string outcome = enum_word(v1::CommandOutcome_Name(r.outcome()), "COMMAND_OUTCOME_");
+    spdlog::warn("tenant {}: command result refused (task '{}', command '{}', outcome {}): {}", tenant,
+                 printable(r.task_id()), printable(r.command_id()), outcome, printable(why, 300));
+    return audit(now, actor_of_agent(tenant), "result.refused", tenant, r.task_id(),
+                 why + " (command " + r.command_id() + ", claimed " + outcome + "); nothing recorded");
 }
 
 // ---- tasks ----
@@ -468,6 +502,9 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
         }
         case v1::AdminRequest::kQueryAudit: {
             const auto& q = req.query_audit();
+            if (q.hash_at_size() > max_hash_at)
+                return refuse("bad_request", "at most " + std::to_string(max_hash_at) + " hash_at a request", "", "",
+                              "admin");
             auto a = db_.audit(q.after_seq(), q.limit(), q.task_id());
             if (!a) return a.err();
             for (auto& e : *a) *resp.add_audit() = std::move(e);
@@ -475,6 +512,15 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
                 auto v = db_.verify_audit();
                 if (!v) return v.err();
                 *resp.mutable_verification() = *v;
+            }
+            // Hashes for a checkpoint comparison (connguardctl compares; the answer must fit one message).
+            for (const auto seq : q.hash_at()) {
+                auto h = db_.audit_hash_at(seq);
+                if (!h) return h.err();
+                if (!*h) continue;
+                auto* x = resp.add_audit_hashes();
+                x->set_seq(seq);
+                x->set_hash(**h);
             }
             resp.set_ok(true);
             return respond(admin, resp, corr);

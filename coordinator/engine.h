@@ -56,7 +56,8 @@ public:
     /// Counts of decisions since start (logs, tests, benchmarks).
     struct counters {
         std::uint64_t stored = 0, duplicates = 0, stale_reports = 0, tasks_created = 0, transitions = 0,
-                      refusals = 0, alerts_raised = 0, alerts_resolved = 0, forged = 0;
+                      refusals = 0, alerts_raised = 0, alerts_resolved = 0, forged = 0,
+                      results_refused = 0;  ///< command results refused for any reason (forged included)
     };
     const counters& stats() const { return stats_; }
 
@@ -65,6 +66,8 @@ private:
     result<ingest_outcome> on_change(const v1::Envelope& env, const std::string& raw, std::int64_t now);
     result<ingest_outcome> on_agent(const v1::Envelope& env, const std::string& raw, std::int64_t now);
     result<ingest_outcome> on_result(const v1::Envelope& env, const std::string& raw, std::int64_t now);
+    /// Audits a refused command result (and counts and logs it); writes nothing else.
+    status refuse_result(const std::string& tenant, const v1::CommandResult& r, const std::string& why, std::int64_t now);
     status on_admin(const std::string& admin, const v1::Envelope& env, const std::string& correlation, std::int64_t now);
 
     status apply_actions(const std::string& tenant, const std::vector<task_action>& actions, std::int64_t now);

@@ -15,7 +15,7 @@
 namespace {
 
 const char* usage_text =
-    R"(usage: connguard-coordinator --config FILE [--check-config]
+    R"(usage: connguard-coordinator --config FILE [--check-config | --print-audit-public-key]
 
 Ingests ConnGuard agents' messages from the MQTT broker into SQLite (idempotent, acknowledged only
 after commit), turns FAILs into approval-gated remediation tasks, answers admin requests
@@ -24,6 +24,9 @@ after commit), turns FAILs into approval-gated remediation tasks, answers admin 
 options:
   --config FILE     JSON configuration (see coordinator/README.md and coordinator.example.json)
   --check-config    validate the configuration and exit (0 = valid)
+  --print-audit-public-key
+                    print the public key of audit.signingKeyFile (PEM) and exit: what
+                    `connguardctl audit --verify --audit-public-key FILE` trusts
   -h, --help        this text
 
 exit codes: 0 clean stop, 1 runtime failure (database, broker), 2 usage or configuration error.
@@ -35,6 +38,7 @@ Stops cleanly on SIGTERM / SIGINT; a SIGKILL loses nothing that was acknowledged
 int main(int argc, char** argv) {
     std::string config_path;
     bool check_only = false;
+    bool print_public_key = false;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "-h" || a == "--help") {
@@ -44,6 +48,8 @@ int main(int argc, char** argv) {
             config_path = argv[++i];
         } else if (a == "--check-config") {
             check_only = true;
+        } else if (a == "--print-audit-public-key") {
+            print_public_key = true;
         } else {
             std::cerr << "connguard-coordinator: unknown or incomplete argument '" << a << "'\n" << usage_text;
             return 2;
@@ -60,6 +66,16 @@ int main(int argc, char** argv) {
     }
     if (check_only) {
         std::cout << config_path << ": OK\n";
+        return 0;
+    }
+    if (print_public_key) {
+        // Only the public half leaves the process; the key id goes to stderr so stdout is the PEM alone.
+        if (!cfg->audit) {
+            std::cerr << "connguard-coordinator: " << config_path << ": no audit.signingKeyFile configured\n";
+            return 2;
+        }
+        std::cout << cfg->audit->key.public_key_pem();
+        std::cerr << "key id " << cfg->audit->key.key_id() << "\n";
         return 0;
     }
     try {

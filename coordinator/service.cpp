@@ -20,6 +20,18 @@ status service::start() {
     if (!db) return db.err();
     db_ = std::move(*db);
     engine_ = std::make_unique<engine>(*db_, clk_, cfg_.engine);
+    if (cfg_.audit) {
+        checkpointer_ = std::make_unique<checkpointer>(*db_, clk_, *cfg_.audit);
+        if (auto st = checkpointer_->check_against_file(); !st) return st;
+        spdlog::info("audit checkpoints: signed with key {} at least every {} s while the log grows and after each "
+                     "approval; retained on {}{}{}",
+                     cfg_.audit->key.key_id(), cfg_.audit->interval_ms / 1000, topics::audit_checkpoint(),
+                     cfg_.audit->file.empty() ? "" : ", appended to " + cfg_.audit->file.string(),
+                     cfg_.audit->webhook_url.empty() ? "" : ", posted to the checkpoint webhook");
+    } else {
+        spdlog::warn("audit checkpoints off (no audit.signingKeyFile): deleting the newest audit entries would "
+                     "go unseen by `connguardctl audit --verify`");
+    }
 
     // Recovery: nothing to repair (every change was transactional); say what resumes.
     {
@@ -191,13 +203,23 @@ void service::committer_loop() {
             }
         }
         if (tick_due) next_tick = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.tick_ms);
+        bool approval = false;  // an approval request was committed: its audit entries get an anchor now
         for (std::size_t i = 0; i < batch.size(); ++i) {
             const bool ok = committed && results[i];
             if (ok) ++committed_;
-            batch[i]->done.set_value(ok);
+            if (ok && batch[i]->envelope.has_admin_request() && batch[i]->envelope.admin_request().has_approve())
+                approval = true;
+            batch[i]->done.set_value(ok);  // the work item belongs to its handler again from here on
         }
         batch.clear();
-        if (committed) {
+        bool checkpointed = false;
+        if (checkpointer_ && committed) {
+            // After the commit: a checkpoint only ever anchors committed entries.
+            auto c = checkpointer_->maybe_checkpoint(approval);
+            if (!c) spdlog::error("audit checkpoint not written (retried shortly): {}", c.err().message);
+            else checkpointed = *c;
+        }
+        if (committed || checkpointed) {
             wake_publisher();
             webhooks_->wake();
         }

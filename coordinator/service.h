@@ -17,6 +17,9 @@
 //  - The publisher thread ("{clientId}-pub") sends the mqtt_outbox rows (alerts, task views,
 //    commands, admin responses) in order and deletes each after the broker's PUBACK.
 //  - The webhook worker delivers webhook_outbox rows.
+//  - With audit.signingKeyFile, after each commit the committer signs an audit checkpoint when one
+//    is due (coordinator/checkpointer.h): right after an approval, else at most every
+//    audit.checkpointSeconds while the audit head moves.
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -32,6 +35,7 @@
 #include "common/clock.h"
 #include "common/envelope_codec.h"
 #include "common/mqtt_client.h"
+#include "coordinator/checkpointer.h"
 #include "coordinator/config.h"
 #include "coordinator/engine.h"
 #include "coordinator/webhooks.h"
@@ -78,6 +82,7 @@ private:
     const clock& clk_;
     std::unique_ptr<store> db_;
     std::unique_ptr<engine> engine_;
+    std::unique_ptr<checkpointer> checkpointer_;  ///< null without audit.signingKeyFile
     std::unique_ptr<webhook_worker> webhooks_;
     std::unique_ptr<mqtt::client> publisher_;
     std::vector<std::unique_ptr<mqtt::client>> ingest_;

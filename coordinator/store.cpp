@@ -404,9 +404,49 @@ status store::insert_command(const std::string& command_id, const std::string& t
     return s.text(command_id).text(task_id).text(tenant).i64(plan_version).i64(issued_ms).i64(not_after_ms).blob(payload).run();
 }
 
-status store::set_command_result(const std::string& command_id, int outcome, const std::string& detail, std::int64_t at_ms) {
-    stmt s(*cache_, "UPDATE commands SET outcome = ?, result_detail = ?, result_at_ms = ? WHERE command_id = ?", "record command result");
-    return s.i64(outcome).text(detail).i64(at_ms).text(command_id).run();
+status store::record_command_result(const std::string& tenant, const std::string& task_id, const std::string& command_id,
+                                   v1::CommandOutcome outcome, const std::string& detail, std::int64_t at_ms) {
+    // Matching on the command id alone let a result naming one task write into another task's
+    // command row; all three ids and the task still waiting keep the row tied to its transition.
+    // No "outcome IS NULL": a row written by that old bug must still take the genuine result.
+    stmt s(*cache_,
+           "UPDATE commands SET outcome = ?, result_detail = ?, result_at_ms = ? "
+           "WHERE command_id = ? AND task_id = ? AND tenant = ? "
+           "AND EXISTS(SELECT 1 FROM tasks WHERE tasks.id = commands.task_id AND tasks.tenant = commands.tenant "
+           "AND tasks.state = ?)",
+           "record command result");
+    if (auto st = s.i64(outcome).text(detail).i64(at_ms).text(command_id).text(task_id).text(tenant)
+                      .i64(v1::TASK_STATE_DISPATCHED).run();
+        !st)
+        return st;
+    if (sqlite3_changes(db_) != 1)
+        return make_error("store.command_mismatch", "store: record command result: no command " + command_id +
+                                                        " of task " + task_id + " (tenant " + tenant +
+                                                        ") waiting for a result");
+    return {};
+}
+
+result<std::optional<command_row>> store::command(const std::string& command_id) {
+    stmt s(*cache_,
+           "SELECT task_id, tenant, plan_version, issued_at_ms, not_after_ms, outcome, result_detail, result_at_ms "
+           "FROM commands WHERE command_id = ?",
+           "read command");
+    s.text(command_id);
+    if (!s.step()) {
+        if (s.failed()) return s.check().err();
+        return std::optional<command_row>{};
+    }
+    command_row c;
+    c.command_id = command_id;
+    c.task_id = s.col_text(0);
+    c.tenant = s.col_text(1);
+    c.plan_version = static_cast<std::uint32_t>(s.col_i64(2));
+    c.issued_ms = s.col_i64(3);
+    c.not_after_ms = s.col_i64(4);
+    if (!s.col_null(5)) c.outcome = static_cast<v1::CommandOutcome>(s.col_i64(5));
+    c.result_detail = s.col_text(6);
+    c.result_at_ms = s.col_i64(7);
+    return std::optional<command_row>(std::move(c));
 }
 
 // ---- audit ----
@@ -503,7 +543,36 @@ result<v1::AuditVerification> store::verify_audit() {
         ++expect_seq;
     }
     if (s.failed()) return s.check().err();
+    // The head is what a checkpoint comparison needs, also (especially) when the chain is broken.
+    auto head = audit_head();
+    if (!head) return head.err();
+    if (*head) {
+        v.set_head_seq((*head)->seq());
+        v.set_head_hash((*head)->hash());
+    }
     return v;
+}
+
+result<std::optional<v1::AuditEntryHash>> store::audit_head() {
+    stmt s(*cache_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", "read audit head");
+    if (!s.step()) {
+        if (s.failed()) return s.check().err();
+        return std::optional<v1::AuditEntryHash>{};
+    }
+    v1::AuditEntryHash h;
+    h.set_seq(static_cast<std::uint64_t>(s.col_i64(0)));
+    h.set_hash(s.col_text(1));
+    return std::optional<v1::AuditEntryHash>(std::move(h));
+}
+
+result<std::optional<std::string>> store::audit_hash_at(std::uint64_t seq) {
+    stmt s(*cache_, "SELECT hash FROM audit WHERE seq = ?", "read audit entry hash");
+    s.i64(static_cast<std::int64_t>(seq));
+    if (!s.step()) {
+        if (s.failed()) return s.check().err();
+        return std::optional<std::string>{};
+    }
+    return std::optional<std::string>(s.col_text(0));
 }
 
 // ---- alerts ----

@@ -22,6 +22,7 @@
 #include "connguard/v1/admin.pb.h"
 #include "connguard/v1/agent.pb.h"
 #include "connguard/v1/alerts.pb.h"
+#include "connguard/v1/commands.pb.h"
 #include "connguard/v1/validation.pb.h"
 #include "coordinator/task_machine.h"
 
@@ -58,6 +59,19 @@ struct alert_row {
     std::string tenant;
     v1::Alert alert;
     bool active = false;
+};
+
+/// One dispatched command and, once its task accepted the agent's result, that result.
+struct command_row {
+    std::string command_id;
+    std::string task_id;
+    std::string tenant;
+    std::uint32_t plan_version = 0;
+    std::int64_t issued_ms = 0;
+    std::int64_t not_after_ms = 0;
+    std::optional<v1::CommandOutcome> outcome;  ///< empty until a result was accepted
+    std::string result_detail;
+    std::int64_t result_at_ms = 0;
 };
 
 /// A queued MQTT publication (coordinator -> broker), written in the same transaction as the
@@ -129,13 +143,24 @@ public:
     status insert_command(const std::string& command_id, const std::string& task_id, const std::string& tenant,
                           std::uint32_t plan_version, std::int64_t issued_ms, std::int64_t not_after_ms,
                           const std::string& payload);
-    status set_command_result(const std::string& command_id, int outcome, const std::string& detail, std::int64_t at_ms);
+    /// Records the outcome of the command `command_id` of task `task_id` (tenant `tenant`) while that
+    /// task is still DISPATCHED. Call it only for a result the task machine accepted, in the same
+    /// transaction as that transition: a command row that does not match all three ids (or whose
+    /// task is no longer DISPATCHED) is left alone and reported as `store.command_mismatch`.
+    status record_command_result(const std::string& tenant, const std::string& task_id, const std::string& command_id,
+                                 v1::CommandOutcome outcome, const std::string& detail, std::int64_t at_ms);
+    result<std::optional<command_row>> command(const std::string& command_id);
 
     // ---- audit (append-only, hash-chained) ----
     result<v1::AuditEntry> append_audit(std::int64_t at_ms, const std::string& actor, const std::string& action,
                                         const std::string& tenant, const std::string& task_id, const std::string& detail);
     result<std::vector<v1::AuditEntry>> audit(std::uint64_t after_seq, std::uint32_t limit, const std::string& task_id);
     result<v1::AuditVerification> verify_audit();
+    /// The newest entry's sequence number and hash (what an audit checkpoint anchors); nullopt when
+    /// the log is empty.
+    result<std::optional<v1::AuditEntryHash>> audit_head();
+    /// The hash of the entry at `seq`; nullopt when there is no such entry.
+    result<std::optional<std::string>> audit_hash_at(std::uint64_t seq);
     /// hash = sha256(prev_hash + canonical fields); exposed for tests.
     static std::string audit_hash(const v1::AuditEntry& e);
 

@@ -89,8 +89,9 @@ struct context {
     whatif::directory dir;
 
     const whatif::policy* policy_by_id(const std::string& id) const {
+        // Graph returns ids in lower case; an id from elsewhere (evidence, a sign-in) may not be.
         for (const auto& p : policies) {
-            if (p.id == id) return &p;
+            if (iequals(p.id, id)) return &p;
         }
         return nullptr;
     }
@@ -100,16 +101,14 @@ struct context {
     }
 };
 
-bool holds_privileged_role(const snapshot::tenant_snapshot& s, std::vector<snapshot::role_assignment>* which) {
-    if (!s.roles.ok()) return false;
-    bool any = false;
-    for (const auto& r : *s.roles.value) {
-        if (whatif::security_defaults_privileged_roles().count(to_lower(r.role_template_id)) != 0) {
-            any = true;
-            if (which != nullptr) which->push_back(r);
-        }
-    }
-    return any;
+/// The account's role assignments whose role template is one of `templates` (lower-case ids).
+std::vector<snapshot::role_assignment> assignments_of(const snapshot::tenant_snapshot& s,
+                                                      const std::set<std::string>& templates) {
+    std::vector<snapshot::role_assignment> out;
+    if (!s.roles.ok()) return out;
+    for (const auto& r : *s.roles.value)
+        if (templates.count(to_lower(r.role_template_id)) != 0) out.push_back(r);
+    return out;
 }
 
 /// The facts the coordinator's plan builder needs to turn an exclusion into an exact, guarded
@@ -321,8 +320,7 @@ CheckResult check_secdef_admin_result(const context& c) {
         error_evidence(b, s.roles, "GET /roleManagement/directory/roleAssignments");
         return b.r;
     }
-    std::vector<snapshot::role_assignment> privileged;
-    holds_privileged_role(s, &privileged);
+    const auto privileged = assignments_of(s, whatif::security_defaults_privileged_roles());
     if (privileged.empty()) {
         builder b(check_secdef_admin, v1::CHECK_STATUS_OK,
                   "the account holds none of the roles Security Defaults always send through MFA");
@@ -384,13 +382,6 @@ CheckResult check_per_user_mfa_result(const context& c) {
     return b.r;
 }
 
-bool holds_role(const snapshot::tenant_snapshot& s, const char* template_id) {
-    if (!s.roles.ok()) return false;
-    for (const auto& r : *s.roles.value)
-        if (to_lower(r.role_template_id) == template_id) return true;
-    return false;
-}
-
 CheckResult check_mfa_reg_result(const context& c) {
     const auto& s = c.s;
     if (!s.mfa_registration.ok()) {
@@ -418,7 +409,7 @@ CheckResult check_mfa_reg_result(const context& c) {
     }
     const bool sd_known = s.security_defaults_enabled.ok();
     const bool sd_on = sd_known && *s.security_defaults_enabled.value;
-    const bool sync_exempt = holds_role(s, whatif::role_directory_synchronization_accounts);
+    const bool sync_exempt = !assignments_of(s, {whatif::role_directory_synchronization_accounts}).empty();
     if (sd_on && !sync_exempt && std::find(causes.begin(), causes.end(), whatif::cause_security_defaults) == causes.end())
         causes.push_back(whatif::cause_security_defaults);
     if (!resources.empty() || (sd_on && !sync_exempt)) {
@@ -762,10 +753,6 @@ std::chrono::system_clock::time_point entry_time(const snapshot::signin_log_entr
 /// tenant no longer has it. A policy without either date counts as unchanged since the epoch.
 std::optional<std::chrono::system_clock::time_point> policy_changed_at(const context& c, const std::string& id) {
     const auto* p = c.policy_by_id(id);
-    if (p == nullptr) {
-        for (const auto& q : c.policies)
-            if (to_lower(q.id) == to_lower(id)) p = &q;
-    }
     if (p == nullptr) return std::nullopt;
     std::chrono::system_clock::time_point t{};
     if (!p->modified_date_time.empty() && parse_rfc3339(p->modified_date_time, t)) return t;
@@ -781,13 +768,11 @@ std::string describe_entry(const snapshot::signin_log_entry& e) {
 }
 
 std::vector<CheckResult> check_signin_log_results(const context& c) {
-    std::vector<CheckResult> out;
     const auto& log = c.s.signin_log;
     if (!log) {
         builder b(check_signin_log, v1::CHECK_STATUS_WARN,
                   "the account's sign-in log was not read (signInLog.enabled is false): its real sign-ins are not checked");
-        out.push_back(b.r);
-        return out;
+        return {b.r};
     }
     if (!log->ok()) {
         const auto& e = *log->error;
@@ -796,13 +781,11 @@ std::vector<CheckResult> check_signin_log_results(const context& c) {
                       "the tenant has no Entra ID P1 licence, so Graph refuses its sign-in log (403): the tool's real "
                       "sign-ins cannot be checked, only predicted and probed");
             b.evidence("graph_call", "GET /beta/auditLogs/signIns", "", e.message);
-            out.push_back(b.r);
-            return out;
+            return {b.r};
         }
         builder b(check_signin_log, v1::CHECK_STATUS_ERROR, missing("the account's sign-in log", e));
         b.evidence("graph_call", "GET /beta/auditLogs/signIns", e.missing_permission, e.code + ": " + e.message);
-        out.push_back(b.r);
-        return out;
+        return {b.r};
     }
     const auto latest = latest_by_target(c);
     if (latest.empty()) {
@@ -811,9 +794,9 @@ std::vector<CheckResult> check_signin_log_results(const context& c) {
         builder b(check_signin_log, v1::CHECK_STATUS_WARN,
                   "no non-interactive sign-in of the account to " + join(names) + " in the last " +
                       std::to_string(c.opts.signin_window.count()) + " h: nothing confirms the tool still signs in");
-        out.push_back(b.r);
-        return out;
+        return {b.r};
     }
+    std::vector<CheckResult> out;
     for (const auto& [target, e] : latest) {
         const std::string res = whatif::app_name(target);
         if (e->error_code == 0) {
@@ -824,12 +807,12 @@ std::vector<CheckResult> check_signin_log_results(const context& c) {
             continue;
         }
         const std::string code = "AADSTS" + std::to_string(e->error_code);
-        std::vector<std::string> failed;
-        for (const auto& p : e->applied_policies)
-            if (to_lower(p.result) == "failure") failed.push_back(p.id);
-        std::vector<std::string> failed_names;
-        for (const auto& p : e->applied_policies)
-            if (to_lower(p.result) == "failure") failed_names.push_back("'" + (p.display_name.empty() ? c.policy_name(p.id) : p.display_name) + "'");
+        std::vector<std::string> failed, failed_names;
+        for (const auto& p : e->applied_policies) {
+            if (!iequals(p.result, "failure")) continue;
+            failed.push_back(p.id);
+            failed_names.push_back("'" + (p.display_name.empty() ? c.policy_name(p.id) : p.display_name) + "'");
+        }
         const auto outcome = snapshot::outcome_for_aadsts(e->error_code);
         const bool known = outcome.has_value() && *outcome != snapshot::signin_outcome::app_misconfigured;
         std::string reason = "the tool's latest sign-in to " + res + " failed with " + code +
@@ -850,7 +833,8 @@ std::vector<CheckResult> check_signin_log_results(const context& c) {
         builder b(check_signin_log, known && !superseded ? v1::CHECK_STATUS_FAIL : v1::CHECK_STATUS_WARN, reason, target);
         b.evidence("signin", e->id, e->app_name, code + " " + describe_entry(*e));
         for (const auto& p : e->applied_policies)
-            if (to_lower(p.result) == "failure") b.evidence("policy", p.id, p.display_name.empty() ? c.policy_name(p.id) : p.display_name, "result: failure");
+            if (iequals(p.result, "failure"))
+                b.evidence("policy", p.id, p.display_name.empty() ? c.policy_name(p.id) : p.display_name, "result: failure");
         if (known && !superseded) {
             std::vector<std::string> causes;
             for (const auto& id : failed)
@@ -868,35 +852,30 @@ std::vector<CheckResult> check_signin_log_results(const context& c) {
 }
 
 std::vector<CheckResult> check_engine_drift_results(const context& c) {
-    std::vector<CheckResult> out;
     const auto& mw = c.s.microsoft_whatif;
     if (!mw) {
         builder b(check_engine_drift, v1::CHECK_STATUS_WARN,
                   "Microsoft's What If has not been asked for this tenant yet (engineDrift disabled, or the agent could "
                   "not evaluate the account): the local engine is not cross-checked");
-        out.push_back(b.r);
-        return out;
+        return {b.r};
     }
     if (!mw->ok()) {
         builder b(check_engine_drift, v1::CHECK_STATUS_ERROR, missing("Microsoft's What If answer", *mw->error));
         b.evidence("graph_call", "POST /v1.0/identity/conditionalAccess/evaluate", mw->error->missing_permission,
                    mw->error->code + ": " + mw->error->message);
-        out.push_back(b.r);
-        return out;
+        return {b.r};
     }
     const auto& w = *mw->value;
     if (!c.evaluable) {
         builder b(check_engine_drift, v1::CHECK_STATUS_ERROR,
                   "cannot compare Microsoft's What If with the local engine: " + join(c.evaluation_gaps, "; "));
-        out.push_back(b.r);
-        return out;
+        return {b.r};
     }
     if (w.policies_digest != snapshot::policies_digest(c.s)) {
         builder b(check_engine_drift, v1::CHECK_STATUS_WARN,
                   "Microsoft's What If answer (asked " + w.asked_at +
                       ") is for an older set of Conditional Access policies; it is asked again next cycle");
-        out.push_back(b.r);
-        return out;
+        return {b.r};
     }
     whatif::sign_in in = account_sign_in(c.s, c.opts, w.resource_app_id, false);
     in.client_app_type = w.client_app_type.empty() ? c.opts.client_app_type : w.client_app_type;
@@ -909,7 +888,7 @@ std::vector<CheckResult> check_engine_drift_results(const context& c) {
     for (const auto& a : w.answers) {
         const whatif::policy_result* mine = nullptr;
         for (const auto& r : local.policies)
-            if (to_lower(r.id) == to_lower(a.policy_id)) mine = &r;
+            if (iequals(r.id, a.policy_id)) mine = &r;
         const std::string name = a.display_name.empty() ? c.policy_name(a.policy_id) : a.display_name;
         if (mine == nullptr) {
             disagreements.push_back("'" + name + "': Microsoft evaluated it (policyApplies " + (a.policy_applies ? "true" : "false") +
@@ -934,8 +913,7 @@ std::vector<CheckResult> check_engine_drift_results(const context& c) {
         b.r.set_reason("Microsoft's What If disagrees with the local engine on " + std::to_string(disagreements.size()) +
                        " policies (" + asked + "): " + join(disagreements, "; "));
     }
-    out.push_back(b.r);
-    return out;
+    return {b.r};
 }
 
 whatif::verdict_result expected_verdict(snapshot::signin_outcome o, bool& comparable) {

@@ -81,6 +81,7 @@ result<tenant_config> load_tenant_config(const std::filesystem::path& file, cons
                     r.fail(f, "must be an object with a non-empty string appId");
                     continue;
                 }
+                r.reject_unknown_keys(item, f, {"appId", "name", "scopes"});
                 target_resource t{item["appId"].get<std::string>(), item.value("name", item["appId"].get<std::string>()), {}};
                 if (const auto sc = item.find("scopes"); sc != item.end()) {
                     bool ok = sc->is_array();
@@ -155,6 +156,8 @@ result<tenant_config> load_tenant_config(const std::filesystem::path& file, cons
         c.broker_ca_file = r.optional_path("broker.caFile");
         if (c.broker_url.rfind("ssl://", 0) == 0 && c.broker_ca_file.empty())
             r.fail("broker.caFile", "missing (needed for an ssl:// broker URL)");
+    } else {
+        r.allow("broker");  // a --once run does not publish; the section stays valid for the service
     }
     if (opts.need_state) {
         c.state_dir = r.required_path("stateDir");
@@ -162,6 +165,7 @@ result<tenant_config> load_tenant_config(const std::filesystem::path& file, cons
         c.state_dir = r.optional_path("stateDir");
     }
 
+    r.reject_unknown_fields();
     if (!r.ok()) return make_error("config.invalid", r.error_text());
 
     // Secrets last: only for a config that is otherwise valid. Every failure names the file.

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "agent/core/agent_config.h"
+#include "agent/core/config_check.h"
 #include "agent/core/cycle.h"
 #include "agent/core/host.h"
 #include "agent/core/messages.h"
@@ -22,6 +23,7 @@ signs in non-interactively (MFA, Security Defaults, Conditional Access).
 Usage:
   connguard-agent --config FILE [--once] [options]   one tenant
   connguard-agent --config-dir DIR [options]         every *.json tenant config in DIR, one process
+  connguard-agent (--config FILE | --config-dir DIR) --check-config
   connguard-agent --help | --version
 
 Modes:
@@ -33,6 +35,10 @@ Modes:
                      directory; prints the ValidationReport as JSON (protobuf canonical mapping)
                      on stdout. Exit 0: nothing FAIL or ERROR; 1: something FAIL; 2: could not run,
                      or a check is ERROR.
+  --check-config     check the config(s) the way the service starts them and exit: fields and
+                     unknown keys, secret files and their permissions, the certificate and its
+                     private key, the state folder, the CA file. Exit 0: startable; 2: not (every
+                     problem named with file and field on stderr). Contacts neither Graph nor the broker.
 
 Options:
   --workers N        worker threads for tenant work (default: 1 with --config, 8 with --config-dir)
@@ -56,7 +62,7 @@ int usage_error(const std::string& msg) {
 int main(int argc, char** argv) {
     using namespace connguard;
     std::string config_file, config_dir, log_level = "info", log_file;
-    bool once = false, log_json = false;
+    bool once = false, log_json = false, check_config = false;
     int workers = 0;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -77,6 +83,8 @@ int main(int argc, char** argv) {
                 config_dir = value("--config-dir");
             } else if (a == "--once") {
                 once = true;
+            } else if (a == "--check-config") {
+                check_config = true;
             } else if (a == "--workers") {
                 workers = std::stoi(value("--workers"));
                 if (workers < 1 || workers > 256) return usage_error("--workers must be 1..256");
@@ -95,6 +103,7 @@ int main(int argc, char** argv) {
     }
     if (config_file.empty() == config_dir.empty()) return usage_error("give exactly one of --config FILE or --config-dir DIR");
     if (once && !config_dir.empty()) return usage_error("--once works with --config FILE only");
+    if (once && check_config) return usage_error("give --once or --check-config, not both");
 
     try {
         log::init({.program = "connguard-agent", .json = log_json, .level = log_level, .file = log_file});
@@ -133,6 +142,19 @@ int main(int argc, char** argv) {
             return 2;
         }
         tenants = std::move(*all);
+    }
+    if (check_config) {
+        std::string problems;
+        for (const auto& t : tenants)
+            if (auto st = agent::check_startable(t, system_clock::instance().now()); !st)
+                problems += (problems.empty() ? "" : "\n") + st.err().message;
+        if (!problems.empty()) {
+            std::fprintf(stderr, "connguard-agent: %s\n", problems.c_str());
+            return 2;
+        }
+        for (const auto& t : tenants)
+            std::printf("%s: tenant %s: startable\n", t.file.c_str(), t.tenant_key.c_str());
+        return 0;
     }
     agent::host_options opts;
     opts.workers = workers > 0 ? workers : (config_dir.empty() ? 1 : 8);

@@ -1,11 +1,11 @@
 // graph_client's typed reads: each builds its URL, sends through the Graph request layer
 // (detail/graph_requests.h) and turns the answer into its typed result, or graph.malformed.
 #include <algorithm>
-#include <cctype>
 
 #include "agent/graph/detail/impl.h"
 #include "agent/graph/detail/wire.h"
 #include "agent/graph/graph_client.h"
+#include "common/text.h"
 
 namespace connguard::graph {
 
@@ -234,9 +234,7 @@ result<std::vector<snapshot::policy_audit>> graph_client::policy_audits_since(co
         if (!e.is_object()) continue;
         const std::string activity = str(e, "activityDisplayName");
         // Activities match case-insensitively (graph.md §8.5: the casing differs between sources).
-        std::string lower_activity = activity;
-        for (auto& ch : lower_activity) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        if (lower_activity.find("conditional access policy") == std::string::npos) continue;
+        if (to_lower(activity).find("conditional access policy") == std::string::npos) continue;
         snapshot::policy_audit a;
         a.activity = activity;
         a.time = str(e, "activityDateTime");

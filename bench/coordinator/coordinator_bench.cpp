@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "common/envelope_codec.h"
-#include "tests/coordinator/fixtures.h"
+#include "tests/support/report_fixtures.h"
 #include "tests/coordinator/harness.h"
 
 using namespace connguard;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/core/agent_config.h"
+#include "agent/core/config_check.h"
 #include "tests/support/process.h"
 
 namespace {
@@ -214,3 +215,86 @@ TEST_F(ConfigTest, EntraTwentyTwentySixFieldsHaveDefaultsAndAreValidated) {
 }
 
 }  // namespace
+
+TEST_F(ConfigTest, AMisspelledKeyIsRefusedWithTheKeyItProbablyMeant) {
+    // "windowHour" instead of "windowHours" would otherwise fall back to 24 h without a word.
+    write(cfg, minimal(R"(,"signInLog":{"windowHour":48})"));
+    auto c = agent::load_tenant_config(cfg);
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.err().code, "config.invalid");
+    EXPECT_NE(c.err().message.find("agent.json: field 'signInLog.windowHour': unknown; did you mean "
+                                   "'signInLog.windowHours'?"),
+              std::string::npos)
+        << c.err().message;
+
+    write(cfg, minimal(R"(,"pol":{"intervalSeconds":60},"targets":{"resources":[{"appId":"a","scope":["x"]}]})"));
+    c = agent::load_tenant_config(cfg);
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.err().message.find("field 'pol': unknown; did you mean 'poll'?"), std::string::npos)
+        << c.err().message;
+    EXPECT_NE(c.err().message.find("field 'targets.resources[0].scope': unknown; did you mean "
+                                   "'targets.resources[0].scopes'?"),
+              std::string::npos)
+        << c.err().message;
+}
+
+TEST_F(ConfigTest, CommentKeysAndTheBrokerSectionOfAOnceRunAreAccepted) {
+    write(cfg, minimal(R"(,"_comment":"contoso's backup tool","$schema":"agent.schema.json")"));
+    agent::load_options once;
+    once.need_broker = false;
+    once.need_state = false;
+    auto c = agent::load_tenant_config(cfg, once);
+    ASSERT_TRUE(c) << c.err().message;
+    c = agent::load_tenant_config(cfg);
+    ASSERT_TRUE(c) << c.err().message;
+}
+
+// --check-config: what the service would trip over only at its first cycle or first write.
+TEST_F(ConfigTest, StartableChecksTheCertificateAgainstItsKeyAndTheStateFolder) {
+    auto make_pair = [&](const std::string& name) {
+        std::string out;
+        const int rc = test::run_command({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                                          (dir.path() / (name + ".key")).string(), "-out",
+                                          (dir.path() / (name + ".crt")).string(), "-days", "2", "-subj",
+                                          "/CN=connguard-test-" + name},
+                                         &out);
+        ASSERT_EQ(rc, 0) << out;
+        ::chmod((dir.path() / (name + ".key")).c_str(), 0600);
+    };
+    make_pair("app");
+    make_pair("other");
+    const auto now = std::chrono::system_clock::now();
+    auto config_with = [&](const std::string& key_file, const std::string& state_dir) {
+        write(cfg, R"({"tenant":"contoso","azureTenantId":"tid-1",
+          "app":{"clientId":"app-1","certificateFile":"app.crt","privateKeyFile":")" + key_file + R"("},
+          "account":{"upn":"svc@contoso.com","passwordFile":"account-password"},
+          "broker":{"url":"tcp://127.0.0.1:1883","passwordFile":"broker-password"},
+          "stateDir":")" + state_dir + R"("})");
+        auto c = agent::load_tenant_config(cfg);
+        EXPECT_TRUE(c) << c.err().message;
+        return c;
+    };
+
+    auto good = config_with("app.key", "state");
+    ASSERT_TRUE(good);
+    EXPECT_TRUE(agent::check_startable(*good, now)) << agent::check_startable(*good, now).err().message;
+
+    // The other certificate's key loads fine; only signing with it shows it is the wrong one.
+    auto mismatched = config_with("other.key", "state");
+    ASSERT_TRUE(mismatched);
+    auto st = agent::check_startable(*mismatched, now);
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.err().message.find("agent.json: field 'app.privateKeyFile': cannot sign a client assertion: "
+                                    "client assertion: the private key does not match the certificate"),
+              std::string::npos)
+        << st.err().message;
+    EXPECT_EQ(st.err().message.find("PRIVATE KEY"), std::string::npos) << "key material in the message";
+
+    // A state folder that cannot exist: its parent is a file.
+    auto no_state = config_with("app.key", "client-secret/state");
+    ASSERT_TRUE(no_state);
+    st = agent::check_startable(*no_state, now);
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.err().message.find("field 'stateDir': "), std::string::npos) << st.err().message;
+    EXPECT_NE(st.err().message.find("client-secret/state: does not exist"), std::string::npos) << st.err().message;
+}

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <fstream>
+
 #include "tests/agent/agent_harness.h"
 
 namespace {
@@ -193,6 +195,36 @@ TEST_F(AgentOnce, SecretsNeverAppearInTheOutput) {
     auto r = once("fabrikam", fabrikam, nullptr);
     EXPECT_EQ(r.output.find(fabrikam.client_secret), std::string::npos);
     EXPECT_EQ(r.output.find(fabrikam.password), std::string::npos);
+}
+
+TEST_F(AgentOnce, CheckConfigSaysStartableOrNamesEveryProblemWithoutContactingAnything) {
+    const auto dir = e().dir() / "check-config";
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "broker-password") << "not-a-real-password\n";
+    ::chmod((dir / "broker-password").c_str(), 0600);
+    // The broker's port is closed and Graph is never asked: --check-config must not need either.
+    json service = {{"broker", {{"url", "tcp://127.0.0.1:1"}, {"passwordFile", (dir / "broker-password").string()}}},
+                    {"stateDir", (dir / "state").string()}};
+    const auto requests_before = e().admin("GET", "/_sim/requests")["total"].dump();
+    std::string out;
+    auto cfg = e().write_config("contoso", contoso, service);
+    EXPECT_EQ(test::run_command({agent_binary().string(), "--config", cfg.string(), "--check-config"}, &out), 0) << out;
+    EXPECT_NE(out.find("tenant contoso: startable"), std::string::npos) << out;
+    EXPECT_FALSE(std::filesystem::exists(dir / "state")) << "--check-config created the state folder";
+
+    service["stateDir"] = (dir / "broker-password" / "state").string();
+    service["poll"] = {{"intervalSecond", 60}};
+    cfg = e().write_config("contoso", contoso, service);
+    EXPECT_EQ(test::run_command({agent_binary().string(), "--config", cfg.string(), "--check-config"}, &out), 2) << out;
+    EXPECT_NE(out.find("field 'poll.intervalSecond': unknown; did you mean 'poll.intervalSeconds'?"), std::string::npos)
+        << out;
+
+    service.erase("poll");
+    cfg = e().write_config("contoso", contoso, service);
+    EXPECT_EQ(test::run_command({agent_binary().string(), "--config", cfg.string(), "--check-config"}, &out), 2) << out;
+    EXPECT_NE(out.find("field 'stateDir': "), std::string::npos) << out;
+    EXPECT_EQ(out.find(contoso.client_secret), std::string::npos) << "the secret leaked into the output";
+    EXPECT_EQ(e().admin("GET", "/_sim/requests")["total"].dump(), requests_before) << "--check-config talked to Graph";
 }
 
 TEST(AgentCli, HelpAndBadArguments) {

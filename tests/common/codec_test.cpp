@@ -116,6 +116,16 @@ TEST(Codec, RejectsBodyThatDoesNotBelongOnTheTopic) {
     EXPECT_TRUE(decode(topics::commands("contoso"), cmd_bytes).ok());
 }
 
+TEST(Codec, AnAuditCheckpointBelongsOnItsOwnTopicOnly) {
+    manual_clock clk;
+    auto env = make_envelope("", "coordinator");
+    env.mutable_audit_checkpoint()->set_seq(7);
+    const auto bytes = encode(env, clk);
+    EXPECT_TRUE(decode(topics::audit_checkpoint(), bytes).ok());
+    EXPECT_EQ(decode(topics::admin_responses("alice"), bytes).reason, reject_reason::wrong_body_for_topic);
+    EXPECT_EQ(decode(topics::audit_checkpoint(), encoded_report("")).reason, reject_reason::wrong_body_for_topic);
+}
+
 TEST(Codec, RejectsTopicOutsideTheScheme) {
     const auto bytes = encoded_report("contoso");
     EXPECT_EQ(decode("some/other/topic", bytes).reason, reject_reason::unknown_topic);

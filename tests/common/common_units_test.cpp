@@ -26,6 +26,7 @@ TEST(Topics, BuildsTheSchemeOfDesign4) {
     EXPECT_EQ(topics::task("contoso", "t1"), "connguard/v1/tasks/contoso/t1");
     EXPECT_EQ(topics::admin_requests("alice"), "connguard/v1/admin/alice/requests");
     EXPECT_EQ(topics::admin_responses("alice"), "connguard/v1/admin/alice/responses");
+    EXPECT_EQ(topics::audit_checkpoint(), "connguard/v1/audit/checkpoint");
     EXPECT_EQ(topics::all_alerts_filter(), "connguard/v1/alerts/#");
     EXPECT_EQ(topics::shared("coordinators", topics::all_admin_requests_filter()),
               "$share/coordinators/connguard/v1/admin/+/requests");
@@ -43,8 +44,10 @@ TEST(Topics, ParsesWhatATopicNames) {
     p = topics::parse("connguard/v1/admin/alice/requests");
     EXPECT_EQ(p.what, topics::parsed::kind::admin_request);
     EXPECT_EQ(p.admin, "alice");
+    EXPECT_EQ(topics::parse("connguard/v1/audit/checkpoint").what, topics::parsed::kind::audit_checkpoint);
     for (const char* bad : {"", "connguard/v1", "connguard/v1/tenants/contoso/unknown", "other/v1/tenants/a/events",
-                            "connguard/v1/tenants//events", "connguard/v1/admin/alice/other"})
+                            "connguard/v1/tenants//events", "connguard/v1/admin/alice/other", "connguard/v1/audit/other",
+                            "connguard/v1/audit/checkpoint/x"})
         EXPECT_EQ(topics::parse(bad).what, topics::parsed::kind::unknown) << bad;
 }
 

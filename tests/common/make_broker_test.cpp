@@ -61,7 +61,10 @@ TEST(MakeBroker, WritesPrivateFilesForTwoHundredFiftyTenantsAndRefusesToOverwrit
     temp_dir dir;
     const auto d = dir.path() / "b";
     std::string tenants;
-    for (int i = 0; i < 250; ++i) tenants += (i ? "," : "") + std::string("tenant-") + std::to_string(i);
+    for (int i = 0; i < 250; ++i) {
+        if (i > 0) tenants += ',';
+        tenants += "tenant-" + std::to_string(i);
+    }
     std::string out;
     ASSERT_EQ(run({d.string(), "--port", "18999", "--coordinator", "coord", "--tenants", tenants, "--admins", "alice",
                    "--subscribers", "noc"},

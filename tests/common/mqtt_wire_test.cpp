@@ -119,16 +119,24 @@ std::vector<wire_case> all_bodies() {
         r->set_ok(false);
         r->set_error_code("stale_plan");
     });
+    add("audit_checkpoint", "coordinator", "admin-x", topics::audit_checkpoint(), "", [](Envelope& e) {
+        auto* c = e.mutable_audit_checkpoint();
+        c->set_seq(42);
+        c->set_entry_hash(std::string(64, 'c'));
+        c->set_coordinator_id("connguard-coordinator");
+        c->set_key_id("0011223344556677");
+        c->set_signature(std::string(64, '\x5a'));
+    });
     return cases;
 }
 
 TEST_F(MqttWire, EveryBodyTypeRoundTripsThroughTheBrokerAndDecodesEqual) {
     manual_clock clk;
     const auto cases = all_bodies();
-    ASSERT_EQ(cases.size(), 9u);  // one per oneof member of Envelope.body
+    ASSERT_EQ(cases.size(), 10u);  // one per oneof member of Envelope.body
     std::set<int> bodies;
     for (const auto& c : cases) bodies.insert(c.env.body_case());
-    EXPECT_EQ(bodies.size(), 9u);
+    EXPECT_EQ(bodies.size(), 10u);
 
     // One receiver and one sender per MQTT user; each receiver subscribes the topics it should get.
     std::map<std::string, std::unique_ptr<inbox>> inboxes;
@@ -295,6 +303,50 @@ TEST_F(MqttWire, AdminReadsAlertsAndTaskViewsButNoTenantTopics) {
     std::set<std::string> payloads;
     for (const auto& m : in.messages()) payloads.insert(m.payload);
     EXPECT_EQ(payloads, (std::set<std::string>{"alert", "task-view"}));
+}
+
+TEST_F(MqttWire, OnlyTheCoordinatorPublishesAuditCheckpointsAndOnlyAdminsReadThem) {
+    // The retained checkpoint is the audit log's anchor outside the database: an agent, an admin or
+    // a subscriber that could publish there could move it; admins read it to verify the log.
+    inbox x_in, a_in, w_in;
+    auto x = std::make_unique<mqtt::client>(client_for(b(), "admin-x", "acl-x-8"));
+    x->subscribe(topics::audit_checkpoint(), x_in.handler());
+    ASSERT_TRUE(x->connect().ok());
+    auto a = std::make_unique<mqtt::client>(client_for(b(), "tenant-a", "acl-a-8"));
+    a->subscribe("connguard/v1/audit/#", a_in.handler());
+    a->subscribe(topics::commands("tenant-a"), a_in.handler());
+    ASSERT_TRUE(a->connect().ok());
+    auto w = std::make_unique<mqtt::client>(client_for(b(), "watcher", "acl-w-8"));
+    w->subscribe("connguard/v1/audit/#", w_in.handler());
+    w->subscribe(topics::all_alerts_filter(), w_in.handler());
+    ASSERT_TRUE(w->connect().ok());
+    expect_refused(*x, topics::audit_checkpoint());
+    expect_refused(*a, topics::audit_checkpoint());
+    expect_refused(*w, topics::audit_checkpoint());
+    auto coord = connected("coordinator", "acl-coord-8");
+    ASSERT_TRUE(coord->publish(mqtt::make_message(topics::audit_checkpoint(), "checkpoint", 1, /*retained=*/true)).ok());
+    // Then a marker on a topic each may read: same publisher, same order, so once the marker is
+    // there the checkpoint would have arrived before it.
+    ASSERT_TRUE(coord->publish(mqtt::make_message(topics::commands("tenant-a"), "marker")).ok());
+    ASSERT_TRUE(coord->publish(mqtt::make_message(topics::alert("info", "tenant-a"), "marker")).ok());
+    ASSERT_EQ(x_in.wait_for(1), 1u);
+    EXPECT_EQ(x_in.messages()[0].payload, "checkpoint");
+    ASSERT_EQ(a_in.wait_for(1), 1u);
+    ASSERT_EQ(w_in.wait_for(1), 1u);
+    EXPECT_EQ(a_in.messages().size(), 1u);
+    EXPECT_EQ(a_in.messages()[0].payload, "marker");
+    EXPECT_EQ(w_in.messages().size(), 1u);
+    EXPECT_EQ(w_in.messages()[0].payload, "marker");
+    // An admin that connects later gets the retained checkpoint when it subscribes.
+    inbox late_in;
+    auto late = std::make_unique<mqtt::client>(client_for(b(), "admin-y", "acl-y-8"));
+    late->subscribe(topics::audit_checkpoint(), late_in.handler());
+    ASSERT_TRUE(late->connect().ok());
+    ASSERT_EQ(late_in.wait_for(1), 1u);
+    EXPECT_TRUE(late_in.messages()[0].retained);
+    EXPECT_EQ(late_in.messages()[0].payload, "checkpoint");
+    // Leave no retained message behind for the suite's other tests.
+    ASSERT_TRUE(coord->publish(mqtt::make_message(topics::audit_checkpoint(), "", 1, /*retained=*/true)).ok());
 }
 
 TEST_F(MqttWire, WrongPasswordIsRefused) {

@@ -7,7 +7,7 @@
 #include "common/topics.h"
 #include "coordinator/engine.h"
 #include "coordinator/store.h"
-#include "tests/coordinator/fixtures.h"
+#include "tests/support/report_fixtures.h"
 #include "tests/support/process.h"
 
 namespace connguard::coord {
@@ -98,12 +98,50 @@ protected:
         std::sort(out.begin(), out.end());
         return out;
     }
+    /// A CommandResult as an agent publishes it on `tenant`'s results topic.
+    ingest_outcome send_result(const std::string& tenant, const std::string& task_id, const std::string& command_id,
+                               v1::CommandOutcome outcome, const std::string& detail = {}) {
+        v1::CommandResult res;
+        res.set_task_id(task_id);
+        res.set_command_id(command_id);
+        res.set_plan_version(1);
+        res.set_outcome(outcome);
+        res.set_detail(detail);
+        auto env = codec::make_envelope(tenant, "agent/" + tenant);
+        *env.mutable_command_result() = res;
+        return feed(topics::results(tenant), env);
+    }
+    task task_by_id(const std::string& id) {
+        auto t = db_->task_by_id(id);
+        EXPECT_TRUE(t && *t) << id;
+        return t && *t ? **t : task{};
+    }
+    command_row command(const std::string& command_id) {
+        auto c = db_->command(command_id);
+        EXPECT_TRUE(c && *c) << command_id;
+        return c && *c ? **c : command_row{};
+    }
     v1::ValidationReport failing(std::uint64_t cycle, const std::string& modified = "2026-01-01T10:00:00Z",
                                  const std::string& grant = "mfa") {
         auto r = report(cycle, now());
         add_cap_fail(r, "pol-1", modified, grant);
         finish_overall(r);
         return r;
+    }
+
+    /// One report with CG-CAP FAILs for pol-h and pol-m: the ids of their tasks, in that order.
+    std::pair<std::string, std::string> tasks_h_and_m() {
+        auto r = report(1, now());
+        add_cap_fail(r, "pol-h", "2026-01-01T10:00:00Z");
+        add_cap_fail(r, "pol-m", "2026-01-01T10:00:00Z");
+        finish_overall(r);
+        send_report(r);
+        auto tasks = db_->tasks_of_tenant("contoso");
+        EXPECT_TRUE(tasks && tasks->size() == 2u);
+        std::string h, m;
+        if (tasks)
+            for (const auto& t : *tasks) (t.view.target() == "pol-h" ? h : m) = t.view.task_id();
+        return {h, m};
     }
 
     test::temp_dir dir_{"coord-engine"};
@@ -295,6 +333,161 @@ TEST_F(EngineTest, AResultForAnotherTenantsTaskIsRefused) {
     EXPECT_EQ(feed(topics::results("fabrikam"), env), ingest_outcome::ignored);
     EXPECT_EQ(only_task().view.state(), v1::TASK_STATE_DISPATCHED);
     EXPECT_TRUE(has(audit_actions(id), "result.refused"));
+    EXPECT_FALSE(command(res.command_id()).outcome.has_value()) << "the dispatch record is untouched";
+}
+
+// Issue 13: a refused CommandResult used to be written into the command row of whatever command id
+// it carried before the task refused it, so task M's name with task H's command id made H's dispatch
+// record read SUCCEEDED while H was still DISPATCHED. Now a refused result writes its audit entry
+// and nothing else, and the genuine result afterwards is recorded with H's transition.
+TEST_F(EngineTest, ARefusedResultChangesNothingAndTheGenuineOneIsRecorded) {
+    const auto [h_id, m_id] = tasks_h_and_m();
+    const std::string h = h_id, m = m_id;  // plain names: lambdas below capture them
+    ASSERT_FALSE(h.empty());
+    ASSERT_FALSE(m.empty());
+    auto a = approve("alice", h, 1);
+    ASSERT_TRUE(a.ok()) << a.error_message();
+    ASSERT_EQ(task_by_id(h).view.state(), v1::TASK_STATE_DISPATCHED);
+    const std::string cmd_h = task_by_id(h).view.command_id();
+    ASSERT_FALSE(cmd_h.empty());
+    ASSERT_EQ(task_by_id(m).view.state(), v1::TASK_STATE_PENDING_APPROVAL);
+
+    clk_.advance(1min);  // so that a refused result touching the agent's liveness would show
+    const auto seen_before = (*db_->agent("contoso"))->last_seen_ms;
+    const auto events_before = *db_->count_events();
+    const auto outbox_before = db_->next_mqtt(100000)->size();
+    const auto refused_before = eng_->stats().results_refused;
+
+    // Nothing but the audit entry: H's dispatch record, H and M, events, liveness, publications.
+    auto expect_unchanged = [&](const std::string& what) {
+        SCOPED_TRACE(what);
+        const auto c = command(cmd_h);
+        EXPECT_EQ(c.task_id, h);
+        EXPECT_EQ(c.tenant, "contoso");
+        EXPECT_FALSE(c.outcome.has_value()) << v1::CommandOutcome_Name(c.outcome.value_or(v1::COMMAND_OUTCOME_UNSPECIFIED));
+        EXPECT_EQ(c.result_detail, "");
+        EXPECT_EQ(c.result_at_ms, 0);
+        EXPECT_EQ(task_by_id(h).view.state(), v1::TASK_STATE_DISPATCHED);
+        EXPECT_EQ(task_by_id(h).view.command_id(), cmd_h);
+        EXPECT_EQ(*db_->count_events(), events_before);
+        EXPECT_EQ((*db_->agent("contoso"))->last_seen_ms, seen_before);
+        EXPECT_EQ(db_->next_mqtt(100000)->size(), outbox_before) << "no TaskView, command or alert published";
+    };
+    // The newest audit entry is the refusal, by the topic's agent, naming the forged command id.
+    auto expect_refusal_audited = [&](const std::string& tenant, const std::string& task_id, const std::string& text) {
+        const auto entries = db_->audit(0, 100000, task_id);
+        ASSERT_TRUE(entries);
+        ASSERT_FALSE(entries->empty());
+        const auto& e = entries->back();
+        EXPECT_EQ(e.action(), "result.refused");
+        EXPECT_EQ(e.actor(), "agent:" + tenant);
+        EXPECT_EQ(e.tenant(), tenant);
+        EXPECT_NE(e.detail().find(text), std::string::npos) << e.detail();
+        EXPECT_NE(e.detail().find("claimed SUCCEEDED"), std::string::npos) << e.detail();
+    };
+
+    // 1. Task M's id with task H's real command id, while M waits for approval.
+    EXPECT_EQ(send_result("contoso", m, cmd_h, v1::COMMAND_OUTCOME_SUCCEEDED, "forged"), ingest_outcome::ignored);
+    expect_unchanged("M's id + H's command id");
+    EXPECT_EQ(task_by_id(m).view.state(), v1::TASK_STATE_PENDING_APPROVAL);
+    expect_refusal_audited("contoso", m, "command " + cmd_h);
+
+    // 2. The right task with a wrong command id.
+    const std::string wrong = new_uuid();
+    EXPECT_EQ(send_result("contoso", h, wrong, v1::COMMAND_OUTCOME_SUCCEEDED), ingest_outcome::ignored);
+    expect_unchanged("H's id + a wrong command id");
+    expect_refusal_audited("contoso", h, "wrong_command");
+    EXPECT_FALSE(*db_->command(wrong)) << "no command row is invented for an unknown id";
+
+    // 3. H's id and H's real command id, but published by another tenant's agent.
+    EXPECT_EQ(send_result("fabrikam", h, cmd_h, v1::COMMAND_OUTCOME_SUCCEEDED), ingest_outcome::ignored);
+    expect_unchanged("another tenant");
+    expect_refusal_audited("fabrikam", h, "does not own");
+    EXPECT_EQ(*db_->count_events("fabrikam"), 0);
+
+    // 4. M dispatched too (it waits for its own command): M's id with H's command id again.
+    ASSERT_TRUE(approve("alice", m, 1).ok());
+    const std::string cmd_m = task_by_id(m).view.command_id();
+    ASSERT_EQ(task_by_id(m).view.state(), v1::TASK_STATE_DISPATCHED);
+    ASSERT_NE(cmd_m, cmd_h);
+    const auto outbox_after_m = db_->next_mqtt(100000)->size();
+    EXPECT_EQ(send_result("contoso", m, cmd_h, v1::COMMAND_OUTCOME_SUCCEEDED), ingest_outcome::ignored);
+    EXPECT_EQ(task_by_id(m).view.state(), v1::TASK_STATE_DISPATCHED);
+    EXPECT_FALSE(command(cmd_m).outcome.has_value());
+    EXPECT_FALSE(command(cmd_h).outcome.has_value());
+    EXPECT_EQ(task_by_id(h).view.state(), v1::TASK_STATE_DISPATCHED);
+    EXPECT_EQ(db_->next_mqtt(100000)->size(), outbox_after_m);
+    expect_refusal_audited("contoso", m, "wrong_command");
+
+    EXPECT_EQ(eng_->stats().results_refused, refused_before + 4);
+    EXPECT_EQ(eng_->stats().forged, 1u);
+    EXPECT_EQ(*db_->count_events(), events_before) << "no refused result is kept as an event";
+    auto v = db_->verify_audit();
+    ASSERT_TRUE(v);
+    EXPECT_TRUE(v->ok());
+
+    // The genuine result is accepted and recorded with H's transition.
+    clk_.advance(10s);
+    EXPECT_EQ(send_result("contoso", h, cmd_h, v1::COMMAND_OUTCOME_SUCCEEDED, "patched and read back"),
+              ingest_outcome::stored);
+    EXPECT_EQ(task_by_id(h).view.state(), v1::TASK_STATE_SUCCEEDED);
+    auto c = command(cmd_h);
+    ASSERT_TRUE(c.outcome.has_value());
+    EXPECT_EQ(*c.outcome, v1::COMMAND_OUTCOME_SUCCEEDED);
+    EXPECT_EQ(c.result_detail, "patched and read back");
+    EXPECT_EQ(c.result_at_ms, now());
+    EXPECT_EQ(*db_->count_events(), events_before + 1);
+    EXPECT_EQ((*db_->agent("contoso"))->last_seen_ms, now());
+    EXPECT_TRUE(has(audit_actions(h), "task.succeeded"));
+    EXPECT_EQ(task_by_id(m).view.state(), v1::TASK_STATE_DISPATCHED);
+    EXPECT_FALSE(command(cmd_m).outcome.has_value());
+
+    // A second result for the same command (new envelope id, other outcome) is refused: the first
+    // accepted outcome stays the record.
+    clk_.advance(10s);
+    EXPECT_EQ(send_result("contoso", h, cmd_h, v1::COMMAND_OUTCOME_FAILED, "late"), ingest_outcome::ignored);
+    c = command(cmd_h);
+    EXPECT_EQ(c.outcome, v1::COMMAND_OUTCOME_SUCCEEDED);
+    EXPECT_EQ(c.result_detail, "patched and read back");
+    EXPECT_EQ(c.result_at_ms, now() - 10'000);
+    EXPECT_EQ(task_by_id(h).view.state(), v1::TASK_STATE_SUCCEEDED);
+    EXPECT_EQ(audit_actions(h).back(), "result.refused");
+}
+
+// The store ties a command's outcome to its task: a command row is matched on tenant, task id and
+// command id, and only while that task still waits for it.
+TEST_F(EngineTest, TheCommandRowIsMatchedOnTenantTaskAndCommandId) {
+    const auto [h_id, m_id] = tasks_h_and_m();
+    const std::string h = h_id, m = m_id;  // plain names: lambdas below capture them
+    ASSERT_FALSE(h.empty());
+    ASSERT_FALSE(m.empty());
+    ASSERT_TRUE(approve("alice", h, 1).ok());
+    const std::string cmd_h = task_by_id(h).view.command_id();
+
+    ASSERT_TRUE(db_->begin());
+    for (const auto& [tenant, task_id] : std::vector<std::pair<std::string, std::string>>{
+             {"contoso", m}, {"fabrikam", h}, {"contoso", "no-such-task"}}) {
+        auto st = db_->record_command_result(tenant, task_id, cmd_h, v1::COMMAND_OUTCOME_SUCCEEDED, "x", now());
+        ASSERT_FALSE(st) << tenant << " " << task_id;
+        EXPECT_EQ(st.err().code, "store.command_mismatch");
+        EXPECT_NE(st.err().message.find(cmd_h), std::string::npos) << st.err().message;
+    }
+    ASSERT_TRUE(db_->commit());
+    EXPECT_FALSE(command(cmd_h).outcome.has_value());
+
+    // The genuine triple while H is DISPATCHED is recorded ...
+    ASSERT_TRUE(db_->begin());
+    ASSERT_TRUE(db_->record_command_result("contoso", h, cmd_h, v1::COMMAND_OUTCOME_STALE, "changed", now()));
+    ASSERT_TRUE(db_->commit());
+    EXPECT_EQ(command(cmd_h).outcome, v1::COMMAND_OUTCOME_STALE);
+    // ... and once the task left DISPATCHED, nothing more is.
+    ASSERT_TRUE(db_->exec("UPDATE tasks SET state = " + std::to_string(v1::TASK_STATE_STALE) + " WHERE id = '" + h + "'"));
+    ASSERT_TRUE(db_->begin());
+    auto st = db_->record_command_result("contoso", h, cmd_h, v1::COMMAND_OUTCOME_SUCCEEDED, "again", now());
+    db_->rollback();
+    EXPECT_FALSE(st);
+    EXPECT_EQ(command(cmd_h).outcome, v1::COMMAND_OUTCOME_STALE);
+    EXPECT_EQ(command(cmd_h).result_detail, "changed");
 }
 
 TEST_F(EngineTest, AgentOfflineAndSilentRaiseAndResolve) {

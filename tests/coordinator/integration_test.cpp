@@ -6,7 +6,7 @@
 #include <mutex>
 
 #include "common/envelope_codec.h"
-#include "tests/coordinator/fixtures.h"
+#include "tests/support/report_fixtures.h"
 #include "tests/coordinator/harness.h"
 
 namespace connguard::coord {
@@ -159,6 +159,35 @@ TEST(CoordinatorIntegration, ApprovalFlowThroughConnguardctlDispatchesAndVerifie
     EXPECT_EQ(cmd.approved_by_size(), 2);
     EXPECT_EQ(cmd.plan().http_path(), "/v1.0/identity/conditionalAccess/policies/pol-1");
 
+    // Forged results through the broker (issue 13): another tenant with the real ids, the right task
+    // with a wrong command id, an unknown task with the real command id. Each is refused and
+    // audited, and the dispatch record stays empty: no outcome, the task still DISPATCHED.
+    auto fabrikam = d.client("fabrikam");
+    ASSERT_TRUE(fabrikam->connect());
+    auto forged_result = [&](const std::string& tenant, const std::string& task_id, const std::string& command_id) {
+        auto f = codec::make_envelope(tenant, "agent/" + tenant);
+        f.mutable_command_result()->set_command_id(command_id);
+        f.mutable_command_result()->set_task_id(task_id);
+        f.mutable_command_result()->set_plan_version(1);
+        f.mutable_command_result()->set_outcome(v1::COMMAND_OUTCOME_SUCCEEDED);
+        return msg(topics::results(tenant), f);
+    };
+    ASSERT_TRUE(fabrikam->publish(forged_result("fabrikam", id, cmd.command_id())));
+    ASSERT_TRUE(agent->publish(forged_result("contoso", id, "00000000-0000-4000-8000-00000000f0f0")));
+    ASSERT_TRUE(agent->publish(forged_result("contoso", "no-such-task", cmd.command_id())));
+    ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM audit WHERE action = 'result.refused'") == 3; }))
+        << slurp(d.log_path());
+    EXPECT_EQ(d.count("SELECT count(*) FROM commands WHERE command_id = '" + cmd.command_id() +
+                      "' AND outcome IS NULL AND result_at_ms IS NULL AND result_detail IS NULL"),
+              1)
+        << "a refused result wrote into the dispatch record";
+    EXPECT_EQ(d.count("SELECT count(*) FROM tasks WHERE state = 4"), 1);
+    EXPECT_EQ(d.count("SELECT count(*) FROM events WHERE body_type = 'command_result'"), 0);
+    EXPECT_TRUE(eventually([&] {
+        return slurp(d.log_path()).find("tenant fabrikam: command result refused (task '" + id + "', command '" +
+                                        cmd.command_id() + "'") != std::string::npos;
+    })) << slurp(d.log_path());
+
     // The agent reports success, then a clean report: VERIFIED.
     auto res = codec::make_envelope("contoso", "agent/contoso");
     res.mutable_command_result()->set_command_id(cmd.command_id());
@@ -167,6 +196,10 @@ TEST(CoordinatorIntegration, ApprovalFlowThroughConnguardctlDispatchesAndVerifie
     res.mutable_command_result()->set_outcome(v1::COMMAND_OUTCOME_SUCCEEDED);
     ASSERT_TRUE(agent->publish(msg(topics::results("contoso"), res)));
     ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM tasks WHERE state = 5") == 1; }));
+    EXPECT_EQ(d.count("SELECT count(*) FROM commands WHERE command_id = '" + cmd.command_id() + "' AND outcome = " +
+                      std::to_string(v1::COMMAND_OUTCOME_SUCCEEDED)),
+              1)
+        << "the genuine result is recorded with its transition";
     std::this_thread::sleep_for(20ms);
     ASSERT_TRUE(agent->publish(msg(topics::validation("contoso"), wrap("contoso", report(2, to_unix_ms(system_clock::instance().now()))))));
     ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM tasks WHERE state = 11") == 1; }))
@@ -208,7 +241,9 @@ TEST(CoordinatorIntegration, BadConfigIsRefusedNamingFileFieldAndReason) {
                                          std::filesystem::perms::group_read | std::filesystem::perms::others_read);
     const auto cfg = dir.path() / "c.json";
     std::ofstream(cfg) << R"({"broker": {"url": "mqtt://x", "username": "coordinator", "passwordFile": "pw"},
-                              "store": {"path": "c.db"}, "approvers": {"alice": "boss"}})";
+                              "store": {"path": "c.db"}, "approvers": {"alice": "boss"},
+                              "tasks": {"ttlSecond": 60},
+                              "alerts": {"webhooks": [{"url": "http://127.0.0.1:9/x", "minSeverty": "critical"}]}})";
     std::string out;
     const int rc = test::run_command({std::string(CONNGUARD_BIN_DIR) + "/connguard-coordinator", "--config", cfg.string()}, &out);
     EXPECT_EQ(rc, 2);
@@ -216,6 +251,11 @@ TEST(CoordinatorIntegration, BadConfigIsRefusedNamingFileFieldAndReason) {
     EXPECT_NE(out.find("field 'broker.passwordFile'"), std::string::npos) << out;
     EXPECT_NE(out.find("chmod 600"), std::string::npos) << out;
     EXPECT_NE(out.find("field 'approvers.alice'"), std::string::npos) << out;
+    // A misspelled setting is refused, not silently replaced by its default.
+    EXPECT_NE(out.find("field 'tasks.ttlSecond': unknown; did you mean 'tasks.ttlSeconds'?"), std::string::npos) << out;
+    EXPECT_NE(out.find("field 'alerts.webhooks[0].minSeverty': unknown; did you mean 'alerts.webhooks[0].minSeverity'?"),
+              std::string::npos)
+        << out;
     EXPECT_NE(out.find(cfg.string()), std::string::npos) << out;
     EXPECT_EQ(out.find("secret-password"), std::string::npos);
 }

@@ -9,7 +9,7 @@
 
 #include "common/envelope_codec.h"
 #include "common/http/http_server.h"
-#include "tests/coordinator/fixtures.h"
+#include "tests/support/report_fixtures.h"
 #include "tests/coordinator/harness.h"
 
 namespace connguard::coord {

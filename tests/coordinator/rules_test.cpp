@@ -5,7 +5,7 @@
 
 #include "coordinator/alerts.h"
 #include "coordinator/rules.h"
-#include "tests/coordinator/fixtures.h"
+#include "tests/support/report_fixtures.h"
 
 namespace connguard::coord {
 namespace {

@@ -171,7 +171,10 @@ int stack::stop_agent() { return agent_.running() ? agent_.stop(20s) : 0; }
 test::process stack::start_loadgen(const std::vector<std::string>& tenants, const std::vector<std::string>& args,
                                    const std::filesystem::path& log) {
     std::string list;
-    for (const auto& t : tenants) list += (list.empty() ? "" : ",") + t;
+    for (const auto& t : tenants) {
+        if (!list.empty()) list += ',';
+        list += t;
+    }
     std::vector<std::string> argv = {std::string(CONNGUARD_BIN_DIR) + "/connguard-loadgen", "--broker", broker_->uri(),
                                      "--secrets", (broker_->dir() / "broker" / "secrets").string(), "--tenants", list};
     argv.insert(argv.end(), args.begin(), args.end());

@@ -5,7 +5,8 @@
 //  - forged approval: admin x publishing on admin y's request topic is refused by the broker; a
 //    claimed identity in the envelope is ignored and audited; a viewer approving through the real
 //    connguardctl is refused and audited; an agent cannot publish admin requests at all;
-//  - forged result: tenant a answering tenant b's task is refused and audited;
+//  - forged result: tenant b answering tenant a's task (or a with another task's command id) is
+//    refused and audited, and the dispatch record stays untouched;
 //  - replayed command: the same AgentCommand delivered twice (same bytes, and re-wrapped with a new
 //    envelope id) is executed once by the real agent against the simulator.
 #include <gtest/gtest.h>
@@ -21,6 +22,15 @@ namespace connguard::e2e {
 namespace {
 
 using nlohmann::json;
+
+/// Broker identities for tenant-a and tenant-b, no agents and no simulator: the test speaks as them.
+stack_options two_tenants_no_agents() {
+    stack_options o;
+    o.tenants = {};
+    o.extra_tenants = {"tenant-a", "tenant-b"};
+    o.with_sim = false;
+    return o;
+}
 
 std::unique_ptr<mqtt::client> connect_as(stack& s, const std::string& user, const std::string& id) {
     auto c = std::make_unique<mqtt::client>(mqtt::client_options_builder()
@@ -96,11 +106,7 @@ bool audited(stack& s, const std::string& actor, const std::string& action, cons
 }
 
 TEST(E2ESecurity, CrossTenantPublishesAreRefusedAndNeverStored) {
-    stack_options o;
-    o.tenants = {};
-    o.extra_tenants = {"tenant-a", "tenant-b"};
-    o.with_sim = false;
-    stack s(o);
+    stack s(two_tenants_no_agents());
     s.start_coordinator();
     auto a = connect_as(s, "tenant-a", "e2e-tenant-a");
 
@@ -135,11 +141,7 @@ TEST(E2ESecurity, CrossTenantPublishesAreRefusedAndNeverStored) {
 }
 
 TEST(E2ESecurity, ForgedApprovalsAndResultsAreRefusedAndAudited) {
-    stack_options o;
-    o.tenants = {};
-    o.extra_tenants = {"tenant-a", "tenant-b"};
-    o.with_sim = false;
-    stack s(o);
+    stack s(two_tenants_no_agents());
     s.start_coordinator();
     {
         auto a = connect_as(s, "tenant-a", "e2e-tenant-a");
@@ -192,19 +194,42 @@ TEST(E2ESecurity, ForgedApprovalsAndResultsAreRefusedAndAudited) {
     EXPECT_TRUE(eventually([&] { return s.sql_int("SELECT count(*) FROM approvals WHERE admin = 'alice'") == 1; }));
     EXPECT_EQ(s.sql_int("SELECT count(*) FROM approvals WHERE admin = 'bob'"), 0);
 
-    // 5. tenant-b answers tenant-a's task with a forged CommandResult: refused and audited.
-    auto b = connect_as(s, "tenant-b", "e2e-tenant-b");
-    auto res = codec::make_envelope("tenant-b", "agent/tenant-b");
-    res.mutable_command_result()->set_command_id("forged-command");
-    res.mutable_command_result()->set_task_id(id);
-    res.mutable_command_result()->set_plan_version(1);
-    res.mutable_command_result()->set_outcome(v1::COMMAND_OUTCOME_SUCCEEDED);
-    ASSERT_TRUE(b->publish(as_message(topics::results("tenant-b"), res)));
-    EXPECT_TRUE(eventually([&] { return audited(s, "agent:tenant-b", "result.refused", id); }))
-        << "no audit entry for the forged result" << s.logs();
+    // 5. alice's approval was enough (one needed): the task is DISPATCHED with a real command id.
+    ASSERT_TRUE(eventually([&] { return s.sql_int("SELECT count(*) FROM commands WHERE task_id = '" + id + "'") == 1; }))
+        << s.logs();
     now = s.task("tenant-a", "EXCLUDE_FROM_CA_POLICY");
     ASSERT_TRUE(now.has_value());
-    EXPECT_NE(short_enum(now->value("state", "")), "SUCCEEDED");
+    ASSERT_EQ(short_enum(now->value("state", "")), "DISPATCHED");
+    const std::string command_id = now->value("command_id", "");
+    ASSERT_FALSE(command_id.empty()) << now->dump();
+    auto forged_result = [&](const std::string& tenant, const std::string& task_id, const std::string& cmd) {
+        auto res = codec::make_envelope(tenant, "agent/" + tenant);
+        res.mutable_command_result()->set_command_id(cmd);
+        res.mutable_command_result()->set_task_id(task_id);
+        res.mutable_command_result()->set_plan_version(1);
+        res.mutable_command_result()->set_outcome(v1::COMMAND_OUTCOME_SUCCEEDED);
+        return as_message(topics::results(tenant), res);
+    };
+    // tenant-b answers tenant-a's task with its real command id; tenant-a answers an unknown task
+    // with that command id, and its own task with a made-up one. All refused and audited, and the
+    // dispatch record is untouched (issue 13: a refused result used to write into it).
+    auto b = connect_as(s, "tenant-b", "e2e-tenant-b");
+    ASSERT_TRUE(b->publish(forged_result("tenant-b", id, command_id)));
+    ASSERT_TRUE(agent->publish(forged_result("tenant-a", "00000000-0000-4000-8000-00000000dead", command_id)));
+    ASSERT_TRUE(agent->publish(forged_result("tenant-a", id, "forged-command")));
+    EXPECT_TRUE(eventually([&] { return audited(s, "agent:tenant-b", "result.refused", id); }))
+        << "no audit entry for the forged result" << s.logs();
+    EXPECT_TRUE(eventually([&] { return s.sql_int("SELECT count(*) FROM audit WHERE action = 'result.refused'") == 3; }))
+        << s.logs();
+    now = s.task("tenant-a", "EXCLUDE_FROM_CA_POLICY");
+    ASSERT_TRUE(now.has_value());
+    EXPECT_EQ(short_enum(now->value("state", "")), "DISPATCHED");
+    EXPECT_EQ(s.sql_int("SELECT count(*) FROM commands WHERE command_id = '" + command_id +
+                        "' AND outcome IS NULL AND result_at_ms IS NULL AND result_detail IS NULL"),
+              1)
+        << "a refused result wrote into the dispatch record";
+    EXPECT_EQ(s.sql_int("SELECT count(*) FROM commands WHERE outcome IS NOT NULL"), 0);
+    EXPECT_EQ(s.sql_int("SELECT count(*) FROM events WHERE body_type = 'command_result'"), 0);
     EXPECT_EQ(s.ctl("alice", {"audit", "--verify"}, &out), 0) << out;
 }
 

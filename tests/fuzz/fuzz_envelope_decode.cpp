@@ -75,6 +75,9 @@ std::vector<std::pair<std::string, std::string>> seeds() {
     e = codec::make_envelope("", "coordinator");
     e.mutable_admin_response()->set_request_id("r1");
     add("admin_response", topics::admin_responses("alice"), e);
+    e = codec::make_envelope("", "coordinator");
+    e.mutable_audit_checkpoint()->set_seq(42);
+    add("audit_checkpoint", topics::audit_checkpoint(), e);
     return out;
 }
 

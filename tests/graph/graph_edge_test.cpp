@@ -10,25 +10,15 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/graph/graph_client.h"
-#include "common/http/http_server.h"
+#include "tests/graph/loopback_server.h"
 
 namespace {
 
 using namespace connguard;
 
-class GraphEdge : public ::testing::Test {
+class GraphEdge : public test::LoopbackServerTest {
 protected:
-    void SetUp() override {
-        http::server::options o;
-        o.host = "127.0.0.1";
-        o.port = 0;
-        server_ = std::make_unique<http::server>(o, [this](const http::server_request& r) { return handle(r); });
-        ASSERT_TRUE(server_->start().ok());
-        base_ = "http://127.0.0.1:" + std::to_string(server_->port());
-    }
-    void TearDown() override { server_->stop(); }
-
-    http::server_response handle(const http::server_request& r) {
+    http::server_response handle(const http::server_request& r) override {
         {
             std::lock_guard lock(mu_);
             paths_.push_back(r.path + (r.query.empty() ? "" : "?" + r.query));
@@ -58,8 +48,6 @@ protected:
         return o;
     }
 
-    std::unique_ptr<http::server> server_;
-    std::string base_;
     std::mutex mu_;
     std::vector<std::string> paths_;
 };

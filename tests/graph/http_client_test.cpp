@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "common/http/http_client.h"
-#include "common/http/http_server.h"
+#include "tests/graph/loopback_server.h"
 #include "tests/support/process.h"
 
 namespace {
@@ -24,20 +24,9 @@ http::request req(std::string method, std::string url, http::header_list headers
     return r;
 }
 
-class HttpClient : public ::testing::Test {
+class HttpClient : public test::LoopbackServerTest {
 protected:
-    void SetUp() override {
-        http::server::options o;
-        o.host = "127.0.0.1";
-        o.port = 0;
-        server_ = std::make_unique<http::server>(o, [this](const http::server_request& r) { return handle(r); });
-        auto st = server_->start();
-        ASSERT_TRUE(st.ok()) << st.err().message;
-        base_ = "http://127.0.0.1:" + std::to_string(server_->port());
-    }
-    void TearDown() override { server_->stop(); }
-
-    http::server_response handle(const http::server_request& r) {
+    http::server_response handle(const http::server_request& r) override {
         ++hits_;
         if (r.path == "/echo") {
             std::string body = r.method + "|" + r.target + "|" + r.header("Content-Type") + "|" + r.header("X-Test") + "|" + r.body;
@@ -58,8 +47,6 @@ protected:
         return {404, {}, "nope"};
     }
 
-    std::unique_ptr<http::server> server_;
-    std::string base_;
     std::atomic<int> hits_{0};
 };
 

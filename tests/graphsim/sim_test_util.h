@@ -59,7 +59,10 @@ inline std::string enc(const std::string& v) {
 
 inline std::string form(const std::vector<std::pair<std::string, std::string>>& fields) {
     std::string out;
-    for (const auto& [k, v] : fields) out += (out.empty() ? "" : "&") + enc(k) + "=" + enc(v);
+    for (const auto& [k, v] : fields) {
+        if (!out.empty()) out += '&';
+        out += enc(k) + "=" + enc(v);
+    }
     return out;
 }
 

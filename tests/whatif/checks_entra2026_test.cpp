@@ -5,7 +5,7 @@
 
 #include <chrono>
 
-#include "agent/checks/checks.h"
+#include "tests/support/check_fixtures.h"
 #include "common/clock.h"
 
 namespace connguard::checks {
@@ -15,7 +15,11 @@ using nlohmann::json;
 using snapshot::collected;
 using namespace std::chrono_literals;
 
-const char* const account_id = "aaaaaaaa-0000-0000-0000-000000000001";
+using test::account_id;
+using test::evidence;
+using test::results;
+using test::suggests;
+using test::the;
 const std::chrono::system_clock::time_point now = from_unix_ms(1796601600000);  // 2026-12-07T00:00:00Z
 
 json mfa_policy(const std::string& id, const std::string& state = "enabled") {
@@ -52,17 +56,7 @@ snapshot::signin_log_entry log_entry(const std::string& resource, int code, std:
 }
 
 snapshot::tenant_snapshot healthy() {
-    snapshot::tenant_snapshot s;
-    s.tenant_key = "contoso";
-    s.account_upn = "svc@contoso.example";
-    s.security_defaults_enabled = collected<bool>::of(false);
-    s.ca_policies = collected<std::vector<json>>::of({});
-    s.named_locations = collected<std::vector<json>>::of({});
-    s.user = collected<snapshot::account>::of({account_id, "svc@contoso.example", "Service", true, "Member"});
-    s.group_ids = collected<std::vector<std::string>>::of({});
-    s.roles = collected<std::vector<snapshot::role_assignment>>::of({});
-    s.mfa_registration = collected<snapshot::registration>::of({true, true, {"microsoftAuthenticatorPush"}});
-    s.per_user_mfa_state = collected<std::string>::of("disabled");
+    auto s = test::healthy_tenant();
     snapshot::signin_history log;
     log.latest = {log_entry(whatif::app_exchange_online, 0, now - 1h)};
     s.signin_log = collected<snapshot::signin_history>::of(log);
@@ -75,28 +69,6 @@ options at_now() {
     return o;
 }
 
-std::vector<const v1::CheckResult*> results(const v1::ValidationReport& r, const std::string& id) {
-    std::vector<const v1::CheckResult*> out;
-    for (const auto& c : r.checks())
-        if (c.id() == id) out.push_back(&c);
-    return out;
-}
-const v1::CheckResult& the(const v1::ValidationReport& r, const std::string& id) {
-    auto v = results(r, id);
-    EXPECT_EQ(v.size(), 1u) << id;
-    static v1::CheckResult none;
-    return v.empty() ? none : *v.front();
-}
-const v1::Evidence* evidence(const v1::CheckResult& c, const std::string& kind) {
-    for (const auto& e : c.evidence())
-        if (e.kind() == kind) return &e;
-    return nullptr;
-}
-bool suggests(const v1::CheckResult& c, v1::RemediationKind k) {
-    for (const auto& r : c.remediations())
-        if (r.kind() == k) return true;
-    return false;
-}
 
 // ---- Microsoft-managed policies (graph.md §11.1) ------------------------------------------------
 

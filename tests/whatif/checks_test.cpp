@@ -3,7 +3,7 @@
 
 #include <map>
 
-#include "agent/checks/checks.h"
+#include "tests/support/check_fixtures.h"
 
 namespace connguard::checks {
 namespace {
@@ -12,7 +12,9 @@ using nlohmann::json;
 using snapshot::collect_error;
 using snapshot::collected;
 
-const char* const account_id = "aaaaaaaa-0000-0000-0000-000000000001";
+using test::account_id;
+using test::results;
+using test::the;
 
 json policy(const std::string& id, const std::string& control, const std::string& state = "enabled") {
     return {{"id", id}, {"displayName", "Policy " + id}, {"state", state},
@@ -22,18 +24,7 @@ json policy(const std::string& id, const std::string& control, const std::string
 }
 
 snapshot::tenant_snapshot healthy() {
-    snapshot::tenant_snapshot s;
-    s.tenant_key = "contoso";
-    s.azure_tenant_id = "tttttttt-0000-0000-0000-000000000000";
-    s.account_upn = "svc@contoso.example";
-    s.security_defaults_enabled = collected<bool>::of(false);
-    s.ca_policies = collected<std::vector<json>>::of({});
-    s.named_locations = collected<std::vector<json>>::of({});
-    s.user = collected<snapshot::account>::of({account_id, "svc@contoso.example", "Service", true, "Member"});
-    s.group_ids = collected<std::vector<std::string>>::of({});
-    s.roles = collected<std::vector<snapshot::role_assignment>>::of({});
-    s.mfa_registration = collected<snapshot::registration>::of({true, true, {"microsoftAuthenticatorPush"}});
-    s.per_user_mfa_state = collected<std::string>::of("disabled");
+    auto s = test::healthy_tenant();
     snapshot::signin_result ok;
     ok.outcome = snapshot::signin_outcome::success;
     ok.resource_app_id = whatif::app_exchange_online;
@@ -59,19 +50,6 @@ snapshot::tenant_snapshot healthy() {
 
 collect_error graph_error(const std::string& what) { return {"graph.http", what + ": 503 Service Unavailable", ""}; }
 
-std::vector<const v1::CheckResult*> results(const v1::ValidationReport& r, const std::string& id) {
-    std::vector<const v1::CheckResult*> out;
-    for (const auto& c : r.checks()) {
-        if (c.id() == id) out.push_back(&c);
-    }
-    return out;
-}
-const v1::CheckResult& the(const v1::ValidationReport& r, const std::string& id) {
-    auto v = results(r, id);
-    EXPECT_EQ(v.size(), 1u) << id;
-    static v1::CheckResult none;
-    return v.empty() ? none : *v.front();
-}
 
 TEST(Checks, HealthyTenantIsAllOkInStableOrder) {
     auto r = run_checks(healthy());

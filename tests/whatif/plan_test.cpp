@@ -2,7 +2,7 @@
 // rendering turns them into the Graph call (common/remediation_plan.h). Pure.
 #include <gtest/gtest.h>
 
-#include "agent/checks/checks.h"
+#include "tests/support/check_fixtures.h"
 #include "common/remediation_plan.h"
 
 namespace connguard {
@@ -11,12 +11,12 @@ namespace {
 using nlohmann::json;
 using snapshot::collected;
 
-const char* const account_id = "aaaaaaaa-0000-0000-0000-000000000001";
+using test::account_id;
 
+/// Security Defaults on, a CA policy requiring MFA, a Global Administrator assignment and per-user
+/// MFA enforced: every kind of fix the checks propose.
 snapshot::tenant_snapshot tenant() {
-    snapshot::tenant_snapshot s;
-    s.tenant_key = "contoso";
-    s.account_upn = "svc@contoso.example";
+    auto s = test::healthy_tenant();
     s.security_defaults_enabled = collected<bool>::of(true);
     s.ca_policies = collected<std::vector<json>>::of({json{
         {"id", "p1"},
@@ -28,12 +28,8 @@ snapshot::tenant_snapshot tenant() {
           {"applications", {{"includeApplications", {"All"}}}},
           {"clientAppTypes", {"all"}}}},
         {"grantControls", {{"operator", "OR"}, {"builtInControls", {"mfa"}}}}}});
-    s.named_locations = collected<std::vector<json>>::of({});
-    s.user = collected<snapshot::account>::of({account_id, "svc@contoso.example", "Service", true, "Member"});
-    s.group_ids = collected<std::vector<std::string>>::of({});
     s.roles = collected<std::vector<snapshot::role_assignment>>::of(
         {{"assignment-ga", "62e90394-69f5-4237-9190-012177145e10", "/"}});
-    s.mfa_registration = collected<snapshot::registration>::of({true, true, {"microsoftAuthenticatorPush"}});
     s.per_user_mfa_state = collected<std::string>::of("enforced");
     return s;
 }

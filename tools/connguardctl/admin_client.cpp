@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "common/clock.h"
 #include "common/config.h"
@@ -158,6 +159,41 @@ result<v1::AdminResponse> admin_session::call(v1::AdminRequest req) {
                                          " s (is connguard-coordinator running, and is '" + flags_.user +
                                          "' in its approvers?)");
     return st_->answers[req.request_id()];
+}
+
+result<v1::AuditCheckpoint> fetch_retained_checkpoint(const connection_flags& flags) {
+    auto c = connect_as(flags, "audit checkpoint");
+    if (!c) return c.err();
+    struct shared {
+        std::mutex mu;
+        std::condition_variable cv;
+        std::optional<v1::AuditCheckpoint> got;
+    };
+    auto sh = std::make_shared<shared>();
+    (*c)->subscribe(topics::audit_checkpoint(), [sh](const mqtt::message& m) {
+        auto d = codec::decode(m.topic, m.payload);
+        if (!d.ok() || !d.envelope.has_audit_checkpoint()) return mqtt::handler_result::handled;
+        std::lock_guard lock(sh->mu);
+        sh->got = d.envelope.audit_checkpoint();
+        sh->cv.notify_all();
+        return mqtt::handler_result::handled;
+    });
+    if (auto cs = (*c)->connect(flags.timeout); !cs)
+        return make_error("connect", "cannot connect to " + flags.broker + " as '" + flags.user + "': " + cs.err().message);
+    std::optional<v1::AuditCheckpoint> got;
+    {
+        std::unique_lock lock(sh->mu);
+        sh->cv.wait_for(lock, flags.timeout, [&] { return sh->got.has_value(); });
+        got = sh->got;
+    }
+    (*c)->disconnect(std::chrono::seconds{2});
+    if (!got)
+        return make_error("no_checkpoint",
+                          "no audit checkpoint retained on " + topics::audit_checkpoint() + " within " +
+                              std::to_string(flags.timeout.count() / 1000.0).substr(0, 4) +
+                              " s (does the coordinator have audit.signingKeyFile, and may '" + flags.user +
+                              "' read that topic?)");
+    return *got;
 }
 
 status follow_alerts(const connection_flags& flags, const std::vector<std::string>& filters,

@@ -58,6 +58,11 @@ private:
     connection_flags flags_;
 };
 
+/// Connects as flags.user and returns the audit checkpoint retained on connguard/v1/audit/checkpoint
+/// (the coordinator's newest). Error "no_checkpoint" when none arrives within flags.timeout.
+/// The signature is not checked here.
+result<v1::AuditCheckpoint> fetch_retained_checkpoint(const connection_flags& flags);
+
 /// Connects as flags.user and calls `on_alert` for each Alert on the given filters until it
 /// returns false or the process gets SIGINT/SIGTERM.
 status follow_alerts(const connection_flags& flags, const std::vector<std::string>& filters,

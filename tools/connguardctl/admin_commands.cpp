@@ -1,16 +1,22 @@
 // connguardctl admin subcommands: tenants, tasks, task show, approve, reject, alerts, audit.
-// They talk to connguard-coordinator over MQTT request/response (admin_client.h).
+// They talk to connguard-coordinator over MQTT request/response (admin_client.h); `audit --verify`
+// also compares the log with the coordinator's signed checkpoints (coordinator/audit_checkpoint.h).
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 
+#include <nlohmann/json.hpp>
+
+#include "common/atomic_file.h"
 #include "common/text.h"
 #include "common/topics.h"
 #include "connguard/v1/envelope.pb.h"
+#include "coordinator/audit_checkpoint.h"
 #include "tools/connguardctl/admin_client.h"
 #include "tools/connguardctl/commands.h"
 
@@ -19,6 +25,7 @@ namespace connguard::ctl {
 namespace {
 
 using google::protobuf::util::TimeUtil;
+namespace checkpoint = coord::checkpoint;
 
 std::string to_json(const google::protobuf::Message& m) {
     std::string out;
@@ -78,14 +85,10 @@ bool prepare(const char* cmd, int argc, char** argv, const char* usage, parsed_a
     return true;
 }
 
-/// Sends one request; prints errors; returns the response or an exit code.
-int call(const char* cmd, const connection_flags& conn, const v1::AdminRequest& req, v1::AdminResponse& out) {
-    auto session = admin_session::open(conn);
-    if (!session) {
-        std::fprintf(stderr, "connguardctl %s: %s\n", cmd, session.err().message.c_str());
-        return exit_usage;
-    }
-    auto r = (*session)->call(req);
+/// Sends one request on an open session; prints errors; returns the response or an exit code.
+int call_in(const char* cmd, admin_session& session, const connection_flags& conn, const v1::AdminRequest& req,
+            v1::AdminResponse& out) {
+    auto r = session.call(req);
     if (!r) {
         std::fprintf(stderr, "connguardctl %s: %s\n", cmd, r.err().message.c_str());
         return r.err().code == "forbidden" ? exit_refused : exit_usage;
@@ -98,6 +101,16 @@ int call(const char* cmd, const connection_flags& conn, const v1::AdminRequest& 
         return exit_refused;
     }
     return exit_ok;
+}
+
+/// Sends one request on a session of its own; prints errors; returns the response or an exit code.
+int call(const char* cmd, const connection_flags& conn, const v1::AdminRequest& req, v1::AdminResponse& out) {
+    auto session = admin_session::open(conn);
+    if (!session) {
+        std::fprintf(stderr, "connguardctl %s: %s\n", cmd, session.err().message.c_str());
+        return exit_usage;
+    }
+    return call_in(cmd, **session, conn, req, out);
 }
 
 void print_task_line(const v1::TaskView& t) {
@@ -346,25 +359,139 @@ int run_reject(int argc, char** argv) {
 
 int run_audit(int argc, char** argv) {
     static const char* usage =
-        "usage: connguardctl audit [--verify] [--task ID] [--after SEQ] [--limit N] [--json] [connection flags]\n\n"
-        "Shows the append-only audit log; --verify also checks its hash chain (exit 1 when broken).\n";
+        "usage: connguardctl audit [--verify] [--task ID] [--after SEQ] [--limit N] [--json] [connection flags]\n"
+        "       connguardctl audit --verify [--checkpoint FILE] [--from-broker] --audit-public-key FILE\n"
+        "                                   [--json] [connection flags]\n\n"
+        "Shows the append-only audit log; --verify also checks its hash chain (exit 1 when broken).\n"
+        "A chain cut short at its end still verifies; the coordinator's signed checkpoints see that:\n"
+        "  --checkpoint FILE         the checkpoints in FILE (the coordinator's audit.checkpointFile)\n"
+        "  --from-broker             the checkpoint retained on connguard/v1/audit/checkpoint\n"
+        "  --audit-public-key FILE   the coordinator's public key (PEM), the only thing trusted\n"
+        "                            (connguard-coordinator --config C --print-audit-public-key)\n"
+        "Exit 1 also when a checkpoint's signature is bad, when the log ends before a checkpoint's\n"
+        "entry (entries cut off) or when an entry differs from a checkpoint (rewritten).\n";
     parsed_args a;
     int code = 0;
     if (!prepare("audit", argc, argv, usage, a, code)) return code;
     v1::AdminRequest req;
     auto* q = req.mutable_query_audit();
+    std::string checkpoint_file, public_key_file;
+    bool from_broker = false;
     for (std::size_t i = 0; i < a.rest.size(); ++i) {
         const auto& x = a.rest[i];
         if (x == "--verify") q->set_verify(true);
         else if (x == "--task" && i + 1 < a.rest.size()) q->set_task_id(a.rest[++i]);
         else if (x == "--after" && i + 1 < a.rest.size()) q->set_after_seq(std::strtoull(a.rest[++i].c_str(), nullptr, 10));
         else if (x == "--limit" && i + 1 < a.rest.size()) q->set_limit(static_cast<std::uint32_t>(std::strtoul(a.rest[++i].c_str(), nullptr, 10)));
+        else if (x == "--checkpoint" && i + 1 < a.rest.size()) checkpoint_file = a.rest[++i];
+        else if (x == "--from-broker") from_broker = true;
+        else if (x == "--audit-public-key" && i + 1 < a.rest.size()) public_key_file = a.rest[++i];
         else return usage_error("audit", "unexpected argument '" + x + "'", usage);
     }
+    const bool compare_checkpoints = !checkpoint_file.empty() || from_broker;
+    if (compare_checkpoints && !q->verify())
+        return usage_error("audit", "--checkpoint and --from-broker compare while verifying: add --verify", usage);
+    if (compare_checkpoints && public_key_file.empty())
+        return usage_error("audit", "--checkpoint and --from-broker need --audit-public-key FILE", usage);
+    if (!compare_checkpoints && !public_key_file.empty())
+        return usage_error("audit", "--audit-public-key goes with --checkpoint FILE or --from-broker", usage);
+
+    // Trust first: the key and every checkpoint's signature, before the log is looked at.
+    std::vector<v1::AuditCheckpoint> checkpoints;
+    std::optional<checkpoint::public_key> key;
+    if (compare_checkpoints) {
+        auto pem = read_file(public_key_file);
+        if (!pem) {
+            std::fprintf(stderr, "connguardctl audit: --audit-public-key: %s\n", pem.err().message.c_str());
+            return exit_usage;
+        }
+        auto k = checkpoint::public_key::from_pem(*pem);
+        if (!k) {
+            std::fprintf(stderr, "connguardctl audit: %s: %s\n", public_key_file.c_str(), k.err().message.c_str());
+            return exit_usage;
+        }
+        key = std::move(*k);
+    }
+    if (!checkpoint_file.empty()) {
+        auto text = read_file(checkpoint_file);
+        if (!text) {
+            std::fprintf(stderr, "connguardctl audit: --checkpoint: %s\n", text.err().message.c_str());
+            return exit_usage;
+        }
+        auto cps = checkpoint::parse_file(*text, *key);
+        if (!cps) {
+            std::fprintf(stderr, "connguardctl audit: checkpoint file %s refused: %s\n", checkpoint_file.c_str(),
+                         cps.err().message.c_str());
+            return exit_refused;
+        }
+        checkpoints = std::move(*cps);
+    }
+    if (from_broker) {
+        auto cp = fetch_retained_checkpoint(a.conn);
+        if (!cp) {
+            std::fprintf(stderr, "connguardctl audit: %s\n", cp.err().message.c_str());
+            return exit_usage;
+        }
+        if (auto st = checkpoint::verify(*cp, *key); !st) {
+            std::fprintf(stderr, "connguardctl audit: the checkpoint retained on %s refused: %s\n",
+                         topics::audit_checkpoint().c_str(), st.err().message.c_str());
+            return exit_refused;
+        }
+        checkpoints.push_back(std::move(*cp));
+    }
+
+    auto session = admin_session::open(a.conn);
+    if (!session) {
+        std::fprintf(stderr, "connguardctl audit: %s\n", session.err().message.c_str());
+        return exit_usage;
+    }
     v1::AdminResponse rsp;
-    if (int rc = call("audit", a.conn, req, rsp); rc != exit_ok) return rc;
+    if (int rc = call_in("audit", **session, a.conn, req, rsp); rc != exit_ok) return rc;
+
+    // The checkpoint comparison: the log's head from the verify answer, the hash of every entry a
+    // checkpoint names (asked in batches that fit one answer), then the pure comparison.
+    std::vector<std::string> problems;
+    if (compare_checkpoints) {
+        const auto& v = rsp.verification();
+        if (v.entries() > 0 && v.head_seq() == 0) {
+            std::fprintf(stderr, "connguardctl audit: the coordinator does not report the log's head (an older "
+                                 "coordinator?); checkpoints cannot be compared\n");
+            return exit_usage;
+        }
+        checkpoint::log_state log;
+        log.head_seq = v.head_seq();
+        log.head_hash = v.head_hash();
+        const auto seqs = checkpoint::seqs_to_fetch(checkpoints, log.head_seq);
+        constexpr std::size_t batch = 1000;
+        for (std::size_t i = 0; i < seqs.size(); i += batch) {
+            v1::AdminRequest hr;
+            auto* hq = hr.mutable_query_audit();
+            hq->set_after_seq(log.head_seq);  // no entries, only the hashes
+            hq->set_limit(1);
+            for (std::size_t j = i; j < seqs.size() && j < i + batch; ++j) hq->add_hash_at(seqs[j]);
+            v1::AdminResponse hrsp;
+            if (int rc = call_in("audit", **session, a.conn, hr, hrsp); rc != exit_ok) return rc;
+            for (const auto& h : hrsp.audit_hashes()) log.hash_at[h.seq()] = h.hash();
+        }
+        problems = checkpoint::compare(checkpoints, log);
+    }
+    const v1::AuditCheckpoint* newest = nullptr;
+    for (const auto& c : checkpoints)
+        if (!newest || c.seq() > newest->seq()) newest = &c;
+
     if (a.conn.json) {
-        std::printf("%s\n", to_json(rsp).c_str());
+        if (!compare_checkpoints) {
+            std::printf("%s\n", to_json(rsp).c_str());
+        } else {
+            nlohmann::json out;
+            out["audit"] = nlohmann::json::parse(to_json(rsp));
+            out["checkpoints"] = {{"ok", problems.empty()},
+                                  {"compared", checkpoints.size()},
+                                  {"newest_seq", newest ? newest->seq() : 0},
+                                  {"key_id", key->key_id()},
+                                  {"problems", problems}};
+            std::printf("%s\n", out.dump().c_str());
+        }
     } else {
         for (const auto& e : rsp.audit())
             std::printf("%6llu  %s  %-14s  %-26s  %-12s  %-36s  %s\n", static_cast<unsigned long long>(e.seq()),
@@ -377,6 +504,19 @@ int run_audit(int argc, char** argv) {
                 std::printf("AUDIT CHAIN BROKEN at entry %llu (of %llu checked)\n",
                             static_cast<unsigned long long>(v.first_bad_seq()), static_cast<unsigned long long>(v.entries()));
         }
+        if (compare_checkpoints) {
+            for (const auto& p : problems) std::printf("AUDIT LOG CONTRADICTS A SIGNED CHECKPOINT: %s\n", p.c_str());
+            if (problems.empty() && newest)
+                std::printf("audit log agrees with %zu signed checkpoint(s) (key %s); the newest anchors entry %llu "
+                            "(%s, %s)\n",
+                            checkpoints.size(), key->key_id().c_str(), static_cast<unsigned long long>(newest->seq()),
+                            when(newest->at()).c_str(), newest->coordinator_id().c_str());
+        }
+    }
+    if (!problems.empty()) {
+        std::fprintf(stderr, "connguardctl audit: the log contradicts %s signed checkpoint(s): %s\n",
+                     problems.size() == 1 ? "a" : "the", problems.front().c_str());
+        return exit_refused;
     }
     if (q->verify() && !rsp.verification().ok()) return exit_refused;
     return exit_ok;

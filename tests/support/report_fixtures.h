@@ -1,7 +1,9 @@
 #pragma once
-#include <nlohmann/json.hpp>
-// Builders for the coordinator tests: reports with the evidence agent/checks writes, envelopes.
+// Builders of what agents send, for the coordinator's tests and benchmark: validation reports
+// with the checks' results and typed plans, change events, envelopes. Header-only.
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include <google/protobuf/util/time_util.h>
 

@@ -1,0 +1,1 @@
+// Compiles tests/CMakeLists.txt's precompiled header once; every test executable reuses it.
