@@ -4,6 +4,7 @@
 
 #include "common/atomic_file.h"
 #include "common/config.h"
+#include "common/file_checks.h"
 #include "common/topics.h"
 
 namespace connguard::coord {
@@ -124,6 +125,22 @@ result<coordinator_config> load_config(const std::filesystem::path& path) {
     r.reject_unknown_fields();
     if (!r.ok()) return make_error("config.invalid", r.error_text());
     return c;
+}
+
+status check_startable(const coordinator_config& c, const std::filesystem::path& config_path) {
+    std::string errors;
+    auto check = [&](const char* field, const status& st) {
+        if (!st) errors += (errors.empty() ? "" : "\n") + config_path.string() + ": field '" + field + "': " + st.err().message;
+    };
+    check("store.path", check_writable_file(c.db_path));
+    // SQLite writes its -wal and -shm files next to the database.
+    check("store.path", check_writable_folder(c.db_path.parent_path().empty() ? "." : c.db_path.parent_path()));
+    if (!c.log_file.empty()) check("log.file", check_writable_file(c.log_file));
+    if (!c.ca_file.empty()) check("broker.caFile", check_readable_file(c.ca_file));
+    if (!c.persistence_dir.empty()) check("broker.persistenceDir", check_writable_folder(c.persistence_dir));
+    if (c.audit && !c.audit->file.empty()) check("audit.checkpointFile", check_writable_file(c.audit->file));
+    if (!errors.empty()) return make_error("config.not_startable", errors);
+    return {};
 }
 
 }  // namespace connguard::coord

@@ -23,7 +23,9 @@ after commit), turns FAILs into approval-gated remediation tasks, answers admin 
 
 options:
   --config FILE     JSON configuration (see coordinator/README.md and coordinator.example.json)
-  --check-config    validate the configuration and exit (0 = valid)
+  --check-config    check the configuration as the start would and exit (0 = startable, 2 = not):
+                    fields and unknown keys, secret files, the signing key, the store's folder,
+                    log and checkpoint files, the broker CA file; touches neither broker nor database
   --print-audit-public-key
                     print the public key of audit.signingKeyFile (PEM) and exit: what
                     `connguardctl audit --verify --audit-public-key FILE` trusts
@@ -65,6 +67,10 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (check_only) {
+        if (auto st = connguard::coord::check_startable(*cfg, config_path); !st) {
+            std::cerr << "connguard-coordinator: cannot start with this configuration:\n" << st.err().message << "\n";
+            return 2;
+        }
         std::cout << config_path << ": OK\n";
         return 0;
     }

@@ -1,32 +1,16 @@
 #include "agent/core/config_check.h"
 
-#include <unistd.h>
-
 #include <fstream>
 #include <sstream>
 
 #include "agent/graph/jwt.h"
+#include "common/file_checks.h"
 
 namespace connguard::agent {
 namespace {
 
 std::string field_error(const tenant_config& c, const char* field, const std::string& reason) {
     return c.file.string() + ": field '" + field + "': " + reason;
-}
-
-std::string writable_folder_problem(const std::filesystem::path& dir) {
-    std::error_code ec;
-    if (std::filesystem::exists(dir, ec)) {
-        if (!std::filesystem::is_directory(dir, ec)) return dir.string() + ": not a folder";
-        if (::access(dir.c_str(), W_OK | X_OK) != 0) return dir.string() + ": not writable by this user";
-        return {};
-    }
-    const auto parent = dir.parent_path().empty() ? std::filesystem::path(".") : dir.parent_path();
-    if (!std::filesystem::is_directory(parent, ec))
-        return dir.string() + ": does not exist, and neither does its parent " + parent.string();
-    if (::access(parent.c_str(), W_OK | X_OK) != 0)
-        return dir.string() + ": does not exist and cannot be created (" + parent.string() + " is not writable)";
-    return {};
 }
 
 }  // namespace
@@ -57,9 +41,9 @@ status check_startable(const tenant_config& c, std::chrono::system_clock::time_p
         }
     }
     if (!c.state_dir.empty())
-        if (auto problem = writable_folder_problem(c.state_dir); !problem.empty()) add(field_error(c, "stateDir", problem));
-    if (!c.http_ca_file.empty() && ::access(c.http_ca_file.c_str(), R_OK) != 0)
-        add(field_error(c, "graph.caFile", c.http_ca_file.string() + ": missing or not readable"));
+        if (auto st = check_writable_folder(c.state_dir); !st) add(field_error(c, "stateDir", st.err().message));
+    if (!c.http_ca_file.empty())
+        if (auto st = check_readable_file(c.http_ca_file); !st) add(field_error(c, "graph.caFile", st.err().message));
 
     if (!errors.empty()) return make_error("config.not_startable", errors);
     return {};

@@ -233,6 +233,35 @@ TEST(CoordinatorIntegration, ConnguardctlReportsAClearErrorWithoutACoordinator) 
     EXPECT_NE(out.find("no answer from the coordinator"), std::string::npos) << out;
 }
 
+TEST(CoordinatorIntegration, CheckConfigNamesWhatTheStartWouldTripOverAndTouchesNothing) {
+    test::temp_dir dir("coord-check");
+    const auto pw = dir.path() / "pw";
+    std::ofstream(pw) << "secret-password\n";
+    std::filesystem::permissions(pw, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    const auto cfg = dir.path() / "c.json";
+    auto write_config = [&](const std::string& store_path) {
+        std::ofstream(cfg) << R"({"broker": {"url": "tcp://127.0.0.1:1", "username": "coordinator", "passwordFile": "pw"},
+                                  "store": {"path": ")" + store_path + R"("}, "log": {"file": "pw/coordinator.log"}})";
+    };
+    const std::string bin = std::string(CONNGUARD_BIN_DIR) + "/connguard-coordinator";
+    std::string out;
+    // The store's folder does not exist and the log "folder" is a file: both named, nothing created.
+    write_config("missing/c.db");
+    EXPECT_EQ(test::run_command({bin, "--config", cfg.string(), "--check-config"}, &out), 2) << out;
+    EXPECT_NE(out.find("field 'store.path': " + (dir.path() / "missing/c.db").string() + ": its folder"), std::string::npos)
+        << out;
+    EXPECT_NE(out.find("field 'log.file': "), std::string::npos) << out;
+    EXPECT_FALSE(std::filesystem::exists(dir.path() / "missing"));
+    EXPECT_EQ(out.find("secret-password"), std::string::npos);
+
+    // Startable: the broker port is closed and the database does not exist yet; neither is touched.
+    std::ofstream(cfg) << R"({"broker": {"url": "tcp://127.0.0.1:1", "username": "coordinator", "passwordFile": "pw"},
+                              "store": {"path": "c.db"}})";
+    EXPECT_EQ(test::run_command({bin, "--config", cfg.string(), "--check-config"}, &out), 0) << out;
+    EXPECT_NE(out.find(": OK"), std::string::npos) << out;
+    EXPECT_FALSE(std::filesystem::exists(dir.path() / "c.db")) << "--check-config created the database";
+}
+
 TEST(CoordinatorIntegration, BadConfigIsRefusedNamingFileFieldAndReason) {
     test::temp_dir dir("coord-cfg");
     const auto pw = dir.path() / "pw";
