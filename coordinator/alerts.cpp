@@ -165,6 +165,16 @@ std::vector<alert_cause> standing_causes(const tenant_facts& f) {
         a.detail = "no message from the agent for " + std::to_string((f.now_ms - f.last_seen_ms) / 60000) +
                    " minutes (threshold " + std::to_string(f.silence_threshold_ms / 60000) + ")";
         out.push_back(std::move(a));
+    } else if (f.expected && f.report == nullptr && f.last_seen_ms == 0 && f.silence_threshold_ms > 0 &&
+               f.now_ms - f.expected_since_ms > f.silence_threshold_ms) {
+        alert_cause a;
+        a.cause = "agent:never_reported";
+        a.severity = v1::SEVERITY_CRITICAL;
+        a.title = "tenant " + t + ": agent never reported";
+        a.detail = "the coordinator expects this tenant (config 'tenants') and has heard nothing from its agent in the " +
+                   std::to_string((f.now_ms - f.expected_since_ms) / 60000) + " minutes since it started (threshold " +
+                   std::to_string(f.silence_threshold_ms / 60000) + ")";
+        out.push_back(std::move(a));
     }
     return out;
 }

@@ -47,6 +47,10 @@ struct tenant_facts {
     std::int64_t last_seen_ms = 0;                 ///< last message of any kind from the agent
     std::int64_t now_ms = 0;
     std::int64_t silence_threshold_ms = 0;         ///< 0 = no silence alerts
+    /// The coordinator's config lists the tenant (`tenants`): silence counts from expected_since_ms
+    /// (the coordinator's start) when its agent has never been heard from.
+    bool expected = false;
+    std::int64_t expected_since_ms = 0;
 };
 
 std::vector<alert_cause> standing_causes(const tenant_facts& facts);

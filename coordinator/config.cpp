@@ -57,6 +57,12 @@ result<coordinator_config> load_config(const std::filesystem::path& path) {
             }
         }
     }
+    for (const auto& tenant : r.optional_string_list("tenants")) {
+        if (!topics::valid_tenant_key(tenant))
+            r.fail("tenants", "'" + tenant + "' is not a tenant key ([a-z0-9][a-z0-9-]{0,62})");
+        else
+            c.engine.expected_tenants.insert(tenant);
+    }
     c.engine.task_ttl_ms = r.optional_int("tasks.ttlSeconds", 86400, 1, 90LL * 86400) * 1000;
     c.engine.dispatch_timeout_ms = r.optional_int("tasks.dispatchTimeoutSeconds", 600, 1, 7LL * 86400) * 1000;
     c.engine.command_validity_ms = r.optional_int("tasks.commandValiditySeconds", 3600, 1, 7LL * 86400) * 1000;

@@ -1,5 +1,6 @@
 #include "coordinator/engine.h"
 
+#include <algorithm>
 #include <set>
 #include <string_view>
 
@@ -42,10 +43,65 @@ std::string printable(std::string_view text, std::size_t max = 100) {
     return out;
 }
 
+/// What an admin request was about, for its audit entry: a refused request must name its target
+/// (task, tenant, filter), not only the refusal, so the log says what someone tried to do.
+struct request_target {
+    std::string tenant;
+    std::string task_id;
+    std::string text;  ///< e.g. "approve task T plan v2", "list tasks of tenant contoso"
+};
+
+request_target target_of(const v1::AdminRequest& req) {
+    request_target t;
+    switch (req.op_case()) {
+        case v1::AdminRequest::kListTenants: t.text = "list tenants"; break;
+        case v1::AdminRequest::kListTasks:
+            t.tenant = req.list_tasks().tenant();
+            t.text = "list tasks";
+            if (req.list_tasks().state() != v1::TASK_STATE_UNSPECIFIED)
+                t.text += " in state " + enum_word(v1::TaskState_Name(req.list_tasks().state()), "TASK_STATE_");
+            break;
+        case v1::AdminRequest::kShowTask:
+            t.task_id = req.show_task().task_id();
+            t.text = "show task " + printable(t.task_id);
+            break;
+        case v1::AdminRequest::kApprove:
+            t.task_id = req.approve().task_id();
+            t.text = "approve task " + printable(t.task_id) + " plan v" + std::to_string(req.approve().plan_version());
+            break;
+        case v1::AdminRequest::kReject:
+            t.task_id = req.reject().task_id();
+            t.text = "reject task " + printable(t.task_id);
+            break;
+        case v1::AdminRequest::kQueryAudit:
+            t.task_id = req.query_audit().task_id();
+            t.text = "query audit";
+            if (!t.task_id.empty()) t.text += " of task " + printable(t.task_id);
+            break;
+        case v1::AdminRequest::kListAlerts:
+            t.tenant = req.list_alerts().tenant();
+            t.text = req.list_alerts().include_resolved() ? "list alerts with history" : "list active alerts";
+            break;
+        case v1::AdminRequest::kListAdmins: t.text = "list admins"; break;
+        default: t.text = "request without an operation"; break;
+    }
+    if (!t.tenant.empty()) t.text += " of tenant " + printable(t.tenant);
+    return t;
+}
+
+v1::AdminRole wire_role(role r) {
+    switch (r) {
+        case role::viewer: return v1::ADMIN_ROLE_VIEWER;
+        case role::operator_: return v1::ADMIN_ROLE_OPERATOR;
+        case role::approver: return v1::ADMIN_ROLE_APPROVER;
+        default: return v1::ADMIN_ROLE_UNSPECIFIED;
+    }
+}
+
 }  // namespace
 
 engine::engine(store& db, const clock& clk, engine_settings settings)
-    : db_(db), clk_(clk), s_(std::move(settings)) {}
+    : db_(db), clk_(clk), s_(std::move(settings)), started_ms_(to_unix_ms(clk.now())) {}
 
 result<ingest_outcome> engine::handle(const std::string& topic, const v1::Envelope& env, const std::string& raw,
                                       const std::string& correlation) {
@@ -328,10 +384,20 @@ status engine::tick() {
         std::set<std::string> silent_now;
         for (const auto& a : *active)
             if (a.alert.cause() == "agent:silent") silent_now.insert(a.tenant);
+        std::set<std::string> heard_from;
         for (const auto& a : *agents) {
+            heard_from.insert(a.tenant);
             const bool silent = a.state != v1::AGENT_STATE_OFFLINE && a.last_seen_ms > 0 && now - a.last_seen_ms > s_.silence_ms;
             if (silent != static_cast<bool>(silent_now.count(a.tenant))) touched.insert(a.tenant);
         }
+        // An expected tenant whose agent was never heard from: raised once the threshold passed
+        // since this coordinator started; resolved by the agent's first message (on_report/on_agent).
+        std::set<std::string> never_now;
+        for (const auto& a : *active)
+            if (a.alert.cause() == "agent:never_reported") never_now.insert(a.tenant);
+        const bool overdue = now - started_ms_ > s_.silence_ms;
+        for (const auto& tenant : s_.expected_tenants)
+            if (!heard_from.count(tenant) && overdue != static_cast<bool>(never_now.count(tenant))) touched.insert(tenant);
     }
     for (const auto& tenant : touched) CG_TRY(reconcile_alerts(tenant, now));
     return {};
@@ -362,6 +428,8 @@ status engine::reconcile_alerts(const std::string& tenant, std::int64_t now) {
     }
     f.now_ms = now;
     f.silence_threshold_ms = s_.silence_ms;
+    f.expected = s_.expected_tenants.count(tenant) != 0;
+    f.expected_since_ms = started_ms_;
     const auto desired = standing_causes(f);
     auto active = db_.active_alerts(tenant);
     if (!active) return active.err();
@@ -426,17 +494,20 @@ status engine::reconcile_alerts(const std::string& tenant, std::int64_t now) {
 // ---- admin requests ----
 
 status engine::respond(const std::string& admin, v1::AdminResponse& resp, const std::string& correlation) {
-    // A response must fit one MQTT message: long lists are cut (newest tasks / oldest audit entries
-    // first are kept) and the cut is said in error_message; the caller narrows the query.
+    // A response must fit one MQTT message: long lists are cut (the first half is kept: newest
+    // tasks and alerts, the audit entries in the asked order) and the cut is said in error_message;
+    // the caller narrows the query.
     const std::size_t budget = codec::max_payload_bytes - 4096;
-    const int total = resp.tasks_size() + resp.audit_size() + resp.tenants_size();
+    auto entries = [&] { return resp.tasks_size() + resp.audit_size() + resp.tenants_size() + resp.alerts_size(); };
+    const int total = entries();
     while (resp.ByteSizeLong() > budget) {
         if (resp.tasks_size() > 1) resp.mutable_tasks()->DeleteSubrange(resp.tasks_size() / 2, resp.tasks_size() - resp.tasks_size() / 2);
         else if (resp.audit_size() > 1) resp.mutable_audit()->DeleteSubrange(resp.audit_size() / 2, resp.audit_size() - resp.audit_size() / 2);
         else if (resp.tenants_size() > 1) resp.mutable_tenants()->DeleteSubrange(resp.tenants_size() / 2, resp.tenants_size() - resp.tenants_size() / 2);
+        else if (resp.alerts_size() > 1) resp.mutable_alerts()->DeleteSubrange(resp.alerts_size() / 2, resp.alerts_size() - resp.alerts_size() / 2);
         else break;
-        resp.set_error_message("truncated: " + std::to_string(resp.tasks_size() + resp.audit_size() + resp.tenants_size()) +
-                               " of " + std::to_string(total) + " entries fit one message; narrow the query");
+        resp.set_error_message("truncated: " + std::to_string(entries()) + " of " + std::to_string(total) +
+                               " entries fit one message; narrow the query");
     }
     auto env = codec::make_envelope("", "coordinator");
     *env.mutable_admin_response() = resp;
@@ -458,14 +529,18 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
     const auto it = s_.admins.find(admin);
     const role who = it == s_.admins.end() ? role::none : it->second;
 
+    // Every refusal's audit entry names what the request was about: the task / tenant columns (the
+    // request's own when the refusal has none) and the request in the detail.
+    const request_target target = target_of(req);
     auto refuse = [&](const std::string& code, const std::string& message, const std::string& tenant,
                       const std::string& task_id, const char* op) -> status {
         ++stats_.refusals;
         resp.set_ok(false);
         resp.set_error_code(code);
         resp.set_error_message(message);
-        spdlog::warn("admin {}: {} refused ({}): {}", admin, op, code, message);
-        CG_TRY(audit(now, admin, std::string(op) + ".refused", tenant, task_id, code + ": " + message));
+        spdlog::warn("admin {}: {} refused ({}): {} [{}]", admin, op, code, message, target.text);
+        CG_TRY(audit(now, admin, std::string(op) + ".refused", tenant.empty() ? target.tenant : tenant,
+                     task_id.empty() ? target.task_id : task_id, code + ": " + message + " (request: " + target.text + ")"));
         return respond(admin, resp, corr);
     };
 
@@ -477,6 +552,18 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
         case v1::AdminRequest::kListTenants: {
             auto t = db_.tenant_summaries();
             if (!t) return t.err();
+            // Expected tenants never heard from are listed too: a silent tenant must be visible.
+            std::set<std::string> known;
+            for (const auto& summary : *t) known.insert(summary.tenant());
+            for (const auto& tenant : s_.expected_tenants) {
+                if (known.count(tenant)) continue;
+                v1::TenantSummary never;
+                never.set_tenant(tenant);
+                auto active = db_.active_alerts(tenant);
+                if (active) never.set_active_alerts(static_cast<std::uint32_t>(active->size()));
+                t->push_back(std::move(never));
+            }
+            std::sort(t->begin(), t->end(), [](const auto& a, const auto& b) { return a.tenant() < b.tenant(); });
             for (auto& s : *t) *resp.add_tenants() = std::move(s);
             resp.set_ok(true);
             return respond(admin, resp, corr);
@@ -505,7 +592,7 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
             if (q.hash_at_size() > max_hash_at)
                 return refuse("bad_request", "at most " + std::to_string(max_hash_at) + " hash_at a request", "", "",
                               "admin");
-            auto a = db_.audit(q.after_seq(), q.limit(), q.task_id());
+            auto a = db_.audit(q.after_seq(), q.limit(), q.task_id(), q.newest_first());
             if (!a) return a.err();
             for (auto& e : *a) *resp.add_audit() = std::move(e);
             if (q.verify()) {
@@ -521,6 +608,30 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
                 auto* x = resp.add_audit_hashes();
                 x->set_seq(seq);
                 x->set_hash(**h);
+            }
+            resp.set_ok(true);
+            return respond(admin, resp, corr);
+        }
+        case v1::AdminRequest::kListAlerts: {
+            const auto& q = req.list_alerts();
+            auto rows = db_.list_alerts(q.include_resolved(), q.has_since() ? ts(q.since()) : 0, q.tenant(),
+                                        q.min_severity(), q.limit());
+            if (!rows) return rows.err();
+            for (auto& r : *rows) {
+                auto* x = resp.add_alerts();
+                x->set_tenant(r.tenant);
+                *x->mutable_alert() = std::move(r.alert);
+            }
+            resp.set_ok(true);
+            return respond(admin, resp, corr);
+        }
+        case v1::AdminRequest::kListAdmins: {
+            // Any admin may see who may approve: an operator needs to know whom to ask.
+            for (const auto& [name, r] : s_.admins) {
+                if (r == role::none) continue;
+                auto* x = resp.add_admins();
+                x->set_name(name);
+                x->set_role(wire_role(r));
             }
             resp.set_ok(true);
             return respond(admin, resp, corr);

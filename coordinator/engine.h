@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,9 @@ struct engine_settings {
     std::int64_t command_validity_ms = 60LL * 60 * 1000;  ///< AgentCommand.not_after = dispatch + this
     std::int64_t silence_ms = 30LL * 60 * 1000;           ///< agent silent alert; 0 = off
     std::map<std::string, role> admins;                   ///< admin name -> role
+    /// Tenants whose agents the coordinator expects (config `tenants`): listed even before they
+    /// report, and one that never reports raises "agent never reported" after silence_ms.
+    std::set<std::string> expected_tenants;
     std::vector<webhook_sink> webhooks;
 };
 
@@ -85,6 +89,7 @@ private:
     const clock& clk_;
     engine_settings s_;
     counters stats_;
+    std::int64_t started_ms_ = 0;  ///< silence of an expected tenant that never reported counts from here
 };
 
 }  // namespace connguard::coord

@@ -512,10 +512,14 @@ v1::AuditEntry audit_from(const stmt& s) {
 }
 }  // namespace
 
-result<std::vector<v1::AuditEntry>> store::audit(std::uint64_t after_seq, std::uint32_t limit, const std::string& task_id) {
+result<std::vector<v1::AuditEntry>> store::audit(std::uint64_t after_seq, std::uint32_t limit, const std::string& task_id,
+                                                 bool newest_first) {
+    // Two fixed statements (not one with a spliced ORDER BY) so both stay in the statement cache.
     stmt s(*cache_,
-           "SELECT seq, at_ms, actor, action, tenant, task_id, detail, prev_hash, hash FROM audit "
-           "WHERE seq > ? AND (? = '' OR task_id = ?) ORDER BY seq LIMIT ?",
+           newest_first ? "SELECT seq, at_ms, actor, action, tenant, task_id, detail, prev_hash, hash FROM audit "
+                          "WHERE seq > ? AND (? = '' OR task_id = ?) ORDER BY seq DESC LIMIT ?"
+                        : "SELECT seq, at_ms, actor, action, tenant, task_id, detail, prev_hash, hash FROM audit "
+                          "WHERE seq > ? AND (? = '' OR task_id = ?) ORDER BY seq LIMIT ?",
            "read audit");
     s.i64(static_cast<std::int64_t>(after_seq)).text(task_id).text(task_id).i64(limit == 0 ? 1000 : limit);
     std::vector<v1::AuditEntry> out;
@@ -605,6 +609,23 @@ result<std::optional<alert_row>> store::alert(const std::string& fp) {
         return std::optional<alert_row>{};
     }
     return std::optional<alert_row>(alert_from(s));
+}
+
+result<std::vector<alert_row>> store::list_alerts(bool include_resolved, std::int64_t since_ms, const std::string& tenant,
+                                                  v1::Severity min_severity, std::uint32_t limit) {
+    // A cause's latest change is its resolve time when resolved, else its raise time.
+    stmt s(*cache_,
+           "SELECT fingerprint, tenant, active, alert FROM alerts "
+           "WHERE (active = 1 OR ? = 1) AND (? = '' OR tenant = ?) AND severity >= ? "
+           "AND (CASE WHEN active = 1 THEN raised_at_ms ELSE max(raised_at_ms, resolved_at_ms) END) >= ? "
+           "ORDER BY (CASE WHEN active = 1 THEN raised_at_ms ELSE max(raised_at_ms, resolved_at_ms) END) DESC, "
+           "fingerprint LIMIT ?",
+           "list alerts");
+    s.i64(include_resolved ? 1 : 0).text(tenant).text(tenant).i64(min_severity).i64(since_ms).i64(limit == 0 ? 1000 : limit);
+    std::vector<alert_row> out;
+    while (s.step()) out.push_back(alert_from(s));
+    if (s.failed()) return s.check().err();
+    return out;
 }
 
 status store::put_alert(const alert_row& a, std::int64_t at_ms) {

@@ -154,7 +154,10 @@ public:
     // ---- audit (append-only, hash-chained) ----
     result<v1::AuditEntry> append_audit(std::int64_t at_ms, const std::string& actor, const std::string& action,
                                         const std::string& tenant, const std::string& task_id, const std::string& detail);
-    result<std::vector<v1::AuditEntry>> audit(std::uint64_t after_seq, std::uint32_t limit, const std::string& task_id);
+    /// Entries after `after_seq` (of `task_id` when not empty), oldest first; with `newest_first`
+    /// the newest `limit` of them, newest first (audit --tail N). limit 0 = 1000.
+    result<std::vector<v1::AuditEntry>> audit(std::uint64_t after_seq, std::uint32_t limit, const std::string& task_id,
+                                              bool newest_first = false);
     result<v1::AuditVerification> verify_audit();
     /// The newest entry's sequence number and hash (what an audit checkpoint anchors); nullopt when
     /// the log is empty.
@@ -167,6 +170,11 @@ public:
     // ---- alerts ----
     result<std::vector<alert_row>> active_alerts(const std::string& tenant);
     result<std::optional<alert_row>> alert(const std::string& fingerprint);
+    /// One row per cause in its latest state, newest change (raise or resolve) first: only active
+    /// ones unless `include_resolved`; changed at or after `since_ms`; `tenant` / `min_severity`
+    /// (UNSPECIFIED = all) filter; limit 0 = 1000.
+    result<std::vector<alert_row>> list_alerts(bool include_resolved, std::int64_t since_ms, const std::string& tenant,
+                                               v1::Severity min_severity, std::uint32_t limit);
     status put_alert(const alert_row& a, std::int64_t at_ms);  ///< also appends alert_history
     result<std::int64_t> count_alert_history(const std::string& fingerprint);
 

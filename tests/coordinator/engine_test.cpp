@@ -510,6 +510,45 @@ TEST_F(EngineTest, AgentOfflineAndSilentRaiseAndResolve) {
     EXPECT_TRUE(active_causes().empty());
 }
 
+TEST_F(EngineTest, AnExpectedTenantThatNeverReportedIsListedAlertedAndResolvedByItsFirstReport) {
+    engine_settings es;
+    es.silence_ms = 1800'000;
+    es.admins = {{"vera", role::viewer}};
+    es.expected_tenants = {"contoso", "northwind"};
+    eng_ = std::make_unique<engine>(*db_, clk_, es);
+    send_report(report(1, now()));  // contoso reports; northwind's agent never does
+
+    v1::AdminRequest list;
+    list.mutable_list_tenants();
+    auto tenants = admin("vera", list);
+    ASSERT_EQ(tenants.tenants_size(), 2);
+    EXPECT_EQ(tenants.tenants(1).tenant(), "northwind");
+    EXPECT_EQ(tenants.tenants(1).agent_state(), v1::AGENT_STATE_UNSPECIFIED);
+    EXPECT_FALSE(tenants.tenants(1).has_last_seen_at());
+
+    auto tick = [&] {
+        ASSERT_TRUE(db_->begin());
+        ASSERT_TRUE(eng_->tick());
+        ASSERT_TRUE(db_->commit());
+    };
+    clk_.advance(29min);
+    tick();
+    EXPECT_TRUE(db_->active_alerts("northwind")->empty()) << "within the threshold since the coordinator started";
+    clk_.advance(2min);
+    send_report(report(2, now()));  // contoso stays heard from
+    tick();
+    auto alerts = db_->active_alerts("northwind");
+    ASSERT_EQ(alerts->size(), 1u);
+    EXPECT_EQ(alerts->front().alert.cause(), "agent:never_reported");
+    EXPECT_EQ(alerts->front().alert.severity(), v1::SEVERITY_CRITICAL);
+    EXPECT_EQ(admin("vera", list).tenants(1).active_alerts(), 1u);
+    EXPECT_TRUE(db_->active_alerts("contoso")->empty());
+
+    // northwind's agent comes up: its first report resolves the alert.
+    feed(topics::validation("northwind"), wrap("northwind", report(1, now())));
+    EXPECT_TRUE(db_->active_alerts("northwind")->empty());
+}
+
 TEST_F(EngineTest, AuditChainVerifiesAndDetectsTampering) {
     send_report(failing(1));
     const auto id = only_task().view.task_id();

@@ -315,6 +315,30 @@ TEST(Alerts, ReportOnlyFindingsRaiseAnAlertButNoTask) {
     EXPECT_TRUE(report_only);
 }
 
+TEST(Alerts, AnExpectedTenantWhoseAgentNeverReportedIsCriticalOnceTheSilenceThresholdPassed) {
+    tenant_facts f;
+    f.tenant = "northwind";
+    f.expected = true;
+    f.expected_since_ms = t0;
+    f.silence_threshold_ms = 30 * 60'000;
+    auto causes_at = [&](std::int64_t now) {
+        f.now_ms = now;
+        std::vector<std::string> out;
+        for (const auto& a : standing_causes(f)) out.push_back(a.cause);
+        return out;
+    };
+    EXPECT_TRUE(causes_at(t0 + 29 * 60'000).empty()) << "still within the threshold since the coordinator started";
+    ASSERT_EQ(causes_at(t0 + 31 * 60'000), std::vector<std::string>{"agent:never_reported"});
+    EXPECT_EQ(standing_causes(f).front().severity, v1::SEVERITY_CRITICAL);
+    EXPECT_NE(standing_causes(f).front().title.find("northwind: agent never reported"), std::string::npos);
+
+    f.last_seen_ms = t0 + 40 * 60'000;  // the agent spoke (a status): never-reported is over
+    EXPECT_TRUE(causes_at(t0 + 41 * 60'000).empty());
+    f.last_seen_ms = 0;
+    f.expected = false;  // a tenant the config does not list is nobody's business here
+    EXPECT_TRUE(causes_at(t0 + 41 * 60'000).empty());
+}
+
 TEST(Alerts, FingerprintsAreStablePerTenantAndCause) {
     EXPECT_EQ(fingerprint("contoso", "status:FAIL"), fingerprint("contoso", "status:FAIL"));
     EXPECT_NE(fingerprint("contoso", "status:FAIL"), fingerprint("fabrikam", "status:FAIL"));

@@ -71,6 +71,11 @@ TEST(E2EContract, ConnguardctlJsonOutputIsOnlyJson) {
         EXPECT_FALSE(json::parse(line, nullptr, false).is_discarded()) << "a non-JSON line on stdout: " << line;
     }
     EXPECT_EQ(lines, 1) << stdout_text;
+    // An empty list is `[]`, not a missing key (issue 13; protobuf drops empty repeated fields by default).
+    const auto j = json::parse(stdout_text, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << stdout_text;
+    ASSERT_TRUE(j.contains("tenants")) << stdout_text;
+    EXPECT_EQ(j["tenants"], json::array()) << stdout_text;
 }
 
 }  // namespace

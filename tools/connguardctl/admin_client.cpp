@@ -52,7 +52,9 @@ const char* connection_help() {
            "  --password-file FILE  file with the password (mode 0600)       [CONNGUARD_PASSWORD_FILE]\n"
            "  --ca-file FILE        CA certificate for ssl://                [CONNGUARD_CA_FILE]\n"
            "  --timeout SECONDS     how long to wait for the coordinator (default 10)\n"
-           "  --json                machine-readable output\n"
+           "  --json                machine-readable output: the coordinator's answer as JSON, every\n"
+           "                        list present (empty ones as []), enums by full name\n"
+           "                        (\"TASK_STATE_PENDING_APPROVAL\"); see coordinator/README.md\n"
            "exit codes: 0 done, 1 refused by the coordinator, 2 usage, connection or timeout error\n";
 }
 

@@ -1,6 +1,7 @@
-// connguardctl admin subcommands: tenants, tasks, task show, approve, reject, alerts, audit.
+// connguardctl admin subcommands: tenants, tasks, task show, approve, reject, alerts, audit, who.
 // They talk to connguard-coordinator over MQTT request/response (admin_client.h); `audit --verify`
 // also compares the log with the coordinator's signed checkpoints (coordinator/audit_checkpoint.h).
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -27,12 +28,46 @@ namespace {
 using google::protobuf::util::TimeUtil;
 namespace checkpoint = coord::checkpoint;
 
+/// Adds `[]` (`{}` for a map) for every empty repeated field of `m` and of the messages inside it.
+/// Only lists: empty scalars stay out as protobuf prints them, because scripts read a missing
+/// string as "not set" (an empty expected_modified_date_time is Graph's null).
+void keep_empty_lists(const google::protobuf::Message& m, nlohmann::ordered_json& j) {
+    if (!j.is_object()) return;
+    const auto* d = m.GetDescriptor();
+    const auto* r = m.GetReflection();
+    for (int i = 0; i < d->field_count(); ++i) {
+        const auto* f = d->field(i);
+        const bool nested = f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE && !f->is_map() &&
+                            f->message_type()->file()->package() != "google.protobuf";  // Timestamp etc. are strings
+        if (f->is_repeated()) {
+            const int n = r->FieldSize(m, f);
+            if (n == 0) {
+                j[f->name()] = f->is_map() ? nlohmann::ordered_json::object() : nlohmann::ordered_json::array();
+            } else if (nested && j.contains(f->name()) && j[f->name()].is_array()) {
+                for (int k = 0; k < n && k < static_cast<int>(j[f->name()].size()); ++k)
+                    keep_empty_lists(r->GetRepeatedMessage(m, f, k), j[f->name()][k]);
+            }
+        } else if (nested && r->HasField(m, f) && j.contains(f->name())) {
+            keep_empty_lists(r->GetMessage(m, f), j[f->name()]);
+        }
+    }
+}
+
+// The one JSON spelling of every subcommand (coordinator/README.md "connguardctl"): protobuf's JSON
+// mapping with proto field names and enums by their full names ("TASK_STATE_PENDING_APPROVAL"),
+// plus every list printed even when empty, so a script reads `"tasks": []` instead of a missing
+// key (protobuf drops empty repeated fields by default). Fields keep the .proto order.
 std::string to_json(const google::protobuf::Message& m) {
     std::string out;
     google::protobuf::util::JsonPrintOptions o;
     o.preserve_proto_field_names = true;
     (void)google::protobuf::util::MessageToJsonString(m, &out, o);
-    return out;
+    auto j = nlohmann::ordered_json::parse(out, nullptr, false);
+    if (j.is_discarded()) return out;
+    keep_empty_lists(m, j);
+    // A refusal says so: scripts test `.ok`, and proto3 would leave a false one out.
+    if (m.GetDescriptor() == v1::AdminResponse::descriptor() && !j.contains("ok")) j["ok"] = false;
+    return j.dump();
 }
 
 std::string when(const google::protobuf::Timestamp& t) {
@@ -170,6 +205,27 @@ void print_task(const v1::TaskView& t) {
     if (!t.command_id().empty()) std::printf("command     %s\n", t.command_id().c_str());
 }
 
+/// --since: RFC 3339, or a duration back from now ("30s", "15m", "12h", "7d").
+result<google::protobuf::Timestamp> parse_since(const std::string& text) {
+    google::protobuf::Timestamp t;
+    if (TimeUtil::FromString(text, &t)) return t;
+    char* end = nullptr;
+    const long long n = std::strtoll(text.c_str(), &end, 10);
+    long long unit = 0;
+    if (end != text.c_str() && n >= 0 && end[0] != '\0' && end[1] == '\0') {
+        switch (end[0]) {
+            case 's': unit = 1; break;
+            case 'm': unit = 60; break;
+            case 'h': unit = 3600; break;
+            case 'd': unit = 86400; break;
+            default: break;
+        }
+    }
+    if (unit == 0)
+        return error{"bad_since", "--since '" + text + "': expected RFC 3339 (2026-05-01T08:00:00Z) or a duration (30m, 12h, 7d)"};
+    return TimeUtil::GetCurrentTime() - TimeUtil::SecondsToDuration(n * unit);
+}
+
 bool parse_task_state(const std::string& text, v1::TaskState& out) {
     std::string up;
     for (char c : text) up += static_cast<char>(c == '-' ? '_' : std::toupper(static_cast<unsigned char>(c)));
@@ -259,9 +315,11 @@ int run_task(int argc, char** argv) {
 int run_approve(int argc, char** argv) {
     static const char* usage =
         "usage: connguardctl approve ID [--comment C] [--plan-version N] [--json] [connection flags]\n\n"
-        "Approves the task's plan. Without --plan-version the current version is fetched first and shown;\n"
+        "Approves the task's plan. Without --plan-version the current version is fetched first (silently);\n"
         "a plan that changes in between is refused (stale_plan) and needs a new approval.\n"
-        "High-risk tasks need two different approvers.\n";
+        "Only after the coordinator accepted the approval is the approved plan printed; a refusal prints\n"
+        "only the refusal and its reason (stderr; with --json also {ok:false, error_code, error_message}).\n"
+        "High-risk tasks need two different approvers (`connguardctl who` lists them).\n";
     parsed_args a;
     int code = 0;
     if (!prepare("approve", argc, argv, usage, a, code)) return code;
@@ -294,7 +352,15 @@ int run_approve(int argc, char** argv) {
         }
         rsp = *r;
         if (!rsp.ok()) {
-            if (a.conn.json) std::printf("%s\n", to_json(rsp).c_str());
+            // Only the refusal: the coordinator attaches the task as it stands, but a plan printed
+            // next to a refused approval reads as if something had been approved.
+            if (a.conn.json) {
+                v1::AdminResponse refusal;
+                refusal.set_request_id(rsp.request_id());
+                refusal.set_error_code(rsp.error_code());
+                refusal.set_error_message(rsp.error_message());
+                std::printf("%s\n", to_json(refusal).c_str());
+            }
             std::fprintf(stderr, "connguardctl approve: refused (%s): %s\n", rsp.error_code().c_str(),
                          rsp.error_message().c_str());
             return exit_refused;
@@ -306,14 +372,12 @@ int run_approve(int argc, char** argv) {
         show.mutable_show_task()->set_task_id(id);
         v1::AdminResponse rsp;
         if (int rc = send(show, rsp); rc != exit_ok) return rc;
-        if (rsp.tasks_size() == 0) return exit_refused;
-        version = rsp.tasks(0).plan_version();
-        if (!a.conn.json) {
-            const auto& p = rsp.tasks(0).plan();
-            std::printf("approving plan version %ld of task %s: %s\n", version, id.c_str(), p.summary().c_str());
-            if (!p.http_method().empty())
-                std::printf("  %s %s %s\n", p.http_method().c_str(), p.http_path().c_str(), p.http_body().c_str());
+        if (rsp.tasks_size() == 0) {
+            std::fprintf(stderr, "connguardctl approve: refused (not_found): no task %s\n", id.c_str());
+            return exit_refused;
         }
+        // Nothing is printed yet: the plan is shown once the coordinator accepted the approval.
+        version = rsp.tasks(0).plan_version();
     }
     v1::AdminRequest req;
     req.mutable_approve()->set_task_id(id);
@@ -327,6 +391,10 @@ int run_approve(int argc, char** argv) {
     }
     if (rsp.tasks_size() > 0) {
         const auto& t = rsp.tasks(0);
+        const auto& p = t.plan();
+        std::printf("approved plan version %ld of task %s: %s\n", version, id.c_str(), p.summary().c_str());
+        if (!p.http_method().empty())
+            std::printf("  %s %s %s\n", p.http_method().c_str(), p.http_path().c_str(), p.http_body().c_str());
         std::printf("task %s is now %s (%d of %u approval(s))\n", t.task_id().c_str(), state_of(t.state()).c_str(),
                     t.approvals_size(), t.approvals_required());
     }
@@ -359,10 +427,13 @@ int run_reject(int argc, char** argv) {
 
 int run_audit(int argc, char** argv) {
     static const char* usage =
-        "usage: connguardctl audit [--verify] [--task ID] [--after SEQ] [--limit N] [--json] [connection flags]\n"
+        "usage: connguardctl audit [--verify] [--task ID] [--after SEQ] [--limit N | --tail N] [--json]\n"
+        "                          [connection flags]\n"
         "       connguardctl audit --verify [--checkpoint FILE] [--from-broker] --audit-public-key FILE\n"
         "                                   [--json] [connection flags]\n\n"
-        "Shows the append-only audit log; --verify also checks its hash chain (exit 1 when broken).\n"
+        "Shows the append-only audit log, oldest first (--limit N: the first N after --after SEQ);\n"
+        "--tail N shows the newest N entries, newest first. --verify also checks the hash chain\n"
+        "(exit 1 when broken).\n"
         "A chain cut short at its end still verifies; the coordinator's signed checkpoints see that:\n"
         "  --checkpoint FILE         the checkpoints in FILE (the coordinator's audit.checkpointFile)\n"
         "  --from-broker             the checkpoint retained on connguard/v1/audit/checkpoint\n"
@@ -376,18 +447,28 @@ int run_audit(int argc, char** argv) {
     v1::AdminRequest req;
     auto* q = req.mutable_query_audit();
     std::string checkpoint_file, public_key_file;
-    bool from_broker = false;
+    bool from_broker = false, tail = false;
     for (std::size_t i = 0; i < a.rest.size(); ++i) {
         const auto& x = a.rest[i];
         if (x == "--verify") q->set_verify(true);
         else if (x == "--task" && i + 1 < a.rest.size()) q->set_task_id(a.rest[++i]);
         else if (x == "--after" && i + 1 < a.rest.size()) q->set_after_seq(std::strtoull(a.rest[++i].c_str(), nullptr, 10));
         else if (x == "--limit" && i + 1 < a.rest.size()) q->set_limit(static_cast<std::uint32_t>(std::strtoul(a.rest[++i].c_str(), nullptr, 10)));
+        else if (x == "--tail" && i + 1 < a.rest.size()) {
+            char* end = nullptr;
+            const long n = std::strtol(a.rest[++i].c_str(), &end, 10);
+            if (*end != '\0' || n < 1) return usage_error("audit", "--tail needs a positive number", usage);
+            tail = true;
+            q->set_limit(static_cast<std::uint32_t>(n));
+            q->set_newest_first(true);
+        }
         else if (x == "--checkpoint" && i + 1 < a.rest.size()) checkpoint_file = a.rest[++i];
         else if (x == "--from-broker") from_broker = true;
         else if (x == "--audit-public-key" && i + 1 < a.rest.size()) public_key_file = a.rest[++i];
         else return usage_error("audit", "unexpected argument '" + x + "'", usage);
     }
+    if (tail && a.rest.end() != std::find(a.rest.begin(), a.rest.end(), "--limit"))
+        return usage_error("audit", "--tail N and --limit N exclude each other", usage);
     const bool compare_checkpoints = !checkpoint_file.empty() || from_broker;
     if (compare_checkpoints && !q->verify())
         return usage_error("audit", "--checkpoint and --from-broker compare while verifying: add --verify", usage);
@@ -524,19 +605,35 @@ int run_audit(int argc, char** argv) {
 
 int run_alerts(int argc, char** argv) {
     static const char* usage =
-        "usage: connguardctl alerts [--follow] [--tenant T] [--min-severity info|warning|critical] [--count N]\n"
+        "usage: connguardctl alerts [--all] [--since TIME] [--tenant T] [--min-severity info|warning|critical]\n"
+        "                           [--count N] [--json] [connection flags]\n"
+        "       connguardctl alerts --follow [--tenant T] [--min-severity info|warning|critical] [--count N]\n"
         "                           [--json] [connection flags]\n\n"
-        "Follows alerts as the coordinator publishes them (raised and resolved), until Ctrl-C or N alerts.\n"
-        "Works with an admin or an alert-subscriber identity.\n";
+        "Without --follow: lists the coordinator's active alerts, newest first (one line per cause).\n"
+        "  --all          also the alerts that were resolved (history; each cause in its latest state)\n"
+        "  --since TIME   only alerts raised or resolved since TIME: RFC 3339 (2026-05-01T08:00:00Z)\n"
+        "                 or a duration back from now (30m, 12h, 7d)\n"
+        "  --count N      at most N (default 1000)\n"
+        "--follow: follows alerts as the coordinator publishes them (raised and resolved), until Ctrl-C or\n"
+        "N alerts; works with an admin or an alert-subscriber identity. The list needs an admin identity.\n";
     parsed_args a;
     int code = 0;
     if (!prepare("alerts", argc, argv, usage, a, code)) return code;
     std::string tenant = "+", min = "info";
     long count = 0;
+    bool follow = false, all = false;
+    std::optional<google::protobuf::Timestamp> since;
     for (std::size_t i = 0; i < a.rest.size(); ++i) {
         const auto& x = a.rest[i];
-        if (x == "--follow") continue;
-        if (x == "--tenant" && i + 1 < a.rest.size()) {
+        if (x == "--follow") {
+            follow = true;
+        } else if (x == "--all") {
+            all = true;
+        } else if (x == "--since" && i + 1 < a.rest.size()) {
+            auto t = parse_since(a.rest[++i]);
+            if (!t) return usage_error("alerts", t.err().message, usage);
+            since = *t;
+        } else if (x == "--tenant" && i + 1 < a.rest.size()) {
             tenant = a.rest[++i];
             if (!topics::valid_tenant_key(tenant)) return usage_error("alerts", "invalid tenant key '" + tenant + "'", usage);
         } else if (x == "--min-severity" && i + 1 < a.rest.size()) {
@@ -549,6 +646,36 @@ int run_alerts(int argc, char** argv) {
         } else {
             return usage_error("alerts", "unexpected argument '" + x + "'", usage);
         }
+    }
+    if (follow && (all || since))
+        return usage_error("alerts", "--all and --since list stored alerts; --follow shows new ones", usage);
+    if (!follow) {
+        v1::AdminRequest req;
+        auto* q = req.mutable_list_alerts();
+        q->set_include_resolved(all);
+        if (since) *q->mutable_since() = *since;
+        if (tenant != "+") q->set_tenant(tenant);
+        q->set_min_severity(min == "critical" ? v1::SEVERITY_CRITICAL
+                                              : min == "warning" ? v1::SEVERITY_WARNING : v1::SEVERITY_INFO);
+        q->set_limit(static_cast<std::uint32_t>(count));
+        v1::AdminResponse rsp;
+        if (int rc = call("alerts", a.conn, req, rsp); rc != exit_ok) return rc;
+        if (a.conn.json) {
+            std::printf("%s\n", to_json(rsp).c_str());
+            return exit_ok;
+        }
+        std::printf("%-24s  %-8s  %-8s  %-12s  %s\n", "WHEN", "SEVERITY", "STATE", "TENANT", "TITLE");
+        for (const auto& r : rsp.alerts()) {
+            const auto& al = r.alert();
+            const bool resolved = al.state() == v1::ALERT_STATE_RESOLVED;
+            std::printf("%-24s  %-8s  %-8s  %-12s  %s\n", when(resolved ? al.resolved_at() : al.raised_at()).c_str(),
+                        to_lower(enum_word(v1::Severity_Name(al.severity()), "SEVERITY_")).c_str(), resolved ? "RESOLVED" : "RAISED",
+                        r.tenant().c_str(), al.title().c_str());
+        }
+        if (rsp.alerts_size() == 0) std::printf("(no %s)\n", all ? "alerts" : "active alerts");
+        // The coordinator cut a list too long for one message: say so rather than let it pass as all.
+        if (!rsp.error_message().empty()) std::fprintf(stderr, "connguardctl alerts: %s\n", rsp.error_message().c_str());
+        return exit_ok;
     }
     std::vector<std::string> filters;
     const std::vector<std::string> levels = {"info", "warning", "critical"};
@@ -578,6 +705,30 @@ int run_alerts(int argc, char** argv) {
         std::fprintf(stderr, "connguardctl alerts: %s\n", st.err().message.c_str());
         return exit_usage;
     }
+    return exit_ok;
+}
+
+int run_who(int argc, char** argv) {
+    static const char* usage = "usage: connguardctl who [--json] [connection flags]\n\n"
+                               "Lists the admin identities the coordinator is configured with and their roles:\n"
+                               "viewer (reads), operator (reads, rejects), approver (reads, approves, rejects).\n"
+                               "High-risk tasks need two different approvers.\n";
+    parsed_args a;
+    int code = 0;
+    if (!prepare("who", argc, argv, usage, a, code)) return code;
+    if (!a.rest.empty()) return usage_error("who", "unexpected argument '" + a.rest[0] + "'", usage);
+    v1::AdminRequest req;
+    req.mutable_list_admins();
+    v1::AdminResponse rsp;
+    if (int rc = call("who", a.conn, req, rsp); rc != exit_ok) return rc;
+    if (a.conn.json) {
+        std::printf("%s\n", to_json(rsp).c_str());
+        return exit_ok;
+    }
+    std::printf("%-24s  %s\n", "ADMIN", "ROLE");
+    for (const auto& x : rsp.admins())
+        std::printf("%-24s  %s\n", x.name().c_str(),
+                    to_lower(enum_word(v1::AdminRole_Name(x.role()), "ADMIN_ROLE_")).c_str());
     return exit_ok;
 }
 

@@ -22,7 +22,8 @@ int run_tasks(int argc, char** argv);     ///< connguardctl tasks [--state S]
 int run_task(int argc, char** argv);      ///< connguardctl task show ID
 int run_approve(int argc, char** argv);   ///< connguardctl approve ID [--comment C]
 int run_reject(int argc, char** argv);    ///< connguardctl reject ID --reason R
-int run_alerts(int argc, char** argv);    ///< connguardctl alerts --follow
-int run_audit(int argc, char** argv);     ///< connguardctl audit [--verify]
+int run_alerts(int argc, char** argv);    ///< connguardctl alerts [--all] [--since T] | --follow
+int run_audit(int argc, char** argv);     ///< connguardctl audit [--verify] [--tail N]
+int run_who(int argc, char** argv);       ///< connguardctl who: admin identities and roles
 
 }  // namespace connguard::ctl

@@ -20,8 +20,9 @@ const command commands[] = {
     {"task", "task show ID: one task with the exact change it makes", connguard::ctl::run_task},
     {"approve", "approve a task's plan version", connguard::ctl::run_approve},
     {"reject", "reject a task with a reason", connguard::ctl::run_reject},
-    {"alerts", "follow alerts as they are raised and resolved", connguard::ctl::run_alerts},
-    {"audit", "show (and --verify) the hash-chained audit log", connguard::ctl::run_audit},
+    {"alerts", "list active alerts [--all] [--since T], or --follow them as they change", connguard::ctl::run_alerts},
+    {"audit", "show (and --verify) the hash-chained audit log; --tail N: the newest N", connguard::ctl::run_audit},
+    {"who", "list the coordinator's admin identities and their roles", connguard::ctl::run_who},
 };
 
 void usage(std::FILE* out) {

@@ -1,0 +1,269 @@
+// "The operator never guesses" (issue 13), for real: a real mosquitto, the real coordinator binary,
+// connguardctl as a child process and the coordinator's SQLite file. approve says nothing about a
+// plan before the coordinator accepted it; alerts lists what the store holds; audit --tail; who;
+// empty lists stay `[]` in --json; a refused request's audit entry names its target.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <regex>
+#include <tuple>
+
+#include "common/envelope_codec.h"
+#include "tests/coordinator/harness.h"
+#include "tests/support/report_fixtures.h"
+
+namespace connguard::coord {
+namespace {
+
+using namespace test;
+using namespace std::chrono_literals;
+
+test::broker_options broker_opts() {
+    test::broker_options o;
+    o.tenants = {"contoso"};
+    // mallory may publish on her admin topic (broker ACL) but has no role in the coordinator.
+    o.admins = {"alice", "bob", "olga", "vera", "mallory"};
+    return o;
+}
+
+mqtt::message msg(const std::string& topic, v1::Envelope env) {
+    mqtt::message m;
+    m.topic = topic;
+    m.payload = codec::encode(env, system_clock::instance());
+    m.qos = 1;
+    return m;
+}
+
+/// The JSON object connguardctl printed (output also holds stderr lines, after it).
+nlohmann::json json_of(const std::string& out) {
+    const auto b = out.find('{');
+    const auto e = out.rfind('}');
+    if (b == std::string::npos || e == std::string::npos) return nullptr;
+    return nlohmann::json::parse(out.substr(b, e - b + 1), nullptr, false);
+}
+
+/// Sends a report whose CA policy blocks the account and returns the PENDING_APPROVAL task's id.
+std::string make_pending_task(deployment& d, mqtt::client& agent) {
+    auto r = report(1, to_unix_ms(system_clock::instance().now()));
+    add_cap_fail(r, "pol-1", "2026-01-01T10:00:00Z", "block");
+    finish_overall(r);
+    EXPECT_TRUE(agent.publish(msg(topics::validation("contoso"), wrap("contoso", r))));
+    EXPECT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM tasks WHERE state = 2") == 1; }))
+        << slurp(d.log_path());
+    std::string out;
+    EXPECT_EQ(d.ctl("vera", {"tasks", "--json"}, &out), 0) << out;
+    const auto j = json_of(out);
+    if (!j.is_object() || j["tasks"].size() != 1) return {};
+    // A nested empty list stays a list too (no approvals yet).
+    EXPECT_EQ(j["tasks"][0]["approvals"], nlohmann::json::array()) << out;
+    return j["tasks"][0]["task_id"];
+}
+
+TEST(OperatorCli, EmptyListsStayEmptyListsInJson) {
+    deployment d(broker_opts());
+    d.start();
+    std::string out;
+    ASSERT_EQ(d.ctl("vera", {"tasks", "--json"}, &out), 0) << out;
+    auto j = json_of(out);
+    ASSERT_TRUE(j.is_object()) << out;
+    ASSERT_TRUE(j.contains("tasks")) << out;
+    EXPECT_TRUE(j["tasks"].is_array() && j["tasks"].empty()) << out;
+    EXPECT_EQ(j["ok"], true) << out;
+
+    ASSERT_EQ(d.ctl("vera", {"tenants", "--json"}, &out), 0) << out;
+    j = json_of(out);
+    ASSERT_TRUE(j.is_object() && j.contains("tenants")) << out;
+    EXPECT_TRUE(j["tenants"].is_array() && j["tenants"].empty()) << out;
+
+    ASSERT_EQ(d.ctl("vera", {"alerts", "--all", "--json"}, &out), 0) << out;
+    j = json_of(out);
+    ASSERT_TRUE(j.is_object() && j.contains("alerts")) << out;
+    EXPECT_TRUE(j["alerts"].is_array() && j["alerts"].empty()) << out;
+
+    ASSERT_EQ(d.ctl("vera", {"audit", "--task", "no-such-task", "--json"}, &out), 0) << out;
+    j = json_of(out);
+    ASSERT_TRUE(j.is_object() && j.contains("audit")) << out;
+    EXPECT_TRUE(j["audit"].is_array() && j["audit"].empty()) << out;
+}
+
+TEST(OperatorCli, WhoListsTheConfiguredIdentitiesAndRoles) {
+    deployment d(broker_opts());
+    d.start();
+    std::string out;
+    ASSERT_EQ(d.ctl("vera", {"who"}, &out), 0) << out;
+    EXPECT_TRUE(std::regex_search(out, std::regex("\nalice +approver\n"))) << out;
+    EXPECT_TRUE(std::regex_search(out, std::regex("\nbob +approver\n"))) << out;
+    EXPECT_TRUE(std::regex_search(out, std::regex("\nolga +operator\n"))) << out;
+    EXPECT_TRUE(std::regex_search(out, std::regex("\nvera +viewer\n"))) << out;
+    EXPECT_EQ(out.find("mallory"), std::string::npos) << "not configured, so not listed\n" << out;
+
+    ASSERT_EQ(d.ctl("olga", {"who", "--json"}, &out), 0) << out;
+    const auto j = json_of(out);
+    ASSERT_TRUE(j.is_object()) << out;
+    ASSERT_EQ(j["admins"].size(), 4u) << out;
+    EXPECT_EQ(j["admins"][0]["name"], "alice") << out;
+    EXPECT_EQ(j["admins"][0]["role"], "ADMIN_ROLE_APPROVER") << out;
+    EXPECT_EQ(j["admins"][3]["name"], "vera") << out;
+    EXPECT_EQ(j["admins"][3]["role"], "ADMIN_ROLE_VIEWER") << out;
+
+    // Someone the coordinator does not know learns nothing, and the refusal names the request.
+    EXPECT_EQ(d.ctl("mallory", {"who"}, &out), 1) << out;
+    EXPECT_NE(out.find("forbidden"), std::string::npos) << out;
+    EXPECT_TRUE(eventually([&] {
+        return d.count("SELECT count(*) FROM audit WHERE actor = 'mallory' AND action = 'admin.refused' AND "
+                       "detail LIKE '%(request: list admins)'") == 1;
+    }));
+}
+
+TEST(OperatorCli, RefusedApprovalPrintsOnlyTheRefusalAndItsAuditEntryNamesTheTask) {
+    deployment d(broker_opts());
+    d.start();
+    auto agent = d.client("contoso");
+    ASSERT_TRUE(agent->connect());
+    const std::string id = make_pending_task(d, *agent);
+    ASSERT_FALSE(id.empty());
+
+    std::string out;
+    // A viewer, a wrong plan version, someone without a role: the refusal and nothing about the plan.
+    for (const auto& [user, args, code] :
+         std::vector<std::tuple<std::string, std::vector<std::string>, std::string>>{
+             {"vera", {"approve", id}, "forbidden"},
+             {"alice", {"approve", id, "--plan-version", "7"}, "stale_plan"},
+             {"mallory", {"approve", id, "--plan-version", "1"}, "forbidden"}}) {
+        EXPECT_EQ(d.ctl(user, args, &out), 1) << user << "\n" << out;
+        EXPECT_NE(out.find("refused (" + code + ")"), std::string::npos) << user << "\n" << out;
+        for (const char* plan_text : {"PATCH", "pol-1", "excludeUsers", "approving plan", "approved plan", "is now"})
+            EXPECT_EQ(out.find(plan_text), std::string::npos) << user << ": '" << plan_text << "' printed\n" << out;
+    }
+    // --json: only the refusal (ok false, the code), no task attached.
+    EXPECT_EQ(d.ctl("vera", {"approve", id, "--json"}, &out), 1) << out;
+    auto j = json_of(out);
+    ASSERT_TRUE(j.is_object()) << out;
+    EXPECT_EQ(j["ok"], false) << out;
+    EXPECT_EQ(j["error_code"], "forbidden") << out;
+    EXPECT_TRUE(j["tasks"].is_array() && j["tasks"].empty()) << out;
+    EXPECT_EQ(out.find("PATCH"), std::string::npos) << out;
+
+    // Every refused approval's audit entry names the task: its column and the request in the detail.
+    EXPECT_TRUE(eventually([&] {
+        return d.count("SELECT count(*) FROM audit WHERE action IN ('approval.refused', 'admin.refused') AND task_id = '" +
+                       id + "' AND detail LIKE '%(request: approve task " + id + " plan v%'") == 4;
+    })) << slurp(d.log_path());
+    EXPECT_EQ(d.count("SELECT count(*) FROM audit WHERE actor = 'mallory' AND action = 'admin.refused' AND task_id = '" +
+                      id + "'"),
+              1);
+    EXPECT_EQ(d.count("SELECT count(*) FROM audit WHERE action = 'approval.refused' AND tenant = 'contoso' AND task_id = '" +
+                      id + "'"),
+              3);
+    EXPECT_EQ(d.ctl("olga", {"audit", "--task", id}, &out), 0) << out;
+    EXPECT_NE(out.find("approve task " + id + " plan v7"), std::string::npos) << out;
+
+    // Accepted: now the plan that was approved is shown.
+    ASSERT_EQ(d.ctl("alice", {"approve", id}, &out), 0) << out;
+    EXPECT_NE(out.find("approved plan version 1 of task " + id), std::string::npos) << out;
+    EXPECT_NE(out.find("PATCH /v1.0/identity/conditionalAccess/policies/pol-1"), std::string::npos) << out;
+    EXPECT_NE(out.find("PENDING_APPROVAL (1 of 2"), std::string::npos) << out;
+}
+
+TEST(OperatorCli, AuditTailShowsTheNewestEntriesNewestFirst) {
+    deployment d(broker_opts());
+    d.start();
+    auto agent = d.client("contoso");
+    ASSERT_TRUE(agent->connect());
+    const std::string id = make_pending_task(d, *agent);
+    ASSERT_FALSE(id.empty());
+    std::string out;
+    EXPECT_EQ(d.ctl("vera", {"approve", id}, &out), 1) << out;
+    EXPECT_EQ(d.ctl("olga", {"reject", id, "--reason", "not now"}, &out), 0) << out;
+    ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM audit WHERE action = 'task.rejected'") == 1; }));
+    const auto head = d.count("SELECT max(seq) FROM audit");
+    ASSERT_GE(head, 3);
+
+    ASSERT_EQ(d.ctl("vera", {"audit", "--tail", "2", "--json"}, &out), 0) << out;
+    const auto j = json_of(out);
+    ASSERT_TRUE(j.is_object()) << out;
+    ASSERT_EQ(j["audit"].size(), 2u) << out;
+    EXPECT_EQ(j["audit"][0]["seq"], std::to_string(head)) << out;  // uint64 is a JSON string
+    EXPECT_EQ(j["audit"][1]["seq"], std::to_string(head - 1)) << out;
+
+    ASSERT_EQ(d.ctl("vera", {"audit", "--tail", "2"}, &out), 0) << out;
+    auto line_of = [](std::int64_t seq) {  // how the text output starts an entry's line
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%6lld  ", static_cast<long long>(seq));
+        return std::string(buf);
+    };
+    const auto newest = out.find(line_of(head));
+    const auto older = out.find(line_of(head - 1));
+    ASSERT_NE(newest, std::string::npos) << out;
+    ASSERT_NE(older, std::string::npos) << out;
+    EXPECT_LT(newest, older) << out;
+    EXPECT_NE(out.find("task.rejected"), std::string::npos) << out;
+    EXPECT_EQ(out.find("task.created"), std::string::npos) << "only 2 entries\n" << out;
+
+    EXPECT_EQ(d.ctl("vera", {"audit", "--tail", "0"}, &out), 2) << out;
+    EXPECT_EQ(d.ctl("vera", {"audit", "--tail", "2", "--limit", "3"}, &out), 2) << out;
+}
+
+TEST(OperatorCli, AlertsListsActiveThenAllWithTheResolvedOnes) {
+    deployment d(broker_opts());
+    d.start();
+    auto agent = d.client("contoso");
+    ASSERT_TRUE(agent->connect());
+    ASSERT_FALSE(make_pending_task(d, *agent).empty());
+    ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM alerts WHERE active = 1 AND cause = 'status:FAIL'") == 1; }));
+
+    std::string out;
+    ASSERT_EQ(d.ctl("vera", {"alerts"}, &out), 0) << out;
+    EXPECT_NE(out.find("RAISED"), std::string::npos) << out;
+    EXPECT_EQ(out.find("following"), std::string::npos) << "lists, does not follow\n" << out;
+
+    // A clean report resolves the FAIL causes; then the agent goes offline (a new active alert).
+    std::this_thread::sleep_for(20ms);
+    ASSERT_TRUE(agent->publish(msg(topics::validation("contoso"),
+                                   wrap("contoso", report(2, to_unix_ms(system_clock::instance().now()))))));
+    ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM alerts WHERE active = 0 AND cause = 'status:FAIL'") == 1; }))
+        << slurp(d.log_path());
+    std::this_thread::sleep_for(20ms);
+    auto st = codec::make_envelope("contoso", "agent/contoso");
+    st.mutable_agent_status()->set_state(v1::AGENT_STATE_OFFLINE);
+    st.mutable_agent_status()->set_reason("stopped");
+    ASSERT_TRUE(agent->publish(msg(topics::agent_status("contoso"), st)));
+    ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM alerts WHERE active = 1 AND cause = 'agent:offline'") == 1; }))
+        << slurp(d.log_path());
+    const auto active = d.count("SELECT count(*) FROM alerts WHERE active = 1");
+    const auto all = d.count("SELECT count(*) FROM alerts");
+    ASSERT_GT(all, active);
+
+    ASSERT_EQ(d.ctl("vera", {"alerts", "--json"}, &out), 0) << out;
+    auto j = json_of(out);
+    ASSERT_TRUE(j.is_object()) << out;
+    ASSERT_EQ(static_cast<std::int64_t>(j["alerts"].size()), active) << out;
+    EXPECT_EQ(j["alerts"][0]["tenant"], "contoso") << out;
+    EXPECT_EQ(j["alerts"][0]["alert"]["cause"], "agent:offline") << "newest first\n" << out;
+    for (const auto& a : j["alerts"]) EXPECT_EQ(a["alert"]["state"], "ALERT_STATE_RAISED") << out;
+
+    ASSERT_EQ(d.ctl("vera", {"alerts", "--all", "--json"}, &out), 0) << out;
+    j = json_of(out);
+    ASSERT_EQ(static_cast<std::int64_t>(j["alerts"].size()), all) << out;
+    EXPECT_EQ(j["alerts"][0]["alert"]["cause"], "agent:offline") << out;
+    bool resolved_fail = false;
+    for (const auto& a : j["alerts"])
+        resolved_fail = resolved_fail || (a["alert"]["cause"] == "status:FAIL" && a["alert"]["state"] == "ALERT_STATE_RESOLVED");
+    EXPECT_TRUE(resolved_fail) << out;
+
+    ASSERT_EQ(d.ctl("vera", {"alerts", "--all"}, &out), 0) << out;
+    EXPECT_NE(out.find("RESOLVED"), std::string::npos) << out;
+    ASSERT_EQ(d.ctl("vera", {"alerts", "--all", "--since", "1h", "--json"}, &out), 0) << out;
+    EXPECT_EQ(static_cast<std::int64_t>(json_of(out)["alerts"].size()), all) << out;
+    ASSERT_EQ(d.ctl("vera", {"alerts", "--all", "--since", "2999-01-01T00:00:00Z", "--json"}, &out), 0) << out;
+    j = json_of(out);
+    EXPECT_TRUE(j["alerts"].is_array() && j["alerts"].empty()) << out;
+    ASSERT_EQ(d.ctl("vera", {"alerts", "--all", "--since", "2999-01-01T00:00:00Z"}, &out), 0) << out;
+    EXPECT_NE(out.find("(no alerts)"), std::string::npos) << out;
+
+    EXPECT_EQ(d.ctl("vera", {"alerts", "--since", "yesterday"}, &out), 2) << out;
+    EXPECT_EQ(d.ctl("vera", {"alerts", "--follow", "--all"}, &out), 2) << out;
+}
+
+}  // namespace
+}  // namespace connguard::coord
