@@ -66,12 +66,7 @@ void publish_report(deployment& d, const std::string& tenant, std::vector<std::s
     auto r = report(1, to_unix_ms(system_clock::instance().now()));
     for (const auto& p : policies) add_cap_fail(r, p, "2026-01-01T10:00:00Z");  // grant mfa: medium risk, 1 approval
     finish_overall(r);
-    auto env = wrap(tenant, r);
-    mqtt::message m;
-    m.topic = topics::validation(tenant);
-    m.payload = codec::encode(env, system_clock::instance());
-    m.qos = 1;
-    ASSERT_TRUE(agent->publish(m));
+    ASSERT_TRUE(agent->publish(envelope_message(topics::validation(tenant), wrap(tenant, r))));
     agent->disconnect();
 }
 

@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/clock.h"
+#include "common/envelope_codec.h"
 #include "common/mqtt_client.h"
 #include "common/topics.h"
 #include "coordinator/store.h"
@@ -21,6 +23,11 @@
 #include "tests/support/util.h"
 
 namespace connguard::test {
+
+/// An envelope as an agent or an admin publishes it: encoded now, QoS 1.
+inline mqtt::message envelope_message(const std::string& topic, v1::Envelope env) {
+    return mqtt::make_message(topic, codec::encode(env, system_clock::instance()));
+}
 
 class deployment {
 public:

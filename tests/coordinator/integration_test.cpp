@@ -23,14 +23,6 @@ test::broker_options broker_opts() {
     return o;
 }
 
-mqtt::message msg(const std::string& topic, v1::Envelope env) {
-    mqtt::message m;
-    m.topic = topic;
-    m.payload = codec::encode(env, system_clock::instance());
-    m.qos = 1;
-    return m;
-}
-
 TEST(CoordinatorIntegration, RedeliveredEnvelopeIsStoredOnceAndBadInputIsCountedNotFatal) {
     deployment d(broker_opts());
     d.start();
@@ -40,7 +32,7 @@ TEST(CoordinatorIntegration, RedeliveredEnvelopeIsStoredOnceAndBadInputIsCounted
     auto env = codec::make_envelope("contoso", "agent/contoso");
     env.mutable_change_event()->set_kind(v1::CHANGE_KIND_SECURITY_DEFAULTS_DISABLED);
     env.set_id("0e1c6a7e-0000-4000-8000-000000000001");
-    const auto m = msg(topics::events("contoso"), env);
+    const auto m = envelope_message(topics::events("contoso"), env);
     ASSERT_TRUE(agent->publish(m));
     ASSERT_TRUE(agent->publish(m));  // the same envelope id again (what a QoS 1 redelivery looks like)
 
@@ -49,12 +41,12 @@ TEST(CoordinatorIntegration, RedeliveredEnvelopeIsStoredOnceAndBadInputIsCounted
     ASSERT_TRUE(agent->publish(garbage));
     auto foreign = codec::make_envelope("fabrikam", "agent/contoso");
     foreign.mutable_change_event()->set_kind(v1::CHANGE_KIND_SECURITY_DEFAULTS_DISABLED);
-    ASSERT_TRUE(agent->publish(msg(topics::events("contoso"), foreign)));
+    ASSERT_TRUE(agent->publish(envelope_message(topics::events("contoso"), foreign)));
 
     // A later good event proves the coordinator is still ingesting after the bad ones.
     auto later = codec::make_envelope("contoso", "agent/contoso");
     later.mutable_change_event()->set_kind(v1::CHANGE_KIND_SECURITY_DEFAULTS_ENABLED);
-    ASSERT_TRUE(agent->publish(msg(topics::events("contoso"), later)));
+    ASSERT_TRUE(agent->publish(envelope_message(topics::events("contoso"), later)));
 
     ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM events") == 2; }))
         << slurp(d.log_path());
@@ -79,7 +71,7 @@ TEST(CoordinatorIntegration, AnAdminRequestOnAnotherAdminsTopicIsRefusedByTheBro
     req.mutable_list_tenants();
     auto env = codec::make_envelope("", "admin/alice");
     *env.mutable_admin_request() = req;
-    auto m = msg(topics::admin_requests("alice"), env);  // vera writes on alice's topic
+    auto m = envelope_message(topics::admin_requests("alice"), env);  // vera writes on alice's topic
     m.response_topic = topics::admin_responses("vera");
     m.correlation_data = "forged-1";
     auto st = vera->publish(m);
@@ -118,7 +110,7 @@ TEST(CoordinatorIntegration, ApprovalFlowThroughConnguardctlDispatchesAndVerifie
     add_cap_fail(r, "pol-1", "2026-01-01T10:00:00Z", "block");
     finish_overall(r);
     auto renv = wrap("contoso", r);
-    ASSERT_TRUE(agent->publish(msg(topics::validation("contoso"), renv)));
+    ASSERT_TRUE(agent->publish(envelope_message(topics::validation("contoso"), renv)));
     ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM tasks WHERE state = 2") == 1; }))
         << slurp(d.log_path());
     EXPECT_TRUE(eventually([&] { return critical_alerts.load() >= 2; })) << "status:FAIL and the blocking policy";
@@ -170,7 +162,7 @@ TEST(CoordinatorIntegration, ApprovalFlowThroughConnguardctlDispatchesAndVerifie
         f.mutable_command_result()->set_task_id(task_id);
         f.mutable_command_result()->set_plan_version(1);
         f.mutable_command_result()->set_outcome(v1::COMMAND_OUTCOME_SUCCEEDED);
-        return msg(topics::results(tenant), f);
+        return envelope_message(topics::results(tenant), f);
     };
     ASSERT_TRUE(fabrikam->publish(forged_result("fabrikam", id, cmd.command_id())));
     ASSERT_TRUE(agent->publish(forged_result("contoso", id, "00000000-0000-4000-8000-00000000f0f0")));
@@ -194,14 +186,14 @@ TEST(CoordinatorIntegration, ApprovalFlowThroughConnguardctlDispatchesAndVerifie
     res.mutable_command_result()->set_task_id(id);
     res.mutable_command_result()->set_plan_version(1);
     res.mutable_command_result()->set_outcome(v1::COMMAND_OUTCOME_SUCCEEDED);
-    ASSERT_TRUE(agent->publish(msg(topics::results("contoso"), res)));
+    ASSERT_TRUE(agent->publish(envelope_message(topics::results("contoso"), res)));
     ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM tasks WHERE state = 5") == 1; }));
     EXPECT_EQ(d.count("SELECT count(*) FROM commands WHERE command_id = '" + cmd.command_id() + "' AND outcome = " +
                       std::to_string(v1::COMMAND_OUTCOME_SUCCEEDED)),
               1)
         << "the genuine result is recorded with its transition";
     std::this_thread::sleep_for(20ms);
-    ASSERT_TRUE(agent->publish(msg(topics::validation("contoso"), wrap("contoso", report(2, to_unix_ms(system_clock::instance().now()))))));
+    ASSERT_TRUE(agent->publish(envelope_message(topics::validation("contoso"), wrap("contoso", report(2, to_unix_ms(system_clock::instance().now()))))));
     ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM tasks WHERE state = 11") == 1; }))
         << slurp(d.log_path());
 

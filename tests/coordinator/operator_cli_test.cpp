@@ -26,14 +26,6 @@ test::broker_options broker_opts() {
     return o;
 }
 
-mqtt::message msg(const std::string& topic, v1::Envelope env) {
-    mqtt::message m;
-    m.topic = topic;
-    m.payload = codec::encode(env, system_clock::instance());
-    m.qos = 1;
-    return m;
-}
-
 /// The JSON object connguardctl printed (output also holds stderr lines, after it).
 nlohmann::json json_of(const std::string& out) {
     const auto b = out.find('{');
@@ -59,7 +51,7 @@ std::string make_pending_task(deployment& d, mqtt::client& agent) {
     auto r = report(1, to_unix_ms(system_clock::instance().now()));
     add_cap_fail(r, "pol-1", "2026-01-01T10:00:00Z", "block");
     finish_overall(r);
-    EXPECT_TRUE(agent.publish(msg(topics::validation("contoso"), wrap("contoso", r))));
+    EXPECT_TRUE(agent.publish(envelope_message(topics::validation("contoso"), wrap("contoso", r))));
     EXPECT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM tasks WHERE state = 2") == 1; }))
         << slurp(d.log_path());
     std::string out;
@@ -231,7 +223,7 @@ TEST(OperatorCli, AlertsListsActiveThenAllWithTheResolvedOnes) {
 
     // A clean report resolves the FAIL causes; then the agent goes offline (a new active alert).
     std::this_thread::sleep_for(20ms);
-    ASSERT_TRUE(agent->publish(msg(topics::validation("contoso"),
+    ASSERT_TRUE(agent->publish(envelope_message(topics::validation("contoso"),
                                    wrap("contoso", report(2, to_unix_ms(system_clock::instance().now()))))));
     ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM alerts WHERE active = 0 AND cause = 'status:FAIL'") == 1; }))
         << slurp(d.log_path());
@@ -239,7 +231,7 @@ TEST(OperatorCli, AlertsListsActiveThenAllWithTheResolvedOnes) {
     auto st = codec::make_envelope("contoso", "agent/contoso");
     st.mutable_agent_status()->set_state(v1::AGENT_STATE_OFFLINE);
     st.mutable_agent_status()->set_reason("stopped");
-    ASSERT_TRUE(agent->publish(msg(topics::agent_status("contoso"), st)));
+    ASSERT_TRUE(agent->publish(envelope_message(topics::agent_status("contoso"), st)));
     ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM alerts WHERE active = 1 AND cause = 'agent:offline'") == 1; }))
         << slurp(d.log_path());
     const auto active = d.count("SELECT count(*) FROM alerts WHERE active = 1");

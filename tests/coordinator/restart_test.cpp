@@ -121,12 +121,7 @@ TEST(CoordinatorRestart, WebhookDeliveriesArriveExactlyOnceDespiteFailuresAndARe
         auto r = report(cycle, to_unix_ms(system_clock::instance().now()));
         if (fail) add_cap_fail(r, "pol-" + tenant, "2026-01-01T10:00:00Z");
         finish_overall(r);
-        mqtt::message m;
-        m.topic = topics::validation(tenant);
-        auto env = wrap(tenant, r);
-        m.payload = codec::encode(env, system_clock::instance());
-        m.qos = 1;
-        ASSERT_TRUE(agent->publish(m));
+        ASSERT_TRUE(agent->publish(envelope_message(topics::validation(tenant), wrap(tenant, r))));
         agent->disconnect();
     };
     // Raise (status, policy, pending task) and resolve alerts, with a restart in the middle.
