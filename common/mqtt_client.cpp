@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <shared_mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -20,7 +21,8 @@
 // The client proper: paho callbacks, the supervisor thread and the API. Its parts: connection
 // state (mqtt/connection_state.h), un-acknowledged publishes (mqtt/publish_window.h), handing
 // messages to handlers (mqtt/delivery.h), held messages on disk (mqtt/held_store.h), paho
-// translation (mqtt/paho_glue.h).
+// translation (mqtt/paho_glue.h). When paho-mqtt-c leaves a paho client unusable (a publish whose
+// first write failed, mqtt_client.h), the supervisor replaces it: replace_paho().
 
 namespace connguard::mqtt {
 namespace {
@@ -32,16 +34,44 @@ using detail::conn_event;
 /// How long publish_async() waits for a free slot in the un-acknowledged window (backpressure).
 constexpr auto async_window_wait = 30s;
 
+/// How long replace_paho() waits for paho to close the broken connection of the client it sets
+/// aside (paho's send thread does it right after the failed write).
+constexpr auto close_wait = 10s;
+
+void* key_context(std::uint64_t key) { return reinterpret_cast<void*>(static_cast<std::uintptr_t>(key)); }
+
 }  // namespace
 
-struct client::impl final : public paho::iaction_listener {
+struct client::impl final {
+    /// Routes the callbacks of one paho client (connection events, messages, publish outcomes) to
+    /// the impl. When that paho client is set aside, `owner` is cleared first: whatever it still
+    /// reports is dropped, and the impl never hears of a client it no longer uses.
+    struct paho_link final : public paho::iaction_listener {
+        std::atomic<impl*> owner{nullptr};
+        paho::async_client* cli = nullptr;  ///< the paho client this link belongs to (outlives its use)
+
+        // Publish outcomes: the user context carries the publish_window key.
+        void on_success(const paho::token& tok) override {
+            if (auto* o = owner.load()) o->complete(*this, tok, true);
+        }
+        void on_failure(const paho::token& tok) override {
+            if (auto* o = owner.load()) o->complete(*this, tok, false);
+        }
+    };
+
     explicit impl(client_options o)
         : opts_(std::move(o)), held_(opts_.persistence_dir), pubs_(opts_.max_inflight, opts_.max_buffered) {}
 
     client_options opts_;
-    std::unique_ptr<paho::async_client> cli_;
     paho::connect_options conn_opts_;  // built in place: paho 1.2.0 loses properties on copy (#445)
     detail::held_store held_;
+
+    // The current paho client and its link. Shared to use cli_ (publish, subscribe, connect,
+    // disconnect), exclusive to replace it; taken before mu_, never while mu_ is held. paho's
+    // callbacks never take it (replace_paho() waits on paho's threads while holding it).
+    std::shared_mutex paho_mu_;
+    std::unique_ptr<paho::async_client> cli_;
+    std::shared_ptr<paho_link> link_;
 
     mutable std::mutex mu_;  // guards everything below but the atomic counters
     std::condition_variable cv_;
@@ -49,12 +79,15 @@ struct client::impl final : public paho::iaction_listener {
     detail::connection_state conn_;
     std::vector<detail::subscription> subs_;
     detail::publish_window pubs_;
+    /// A publish of the current paho client failed on its first write: that client must be
+    /// replaced before it connects again (mqtt_client.h); publishers wait meanwhile.
+    bool poisoned_ = false;
 
     int in_handler_ = 0;
     std::thread supervisor_;
 
     std::atomic<std::uint64_t> published_{0}, publish_failures_{0}, received_{0}, handler_retries_{0},
-        reconnects_{0}, dropped_unhandled_{0};
+        reconnects_{0}, dropped_unhandled_{0}, paho_replaced_{0}, resent_after_replace_{0};
 
     /// The one place the connection state changes; wakes every waiter.
     void transition(conn_event e, std::uint64_t gen = 0) {
@@ -70,25 +103,46 @@ struct client::impl final : public paho::iaction_listener {
     void build() {
         detail::validate(opts_);
         log::add_secret(opts_.password);
-        const auto copts = detail::make_create_options(opts_);
-        if (opts_.persistence_dir.empty()) {
-            cli_ = std::make_unique<paho::async_client>(opts_.server_uri, opts_.client_id, copts, nullptr);
-        } else {
+        if (!opts_.persistence_dir.empty()) {
             std::error_code ec;
             std::filesystem::create_directories(opts_.persistence_dir, ec);
             if (ec)
                 throw std::invalid_argument("mqtt client: cannot create persistence_dir " + opts_.persistence_dir +
                                             ": " + ec.message());
-            cli_ = std::make_unique<paho::async_client>(opts_.server_uri, opts_.client_id, copts,
-                                                        opts_.persistence_dir);
         }
         detail::fill_connect_options(conn_opts_, opts_);
-        cli_->set_connected_handler([this](const std::string&) { on_connected(); });
-        cli_->set_connection_lost_handler([this](const std::string& cause) { on_connection_lost(cause); });
-        cli_->set_disconnected_handler(
-            [this](const paho::properties&, paho::ReasonCode reason) { on_server_disconnect(reason); });
-        cli_->set_message_callback([this](paho::const_message_ptr msg) { on_message(std::move(msg)); });
+        new_paho();
         supervisor_ = std::thread([this] { supervise(); });
+    }
+
+    /// Creates a paho client and its link and makes them current (build(), or replace_paho()
+    /// with paho_mu_ held exclusively). With persistence_dir, paho restores what an earlier paho
+    /// client of this id left on disk (publishes not yet acknowledged, also from a set-aside one).
+    /// Throws what paho's constructor throws.
+    void new_paho() {
+        const auto copts = detail::make_create_options(opts_);
+        auto cli = opts_.persistence_dir.empty()
+                       ? std::make_unique<paho::async_client>(opts_.server_uri, opts_.client_id, copts, nullptr)
+                       : std::make_unique<paho::async_client>(opts_.server_uri, opts_.client_id, copts,
+                                                              opts_.persistence_dir);
+        auto link = std::make_shared<paho_link>();
+        link->cli = cli.get();
+        link->owner = this;
+        // The handlers hold the link, not the impl: a set-aside client's late events go nowhere.
+        cli->set_connected_handler([link](const std::string&) {
+            if (auto* o = link->owner.load()) o->on_connected();
+        });
+        cli->set_connection_lost_handler([link](const std::string& cause) {
+            if (auto* o = link->owner.load()) o->on_connection_lost(cause);
+        });
+        cli->set_disconnected_handler([link](const paho::properties&, paho::ReasonCode reason) {
+            if (auto* o = link->owner.load()) o->on_server_disconnect(reason);
+        });
+        cli->set_message_callback([link](paho::const_message_ptr msg) {
+            if (auto* o = link->owner.load()) o->on_message(std::move(msg));
+        });
+        cli_ = std::move(cli);
+        link_ = std::move(link);
     }
 
     // ---- paho callbacks (paho's threads: cheap, never throw) ---------------------------------
@@ -123,13 +177,14 @@ struct client::impl final : public paho::iaction_listener {
         }
     }
 
-    // iaction_listener for publishes: the user context carries the publish_window key.
-    void on_success(const paho::token& tok) override { complete(tok, true); }
-    void on_failure(const paho::token& tok) override { complete(tok, false); }
-
-    void complete(const paho::token& tok, bool ok) noexcept {
+    /// A publish's outcome (paho's thread, through the link of the paho client that had it).
+    void complete(paho_link& from, const paho::token& tok, bool ok) noexcept {
         try {
             const auto key = reinterpret_cast<std::uintptr_t>(tok.get_user_context());
+            if (!ok && detail::first_write_failed(tok.get_return_code())) {
+                set_aside_soon(from, key);
+                return;
+            }
             detail::publish_window::completion done;
             bool closed = false;
             {
@@ -148,11 +203,7 @@ struct client::impl final : public paho::iaction_listener {
             status st;
             if (ok) {
             } else if (closed) {
-                // paho discards queued publishes when the client is destroyed; with persistence_dir
-                // they stay on disk and are sent by the next client with the same id.
-                st = make_error("mqtt.closed", opts_.persistence_dir.empty()
-                                                   ? "client closed before the publish was delivered"
-                                                   : "client closed; the publish stays buffered on disk");
+                st = closed_error();
             } else {
                 st = detail::failure(tok.get_return_code(), static_cast<int>(tok.get_reason_code()),
                                      "publish (message id " + std::to_string(tok.get_message_id()) + ")");
@@ -164,6 +215,35 @@ struct client::impl final : public paho::iaction_listener {
                 spdlog::error("mqtt {}: publish completion callback threw: {}", opts_.client_id, e.what());
             } catch (...) {
             }
+        } catch (...) {
+        }
+    }
+
+    /// paho's send thread, inside MQTTAsync_processCommand: the publish `key` failed on its first
+    /// write (the connection broke). paho-mqtt-c 1.3.12 frees its topic and payload as soon as this
+    /// returns while the session's in-flight copy still points at them; sending that copy again
+    /// (on reconnect), acknowledging it, cleaning the session or destroying the client would read
+    /// or free that memory again (mqtt_client.h). So this paho client must never reconnect: its
+    /// automatic reconnect is switched off here, before paho's own DISCONNECT of the broken
+    /// connection runs (that is what would schedule it), and the supervisor replaces the client.
+    /// The publish keeps its slot in the window and is handed to the new client.
+    void set_aside_soon(paho_link& from, std::uint64_t key) noexcept {
+        try {
+            {
+                std::lock_guard lock(mu_);
+                poisoned_ = true;
+                cv_.notify_all();
+            }
+            try {
+                // MQTTAsync_disconnect clears "should be connected" before anything else; paho may
+                // then ignore the request itself (its own DISCONNECT is already queued): fine.
+                from.cli->disconnect(0);
+            } catch (const paho::exception&) {
+            }
+            spdlog::warn("mqtt {}: a publish failed on its first write to {} (connection broken); paho-mqtt-c "
+                         "1.3.12 keeps a copy of it with freed topic and payload, so this paho client is set aside "
+                         "and a new one sends every un-acknowledged publish again (key {})",
+                         opts_.client_id, opts_.server_uri, key);
         } catch (...) {
         }
     }
@@ -275,6 +355,13 @@ struct client::impl final : public paho::iaction_listener {
         auto backoff = first_backoff;
         std::unique_lock lock(mu_);
         while (!conn_.closed()) {
+            if (poisoned_) {
+                lock.unlock();
+                const bool replaced = replace_paho(/*reconnect=*/true);
+                lock.lock();
+                if (!replaced) cv_.wait_for(lock, backoff, [&] { return conn_.closed(); });
+                continue;
+            }
             if (conn_.needs_subscriptions()) {
                 const auto gen = conn_.generation();
                 auto subs = subs_;
@@ -298,19 +385,118 @@ struct client::impl final : public paho::iaction_listener {
                 }
                 spdlog::info("mqtt {}: connect to {} failed ({}); retrying in {} ms", opts_.client_id,
                              opts_.server_uri, st.err().message, backoff.count());
-                cv_.wait_for(lock, backoff, [&] { return conn_.closed() || !conn_.wants_connect(); });
+                cv_.wait_for(lock, backoff, [&] { return conn_.closed() || poisoned_ || !conn_.wants_connect(); });
                 backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::max(opts_.reconnect_max, 1000ms));
                 continue;
             }
-            cv_.wait(lock, [&] { return conn_.closed() || conn_.needs_subscriptions() || conn_.wants_connect(); });
+            cv_.wait(lock, [&] {
+                return conn_.closed() || poisoned_ || conn_.needs_subscriptions() || conn_.wants_connect();
+            });
         }
+    }
+
+    /// Replaces a poisoned paho client (see set_aside_soon): waits until paho closed its broken
+    /// connection, creates a new paho client (it restores from persistence_dir what the old one
+    /// persisted), sets the old one aside for good (detail::set_aside_forever: never reconnected,
+    /// never destroyed) and hands every publish the old one had not completed to the new one under
+    /// the same key, oldest first. Some may have reached the broker already: QoS 1 is at least
+    /// once, and with persistence_dir the restored copies go out too (receivers dedupe by id).
+    /// With `reconnect` (the supervisor) the new client then connects in the background, unless
+    /// disconnect() was called; connect() connects it itself.
+    /// Returns false (and stays poisoned, to be tried again) when paho cannot create a client.
+    bool replace_paho(bool reconnect) {
+        std::unique_lock plock(paho_mu_);
+        {
+            std::lock_guard lock(mu_);
+            if (!poisoned_) return true;
+        }
+        // paho's send thread closes the broken connection right after the failed write (its queued
+        // DISCONNECT); until then its threads may still use the old client.
+        const auto until = std::chrono::steady_clock::now() + close_wait;
+        while (std::chrono::steady_clock::now() < until) {
+            bool connected = false;
+            try {
+                connected = cli_->is_connected();
+            } catch (const std::exception&) {
+            }
+            if (!connected) break;
+            std::this_thread::sleep_for(10ms);
+        }
+        auto old_cli = std::move(cli_);
+        auto old_link = std::move(link_);
+        try {
+            new_paho();
+        } catch (const std::exception& e) {
+            cli_ = std::move(old_cli);
+            link_ = std::move(old_link);
+            spdlog::error("mqtt {}: cannot create a new paho client to replace the one set aside ({}); retrying",
+                          opts_.client_id, e.what());
+            return false;
+        }
+        old_link->owner.store(nullptr);
+        try {
+            old_cli->disconnect(0);  // already off (set_aside_soon); also covers a client still connected
+        } catch (const paho::exception&) {
+        }
+        detail::set_aside_forever(std::move(old_cli), old_link);
+        ++paho_replaced_;
+
+        std::vector<std::pair<std::uint64_t, detail::publish_window::resend_handle>> again;
+        {
+            std::lock_guard lock(mu_);
+            again = pubs_.handed_publishes();
+        }
+        std::size_t resent = 0;
+        for (const auto& [key, what] : again) {
+            auto msg = std::static_pointer_cast<const paho::message>(what);
+            try {
+                cli_->publish(msg, key_context(key), *link_);
+                ++resent;
+            } catch (const paho::exception& e) {
+                // The new client is empty and buffers up to max_buffered + max_inflight: only a
+                // broken persistence_dir gets here. The caller learns the publish failed.
+                fail_publish(key, detail::failure(e.get_return_code(), e.get_reason_code(),
+                                                  "publish to '" + msg->get_topic() + "' (handing it to a new paho client)"));
+            }
+        }
+        resent_after_replace_ += resent;
+        {
+            std::lock_guard lock(mu_);
+            poisoned_ = false;
+            transition_locked(conn_event::connection_lost);  // the old link's report may have been dropped
+            if (reconnect && conn_.state() == detail::conn_state::disconnected)
+                transition_locked(conn_event::background_connect);
+            cv_.notify_all();
+        }
+        spdlog::info("mqtt {}: new paho client in place of the one set aside; {} un-acknowledged publishes handed "
+                     "to it", opts_.client_id, resent);
+        return true;
+    }
+
+    /// Completes publish `key` with `err` (counted as a failure).
+    void fail_publish(std::uint64_t key, error err) {
+        detail::publish_window::completion done;
+        {
+            std::lock_guard lock(mu_);
+            auto taken = pubs_.take(key);
+            if (!taken) return;
+            done = std::move(*taken);
+            ++publish_failures_;
+            cv_.notify_all();
+        }
+        spdlog::warn("mqtt {}: {}", opts_.client_id, err.message);
+        if (done) done(status(std::move(err)));
     }
 
     status subscribe_one(const std::string& filter) {
         try {
             paho::subscribe_options so;
             so.set_retain_handling(paho::subscribe_options::SEND_RETAINED_ON_NEW);
-            auto tok = cli_->subscribe(filter, 1, so);
+            paho::token_ptr tok;
+            {
+                std::shared_lock plock(paho_mu_);
+                tok = cli_->subscribe(filter, 1, so);
+            }
             if (!tok->wait_for(10s)) return make_error("mqtt.timeout", "subscribe '" + filter + "': no SUBACK in 10 s");
             const auto rsp = tok->get_subscribe_response();
             const std::vector<paho::ReasonCode> codes = rsp.get_reason_codes();
@@ -325,7 +511,18 @@ struct client::impl final : public paho::iaction_listener {
 
     status attempt_connect(std::chrono::milliseconds timeout) {
         try {
-            auto tok = cli_->connect(conn_opts_);
+            paho::token_ptr tok;
+            {
+                std::shared_lock plock(paho_mu_);
+                {
+                    // Never connect a client whose in-flight copy of a publish points at freed memory.
+                    std::lock_guard lock(mu_);
+                    if (poisoned_)
+                        return make_error("mqtt.failed", "connect to " + opts_.server_uri +
+                                                             ": the paho client is being replaced");
+                }
+                tok = cli_->connect(conn_opts_);
+            }
             if (!tok->wait_for(timeout))
                 return make_error("mqtt.timeout", "connect to " + opts_.server_uri + ": no answer within " +
                                                       std::to_string(timeout.count()) + " ms");
@@ -355,6 +552,7 @@ struct client::impl final : public paho::iaction_listener {
             transition_locked(conn_event::connect_requested);
         }
         replay_held(timeout);
+        replace_paho(/*reconnect=*/false);  // no-op unless a publish of this client failed on its first write
         if (keep_trying) {
             transition(conn_event::background_connect);
             return {};
@@ -400,7 +598,8 @@ struct client::impl final : public paho::iaction_listener {
             std::unique_lock lock(mu_);
             // Backpressure: while connected, at most window() publishes are un-acknowledged; while
             // disconnected, at most max_buffered wait in the (on-disk) buffer.
-            const auto room = [&] { return conn_.closed() || pubs_.has_room(conn_.connected()); };
+            // While a paho client is being replaced (poisoned_), nothing is handed to it.
+            const auto room = [&] { return conn_.closed() || (!poisoned_ && pubs_.has_room(conn_.connected())); };
             cv_.wait_until(lock, deadline, room);
             if (conn_.closed()) return make_error("mqtt.closed", "publish: client is shutting down");
             if (!room()) {
@@ -417,7 +616,13 @@ struct client::impl final : public paho::iaction_listener {
             key = pubs_.add(std::move(on_done));
         }
         try {
-            cli_->publish(detail::to_paho(m), reinterpret_cast<void*>(static_cast<std::uintptr_t>(key)), *this);
+            paho::const_message_ptr msg = detail::to_paho(m);
+            std::shared_lock plock(paho_mu_);
+            cli_->publish(msg, key_context(key), *link_);
+            // Kept so that a new paho client can take this publish over (replace_paho). Still under
+            // paho_mu_: a replacement sees every publish handed to the client it replaces.
+            std::lock_guard lock(mu_);
+            pubs_.handed(key, msg);
             return {};
         } catch (const paho::exception& e) {
             {
@@ -469,10 +674,13 @@ struct client::impl final : public paho::iaction_listener {
     void disconnect(std::chrono::milliseconds timeout) {
         transition(conn_event::disconnect_requested);  // handlers that ask to retry give up now
         try {
-            if (cli_->is_connected()) {
-                auto tok = cli_->disconnect(paho::disconnect_options(static_cast<int>(timeout.count())));
-                tok->wait_for(timeout + 1s);
+            paho::token_ptr tok;
+            {
+                std::shared_lock plock(paho_mu_);
+                if (cli_->is_connected())
+                    tok = cli_->disconnect(paho::disconnect_options(static_cast<int>(timeout.count())));
             }
+            if (tok) tok->wait_for(timeout + 1s);
         } catch (const std::exception& e) {
             spdlog::warn("mqtt {}: disconnect: {}", opts_.client_id, e.what());
         }
@@ -491,6 +699,24 @@ struct client::impl final : public paho::iaction_listener {
         disconnect(1s);
         transition(conn_event::shutdown);
         if (supervisor_.joinable()) supervisor_.join();
+        std::unique_lock plock(paho_mu_);
+        // disconnect() closes a live connection only: also stop paho's automatic reconnect. A paho
+        // client that failed a first write must never be destroyed, and one that is somehow still
+        // connected could fail one while it is destroyed (mqtt_client.h): both are set aside.
+        bool set_aside = false;
+        {
+            std::lock_guard lock(mu_);
+            set_aside = poisoned_;
+        }
+        try {
+            cli_->disconnect(0);
+        } catch (const paho::exception&) {
+        }
+        try {
+            set_aside = set_aside || cli_->is_connected();
+        } catch (const std::exception&) {
+            set_aside = true;
+        }
         // Publishes still buffered stay in persistence_dir (if set) for the next process.
         int left = 0;
         {
@@ -501,13 +727,35 @@ struct client::impl final : public paho::iaction_listener {
             spdlog::warn("mqtt {}: closing with {} publishes not yet acknowledged; {}", opts_.client_id, left,
                          opts_.persistence_dir.empty() ? "they are lost (no persistence_dir)"
                                                        : "kept in " + opts_.persistence_dir + " for the next start");
-        try {
-            cli_.reset();
-        } catch (...) {
+        if (!set_aside) {
+            try {
+                cli_.reset();  // paho fails what it still has: complete() answers mqtt.closed
+            } catch (...) {
+            }
+            link_->owner.store(nullptr);
+            return;
         }
+        link_->owner.store(nullptr);
+        detail::set_aside_forever(std::move(cli_), link_);
+        // That paho client never answers again: answer its publishes here.
+        std::vector<detail::publish_window::completion> unanswered;
+        {
+            std::lock_guard lock(mu_);
+            unanswered = pubs_.take_all();
+            cv_.notify_all();
+        }
+        for (auto& done : unanswered)
+            if (done) done(closed_error());
     }
 
-    ~impl() override = default;
+    /// The outcome of a publish the client closed before the broker acknowledged it.
+    error closed_error() const {
+        // paho discards queued publishes when the client is closed; with persistence_dir they stay
+        // on disk and are sent by the next client with the same id.
+        return make_error("mqtt.closed", opts_.persistence_dir.empty()
+                                             ? "client closed before the publish was delivered"
+                                             : "client closed; the publish stays buffered on disk");
+    }
 };
 
 client::client(client_options opts) : impl_(std::make_unique<impl>(std::move(opts))) { impl_->build(); }
@@ -551,6 +799,8 @@ client_stats client::stats() const {
     s.pending = static_cast<std::uint64_t>(impl_->pubs_.outstanding());
     s.window = impl_->pubs_.window();
     s.dropped_unhandled = impl_->dropped_unhandled_;
+    s.paho_replaced = impl_->paho_replaced_;
+    s.resent_after_replace = impl_->resent_after_replace_;
     return s;
 }
 

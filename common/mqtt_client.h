@@ -4,7 +4,8 @@
 // What it guarantees (see ../shared/reference/mqtt.md for the traps it avoids):
 //  - MQTT v5 only; username/password; optional TLS (CA file, optional client cert/key).
 //  - Persistent session: clean_start=false + session expiry, stable client id. Subscriptions are
-//    (re)made on every (re)connect, so automatic reconnect never loses them.
+//    (re)made on every (re)connect, so automatic reconnect never loses them. A clean_start client
+//    still sends a short session expiry (1-60 s), never 0 (see below).
 //  - Last Will (topic, payload, qos, retained).
 //  - Publishing: QoS 0/1, retained flag, v5 response topic and correlation data. While the broker is
 //    away, publishes go to a bounded offline buffer (max_buffered) kept on disk by paho's file
@@ -31,6 +32,40 @@
 //    mqtt.buffer_full, mqtt.bad_topic, mqtt.bad_qos, mqtt.closed) and are logged; the password is
 //    registered with log::add_secret and never logged.
 //  - Do not call disconnect() or destroy the client from inside one of its handlers.
+//
+// A publish whose first write fails (paho-mqtt-c 1.3.12 bug; issue 13). When the connection breaks
+// while paho's send thread writes a QoS 1 PUBLISH for the first time (a broker restart under load
+// does it to almost every publishing client), MQTTAsync_processCommand takes its SOCKET_ERROR
+// branch: it calls the publish's onFailure (rc -1, "message id 0") and MQTTAsync_freeCommand()
+// frees the command's topic and payload, although MQTTProtocol_startPublish had already stored
+// those same two buffers in the in-flight copy it keeps for the session (outboundMsgs). Nothing
+// clears that copy: on the next reconnect MQTTAsync_completeConnection -> MQTTProtocol_retry ->
+// MQTTProtocol_retries sends it again from freed memory, first of all. Measured before this
+// workaround (50 unpaced connguard-loadgen agents, 3 broker restarts): PUBLISH packets with heap
+// garbage as topic (a sniffing proxy saw pointer bytes and "TTProtocolClient.c"); Mosquitto logged
+// "disconnected due to malformed packet" 1479 times and "protocol error" 113 times; an affected
+// client was dropped again on every reconnect, so nothing behind that copy completed (6961 of 15000
+// acknowledged; paced runs: one client with 73 publishes unacknowledged after 2 minutes, or the
+// process killed by SIGSEGV); copies whose topic was still readable carried a freed payload that
+// the broker accepted and the coordinator rejected as not an Envelope. AddressSanitizer (LD_PRELOAD, paho 1.3.12 built with
+// symbols): heap-use-after-free in strlen <- MQTTPacket_send_publish <- MQTTProtocol_retries <-
+// MQTTAsync_completeConnection, freed by MQTTAsync_freeCommand1 <- MQTTAsync_processCommand
+// (MQTTAsyncUtils.c:1584 in v1.3.12; the branch is unchanged in 1.3.13). Cleaning the session or
+// destroying that paho client frees the buffers a second time (the "double free" crashes of
+// eclipse-paho/paho.mqtt.c#1532, #1621, #1622 and paho.mqtt.cpp#568).
+// The workaround, where a publish completes: such a failure is not reported to the caller; the
+// client switches that paho client's automatic reconnect off at once (in the callback, before
+// paho's own DISCONNECT of the broken connection could schedule it), sets the paho client aside for
+// the rest of the process (never reconnected, never destroyed: it keeps the memory it held),
+// creates a new paho client for the same id (it restores what was persisted in persistence_dir),
+// hands it every publish not yet acknowledged under the same key and reconnects. Session expiry 0
+// would make paho empty its in-flight list within that same DISCONNECT, freeing the buffers a
+// second time before the client can act, so the client never sends 0: a clean_start client asks
+// for up to 60 s (its next clean start discards that session anyway). stats().paho_replaced counts
+// the replacements. Costs: publishes in flight at the break may reach the broker twice (QoS 1 is at
+// least once; the coordinator dedupes by envelope id), and each set-aside paho client stays in
+// memory with the publishes it held. Proven by tests/e2e/broker_restart_test.cpp and
+// MqttDurability.Unpaced* (tests/common/mqtt_durability_test.cpp).
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -67,7 +102,9 @@ struct client_options {
     std::optional<tls_options> tls;
     std::optional<will_options> will;
     bool clean_start = false;                              ///< false = persistent session
-    std::chrono::seconds session_expiry{7 * 24 * 3600};    ///< how long the broker keeps the session
+    /// How long the broker keeps the session after a disconnect. Sent as at least 1 s, and with
+    /// clean_start as at most 60 s (never 0: see "A publish whose first write fails" above).
+    std::chrono::seconds session_expiry{7 * 24 * 3600};
     std::chrono::seconds keep_alive{30};
     std::chrono::milliseconds reconnect_min{250};
     std::chrono::milliseconds reconnect_max{10000};
@@ -139,6 +176,8 @@ struct client_stats {
     std::uint64_t pending = 0;            ///< publishes of this process not yet acknowledged (in flight or buffered)
     int window = 0;                       ///< current un-acked window: min(max_inflight, broker Receive Maximum - 1)
     std::uint64_t dropped_unhandled = 0;  ///< closed while a handler still refused a message and no persistence_dir
+    std::uint64_t paho_replaced = 0;      ///< paho clients set aside after a publish failed on its first write (see above)
+    std::uint64_t resent_after_replace = 0;  ///< un-acknowledged publishes handed to a new paho client
 };
 
 /// MQTT filter matching (+, #, and a leading $share/<group>/), as the wrapper uses to dispatch.

@@ -1,12 +1,31 @@
 #include "common/mqtt/paho_glue.h"
 
 #include <algorithm>
+#include <limits>
+#include <mutex>
 #include <stdexcept>
+#include <vector>
 
 namespace connguard::mqtt::detail {
 namespace {
 
 constexpr int reason_not_authorized = 0x87;
+
+struct set_aside_client {
+    std::unique_ptr<paho::async_client> cli;
+    std::shared_ptr<const void> keep;
+};
+
+/// Never destroyed on purpose (see set_aside_forever): a static object would be destroyed at exit
+/// and destroying such a paho client frees the same topic and payload a second time.
+std::mutex& set_aside_mutex() {
+    static auto* mu = new std::mutex;
+    return *mu;
+}
+std::vector<set_aside_client>& set_aside_clients() {
+    static auto* v = new std::vector<set_aside_client>;
+    return *v;
+}
 
 }  // namespace
 
@@ -35,13 +54,28 @@ paho::create_options make_create_options(const client_options& o) {
     paho::create_options copts(MQTTVERSION_5);
     // Buffer while disconnected, also before the first connect, up to our bound plus the window
     // (paho's limit also counts queued commands while connected). The client checks our bound first
-    // so a full buffer is an error value, never a paho exception or a silent drop.
+    // so a full buffer is an error value, never a paho exception or a silent drop. Twice our bound:
+    // a paho client that replaces a set-aside one (mqtt_client.h) restores the old one's persisted
+    // publishes and is handed the same un-acknowledged publishes again.
     copts.set_send_while_disconnected(true, true);
-    copts.set_max_buffered_messages(o.max_buffered + o.max_inflight);
+    copts.set_max_buffered_messages(static_cast<int>(
+        std::min<long long>(2LL * o.max_buffered + o.max_inflight, std::numeric_limits<int>::max())));
     copts.set_delete_oldest_messages(false);
     copts.set_restore_messages(true);
     copts.set_persist_qos0(false);
     return copts;
+}
+
+std::chrono::seconds session_expiry_sent(const client_options& o) {
+    // Never 0: with 0 (or a v3 clean session) paho-mqtt-c 1.3.12 empties its in-flight list when
+    // the connection drops (MQTTAsync_closeSession -> MQTTAsync_cleanSession), which frees the
+    // topic and payload of a publish whose first write just failed a second time, inside paho,
+    // before the client can set that paho client aside (mqtt_client.h). A clean-start session
+    // is discarded by the next connect anyway; the cap keeps an abandoned one from lingering.
+    constexpr std::chrono::seconds clean_start_cap{60};
+    const auto wanted = o.clean_start ? std::min(o.session_expiry, clean_start_cap) : o.session_expiry;
+    return std::clamp<std::chrono::seconds>(wanted, std::chrono::seconds{1},
+                                            std::chrono::seconds{std::numeric_limits<int>::max()});
 }
 
 void fill_connect_options(paho::connect_options& co, const client_options& o) {
@@ -58,8 +92,7 @@ void fill_connect_options(paho::connect_options& co, const client_options& o) {
     };
     co.set_automatic_reconnect(secs(o.reconnect_min), std::max(secs(o.reconnect_min), secs(o.reconnect_max)));
     paho::properties props;
-    props.add(paho::property(paho::property::SESSION_EXPIRY_INTERVAL,
-                             static_cast<int>(o.clean_start ? 0 : o.session_expiry.count())));
+    props.add(paho::property(paho::property::SESSION_EXPIRY_INTERVAL, static_cast<int>(session_expiry_sent(o).count())));
     co.set_properties(std::move(props));
     if (o.will) {
         paho::will_options w;
@@ -121,6 +154,15 @@ error failure(int rc, int reason, const std::string& what) {
     if (reason >= 0x80)
         return make_error("mqtt.refused", what + ": refused by the broker: reason " + reason_text(reason));
     return make_error("mqtt.failed", what + ": " + paho::exception::error_str(rc) + " (rc " + std::to_string(rc) + ")");
+}
+
+bool first_write_failed(int return_code) {
+    return return_code == MQTTASYNC_FAILURE || return_code == MQTTASYNC_PERSISTENCE_ERROR;
+}
+
+void set_aside_forever(std::unique_ptr<paho::async_client> cli, std::shared_ptr<const void> keep) {
+    std::lock_guard lock(set_aside_mutex());
+    set_aside_clients().push_back({std::move(cli), std::move(keep)});
 }
 
 }  // namespace connguard::mqtt::detail

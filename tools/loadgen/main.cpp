@@ -15,6 +15,13 @@
 // before it is published. Exit 0 once every message was acknowledged by the broker (within
 // --flush-timeout-s after the last publish; publishes while the broker is away are buffered on disk
 // under --persistence-dir and flushed on reconnect), 1 when some were not, 2 on bad usage.
+// Without --interval-ms it publishes unpaced: each identity as fast as its un-acknowledged window
+// allows (and into its offline buffer while the broker is away).
+// --progress-file FILE is rewritten (atomically) a few times a second with "ACKNOWLEDGED TOTAL",
+// so a test can act while the stream is in flow (e.g. restart the broker at 20 % acknowledged).
+// The last line sums up: acknowledged, refused/failed, reconnects, and paho clients the MQTT client
+// replaced after a publish failed on its first write (common/mqtt_client.h); a tenant whose
+// envelopes were not all acknowledged gets a line of its own before it.
 #include <unistd.h>
 
 #include <atomic>
@@ -32,6 +39,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "common/atomic_file.h"
 #include "common/check_ids.h"
 #include "common/clock.h"
 #include "common/config.h"
@@ -58,6 +66,7 @@ constexpr const char* usage_text =
     "  --interval-ms MS      pause between two envelopes of one tenant (default 0)\n"
     "  --run-id ID           part of every envelope id; the same run id republishes the same ids (default: random)\n"
     "  --ids-out FILE        write ID<TAB>TENANT<TAB>event|report<TAB>CYCLE per envelope before publishing it\n"
+    "  --progress-file FILE  rewrite FILE with \"ACKNOWLEDGED TOTAL\" a few times a second\n"
     "  --persistence-dir D   on-disk offline buffer (one folder per tenant below D)\n"
     "  --flush-timeout-s S   how long to wait for outstanding acknowledgements at the end (default 120)\n"
     "  --client-prefix P     MQTT client id prefix (default loadgen-)\n"
@@ -66,7 +75,7 @@ constexpr const char* usage_text =
     "Exit 0: every envelope acknowledged by the broker; 1: some were not; 2: bad usage.\n";
 
 struct options {
-    std::string broker, secrets, run_id, ids_out, persistence_dir, client_prefix = "loadgen-";
+    std::string broker, secrets, run_id, ids_out, progress_file, persistence_dir, client_prefix = "loadgen-";
     std::vector<std::string> tenants;
     int messages = 100, report_every = 10, policies = 1, interval_ms = 0, flush_timeout_s = 120;
 };
@@ -106,6 +115,7 @@ std::optional<options> parse(int argc, char** argv, std::string& error) {
             else if (k == "--interval-ms") o.interval_ms = number(0);
             else if (k == "--run-id") o.run_id = value();
             else if (k == "--ids-out") o.ids_out = value();
+            else if (k == "--progress-file") o.progress_file = value();
             else if (k == "--persistence-dir") o.persistence_dir = value();
             else if (k == "--flush-timeout-s") o.flush_timeout_s = number(1);
             else if (k == "--client-prefix") o.client_prefix = value();
@@ -250,6 +260,24 @@ int main(int argc, char** argv) {
         if (connect_failed) return 1;
     }
 
+    // --progress-file: how many envelopes the broker acknowledged so far, while the stream runs.
+    const long total_messages = static_cast<long>(runs.size()) * o.messages;
+    const auto write_progress = [&] {
+        long acked = 0;
+        for (auto& r : runs) acked += r->acked.load();
+        // Best effort: a reader that misses one update sees the next.
+        (void)write_file_atomic(o.progress_file, std::to_string(acked) + " " + std::to_string(total_messages) + "\n");
+    };
+    std::atomic<bool> stop_progress{false};
+    std::thread progress;
+    if (!o.progress_file.empty())
+        progress = std::thread([&] {
+            while (!stop_progress) {
+                write_progress();
+                std::this_thread::sleep_for(200ms);
+            }
+        });
+
     // One thread per 10 tenants publishes round-robin, so every tenant streams at the same time.
     const std::size_t per_thread = 10;
     std::vector<std::thread> threads;
@@ -308,16 +336,30 @@ int main(int argc, char** argv) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (!r->client->flush(std::max(left, std::chrono::milliseconds{1}))) all = false;
     }
-    long total_acked = 0, total_failed = 0;
+    if (progress.joinable()) {
+        stop_progress = true;
+        progress.join();
+        write_progress();
+    }
+    long total_acked = 0, total_failed = 0, total_reconnects = 0, total_replaced = 0;
     for (auto& r : runs) {
         const auto s = r->client->stats();
         if (s.pending != 0) all = false;
+        if (s.pending != 0 || r->failed.load() != 0)
+            std::printf("connguard-loadgen: tenant %s: %llu of %d acknowledged, %llu still pending, %d refused/failed, "
+                        "%s\n", r->tenant.c_str(), static_cast<unsigned long long>(s.published), o.messages,
+                        static_cast<unsigned long long>(s.pending), r->failed.load(),
+                        s.connected ? "connected" : "NOT connected");
         total_acked += static_cast<long>(s.published);
         total_failed += r->failed.load();
+        total_reconnects += static_cast<long>(s.reconnects);
+        total_replaced += static_cast<long>(s.paho_replaced);
         r->client->disconnect();
     }
     if (total_failed > 0) all = false;
-    std::printf("connguard-loadgen: %zu tenants, %d envelopes each, %ld acknowledged, %ld refused/failed%s\n", runs.size(),
-                o.messages, total_acked, total_failed, all ? "" : " - NOT everything was acknowledged");
+    std::printf("connguard-loadgen: %zu tenants, %d envelopes each, %ld acknowledged, %ld refused/failed, %ld reconnects, "
+                "%ld paho clients replaced%s\n",
+                runs.size(), o.messages, total_acked, total_failed, total_reconnects, total_replaced,
+                all ? "" : " - NOT everything was acknowledged");
     return all ? 0 : 1;
 }
