@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/mqtt/connect_diagnosis.h"
 #include "common/mqtt/connection_state.h"
 #include "common/mqtt/delivery.h"
 #include "common/mqtt/held_store.h"
@@ -353,6 +354,10 @@ struct client::impl final {
     void supervise() {
         const auto first_backoff = std::max<std::chrono::milliseconds>(opts_.reconnect_min, 100ms);
         auto backoff = first_backoff;
+        struct {
+            int attempts = 0;
+            std::string last_said;
+        } failures;
         std::unique_lock lock(mu_);
         while (!conn_.closed()) {
             if (poisoned_) {
@@ -381,10 +386,20 @@ struct client::impl final {
                 if (st.ok() || conn_.connected()) {
                     transition_locked(conn_event::connect_token_done);
                     backoff = first_backoff;
+                    if (failures.attempts > 0)
+                        spdlog::info("mqtt {}: connected to {} after {} failed attempt(s)", opts_.client_id,
+                                     opts_.server_uri, failures.attempts);
+                    failures = {};
                     continue;
                 }
-                spdlog::info("mqtt {}: connect to {} failed ({}); retrying in {} ms", opts_.client_id,
-                             opts_.server_uri, st.err().message, backoff.count());
+                // Said once: the same failure again only counts; a different one is said.
+                ++failures.attempts;
+                if (st.err().message != failures.last_said) {
+                    spdlog::warn("mqtt {}: cannot connect: {}; retrying in the background (said again only "
+                                 "when the reason changes)",
+                                 opts_.client_id, st.err().message);
+                    failures.last_said = st.err().message;
+                }
                 cv_.wait_for(lock, backoff, [&] { return conn_.closed() || poisoned_ || !conn_.wants_connect(); });
                 backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::max(opts_.reconnect_max, 1000ms));
                 continue;
@@ -524,7 +539,7 @@ struct client::impl final {
                 tok = cli_->connect(conn_opts_);
             }
             if (!tok->wait_for(timeout))
-                return make_error("mqtt.timeout", "connect to " + opts_.server_uri + ": no answer within " +
+                return make_error("mqtt.timeout", "no CONNACK from " + opts_.server_uri + " within " +
                                                       std::to_string(timeout.count()) + " ms");
             // Keep the un-acknowledged window below the broker's Receive Maximum (mqtt.md §1.4b).
             try {
@@ -538,8 +553,7 @@ struct client::impl final {
             }
             return {};
         } catch (const paho::exception& e) {
-            return detail::failure(e.get_return_code(), e.get_reason_code(),
-                                   "connect to " + opts_.server_uri + " as " + opts_.username);
+            return detail::connect_failure(opts_, e.get_return_code(), e.get_reason_code());
         }
     }
 
@@ -558,11 +572,8 @@ struct client::impl final {
             return {};
         }
         const auto deadline = std::chrono::steady_clock::now() + timeout;
-        auto st = attempt_connect(timeout);
-        if (!st) {
-            spdlog::warn("mqtt {}: {}", opts_.client_id, st.err().message);
-            return st;
-        }
+        // A failure is the caller's to report (once); logging it here too would say it twice.
+        if (auto st = attempt_connect(timeout); !st) return st;
         // Return once the subscriptions of this connection are in place. paho completes the
         // connect token before it calls the connected handler, so the state may not even be
         // connected yet here: wait for `ready`, or a request published right away can be answered

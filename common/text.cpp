@@ -99,4 +99,16 @@ std::string enum_word(std::string_view name, std::string_view prefix) {
     return std::string(name);
 }
 
+std::string duration_words(std::int64_t ms) {
+    if (ms < 0) ms = 0;
+    if (ms < 1000) return std::to_string(ms) + " ms";
+    const auto s = ms / 1000;
+    if (s < 120) return std::to_string(s) + " s";
+    const auto min = s / 60;
+    if (min < 10 && s % 60 != 0) return std::to_string(min) + " min " + std::to_string(s % 60) + " s";
+    if (min < 120) return std::to_string(min) + " min";
+    const auto rest = min % 60;
+    return std::to_string(min / 60) + " h" + (rest ? " " + std::to_string(rest) + " min" : "");
+}
+
 }  // namespace connguard

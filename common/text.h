@@ -1,6 +1,7 @@
 #pragma once
 // Small ASCII text helpers shared by every module: lower-casing, case-insensitive comparison,
 // base64 / base64url (RFC 4648) and the short names of the wire enums. Pure; no locale.
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,5 +30,10 @@ std::optional<std::string> base64url_decode(std::string_view text);
 /// "UNSPECIFIED" for a number the enum does not define (protobuf names it ""):
 ///   enum_word(v1::CheckStatus_Name(s), "CHECK_STATUS_") -> "WARN".
 std::string enum_word(std::string_view name, std::string_view prefix);
+
+/// A duration for people, whole units rounded down: "750 ms", "45 s", "2 min 1 s", "12 min",
+/// "3 h 5 min" (seconds below 2 minutes and beside minutes below 10, minutes below 2 hours).
+/// Negative counts as 0.
+std::string duration_words(std::int64_t ms);
 
 }  // namespace connguard

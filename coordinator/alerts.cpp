@@ -162,8 +162,8 @@ std::vector<alert_cause> standing_causes(const tenant_facts& f) {
         a.cause = "agent:silent";
         a.severity = v1::SEVERITY_CRITICAL;
         a.title = "tenant " + t + ": agent silent";
-        a.detail = "no message from the agent for " + std::to_string((f.now_ms - f.last_seen_ms) / 60000) +
-                   " minutes (threshold " + std::to_string(f.silence_threshold_ms / 60000) + ")";
+        a.detail = "no message from the agent for " + duration_words(f.now_ms - f.last_seen_ms) + " (threshold " +
+                   duration_words(f.silence_threshold_ms) + ")";
         out.push_back(std::move(a));
     } else if (f.expected && f.report == nullptr && f.last_seen_ms == 0 && f.silence_threshold_ms > 0 &&
                f.now_ms - f.expected_since_ms > f.silence_threshold_ms) {
@@ -172,8 +172,8 @@ std::vector<alert_cause> standing_causes(const tenant_facts& f) {
         a.severity = v1::SEVERITY_CRITICAL;
         a.title = "tenant " + t + ": agent never reported";
         a.detail = "the coordinator expects this tenant (config 'tenants') and has heard nothing from its agent in the " +
-                   std::to_string((f.now_ms - f.expected_since_ms) / 60000) + " minutes since it started (threshold " +
-                   std::to_string(f.silence_threshold_ms / 60000) + ")";
+                   duration_words(f.now_ms - f.expected_since_ms) + " since it started (threshold " +
+                   duration_words(f.silence_threshold_ms) + ")";
         out.push_back(std::move(a));
     }
     return out;

@@ -14,7 +14,9 @@
 //   task:<id>:failed | task:<id>:stale    a remediation failed (until the problem goes away or a
 //                                         newer task for the same target exists)
 //   agent:offline                         the agent's Last Will / clean stop said offline
-//   agent:silent                          no message from the agent for the silence threshold
+//   agent:silent                          no message from the agent for two of its poll intervals
+//                                         (or the configured silence threshold)
+//   agent:never_reported                  an expected tenant (config) never heard from
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -46,7 +48,7 @@ struct tenant_facts {
     std::string agent_reason;                      ///< AgentStatus.reason of the last status
     std::int64_t last_seen_ms = 0;                 ///< last message of any kind from the agent
     std::int64_t now_ms = 0;
-    std::int64_t silence_threshold_ms = 0;         ///< 0 = no silence alerts
+    std::int64_t silence_threshold_ms = 0;         ///< silent after this without a message; 0 = no silence alerts
     /// The coordinator's config lists the tenant (`tenants`): silence counts from expected_since_ms
     /// (the coordinator's start) when its agent has never been heard from.
     bool expected = false;

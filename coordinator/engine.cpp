@@ -186,7 +186,11 @@ result<ingest_outcome> engine::on_agent(const v1::Envelope& env, const std::stri
                             env.has_time() ? ts(env.time()) : now, now, raw));
     auto prev = db_.agent(tenant);
     if (!prev) return prev.err();
-    agent_row row{tenant, a.state(), a.reason(), now};
+    // The Last Will and the offline status carry no interval: the last one the agent told stays.
+    const std::int64_t poll_ms = a.poll_interval_seconds() > 0 ? std::int64_t{a.poll_interval_seconds()} * 1000
+                                 : *prev                       ? (*prev)->poll_interval_ms
+                                                               : 0;
+    agent_row row{tenant, a.state(), a.reason(), now, poll_ms};
     CG_TRY(db_.put_agent(row));
     CG_TRY(reconcile_alerts(tenant, now));
     return ingest_outcome::stored;
@@ -387,7 +391,8 @@ status engine::tick() {
         std::set<std::string> heard_from;
         for (const auto& a : *agents) {
             heard_from.insert(a.tenant);
-            const bool silent = a.state != v1::AGENT_STATE_OFFLINE && a.last_seen_ms > 0 && now - a.last_seen_ms > s_.silence_ms;
+            const bool silent = a.state != v1::AGENT_STATE_OFFLINE && a.last_seen_ms > 0 &&
+                                now - a.last_seen_ms > silence_threshold(a.poll_interval_ms);
             if (silent != static_cast<bool>(silent_now.count(a.tenant))) touched.insert(a.tenant);
         }
         // An expected tenant whose agent was never heard from: raised once the threshold passed
@@ -405,6 +410,11 @@ status engine::tick() {
 
 // ---- alerts ----
 
+std::int64_t engine::silence_threshold(std::int64_t agent_poll_interval_ms) const {
+    if (s_.silence_ms <= 0) return 0;
+    return agent_poll_interval_ms > 0 ? 2 * agent_poll_interval_ms : s_.silence_ms;
+}
+
 status engine::reconcile_alerts(const std::string& tenant, std::int64_t now) {
     auto posture = db_.posture(tenant);
     if (!posture) return posture.err();
@@ -421,13 +431,14 @@ status engine::reconcile_alerts(const std::string& tenant, std::int64_t now) {
         f.plans = &build;
     }
     f.tasks = std::move(*tasks);
+    f.silence_threshold_ms = s_.silence_ms;
     if (*agent) {
         f.agent_state = (*agent)->state;
         f.agent_reason = (*agent)->reason;
         f.last_seen_ms = (*agent)->last_seen_ms;
+        f.silence_threshold_ms = silence_threshold((*agent)->poll_interval_ms);
     }
     f.now_ms = now;
-    f.silence_threshold_ms = s_.silence_ms;
     f.expected = s_.expected_tenants.count(tenant) != 0;
     f.expected_since_ms = started_ms_;
     const auto desired = standing_causes(f);

@@ -33,7 +33,10 @@ struct engine_settings {
     std::int64_t task_ttl_ms = 24LL * 3600 * 1000;        ///< PENDING_APPROVAL expires after this
     std::int64_t dispatch_timeout_ms = 10LL * 60 * 1000;  ///< DISPATCHED without a result -> FAILED
     std::int64_t command_validity_ms = 60LL * 60 * 1000;  ///< AgentCommand.not_after = dispatch + this
-    std::int64_t silence_ms = 30LL * 60 * 1000;           ///< agent silent alert; 0 = off
+    /// An agent is silent after two of its own poll intervals (AgentStatus.poll_interval_seconds)
+    /// without a message; this threshold applies to an agent that never said its interval and to
+    /// an expected tenant never heard from. 0 = no silence alerts at all.
+    std::int64_t silence_ms = 30LL * 60 * 1000;
     std::map<std::string, role> admins;                   ///< admin name -> role
     /// Tenants whose agents the coordinator expects (config `tenants`): listed even before they
     /// report, and one that never reports raises "agent never reported" after silence_ms.
@@ -83,6 +86,8 @@ private:
                  const std::string& task_id, const std::string& detail);
     status publish(const std::string& topic, const v1::Envelope& env, bool retained, const std::string& correlation = {});
     status reconcile_alerts(const std::string& tenant, std::int64_t now);
+    /// Two poll intervals of the agent when it said its interval, else silence_ms; 0 = off.
+    std::int64_t silence_threshold(std::int64_t agent_poll_interval_ms) const;
     status respond(const std::string& admin, v1::AdminResponse& resp, const std::string& correlation);
 
     store& db_;

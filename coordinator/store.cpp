@@ -71,6 +71,10 @@ CREATE TABLE mqtt_outbox(
   response_topic TEXT NOT NULL, correlation BLOB NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
   created_at_ms INTEGER NOT NULL);
 )sql",
+    // 2: the agent's own poll interval (AgentStatus.poll_interval_seconds): silence is two of them
+    R"sql(
+ALTER TABLE agents ADD COLUMN poll_interval_ms INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 constexpr int n_migrations = static_cast<int>(sizeof migrations / sizeof migrations[0]);
@@ -302,26 +306,31 @@ status store::put_posture(const posture_row& p) {
 }
 
 result<std::optional<agent_row>> store::agent(const std::string& tenant) {
-    stmt s(*cache_, "SELECT state, reason, last_seen_ms FROM agents WHERE tenant = ?", "read agent");
+    stmt s(*cache_, "SELECT state, reason, last_seen_ms, poll_interval_ms FROM agents WHERE tenant = ?", "read agent");
     s.text(tenant);
     if (!s.step()) {
         if (s.failed()) return s.check().err();
         return std::optional<agent_row>{};
     }
-    return std::optional<agent_row>(agent_row{tenant, static_cast<v1::AgentState>(s.col_i64(0)), s.col_text(1), s.col_i64(2)});
+    return std::optional<agent_row>(
+        agent_row{tenant, static_cast<v1::AgentState>(s.col_i64(0)), s.col_text(1), s.col_i64(2), s.col_i64(3)});
 }
 
 result<std::vector<agent_row>> store::agents() {
-    stmt s(*cache_, "SELECT tenant, state, reason, last_seen_ms FROM agents ORDER BY tenant", "list agents");
+    stmt s(*cache_, "SELECT tenant, state, reason, last_seen_ms, poll_interval_ms FROM agents ORDER BY tenant",
+           "list agents");
     std::vector<agent_row> out;
-    while (s.step()) out.push_back({s.col_text(0), static_cast<v1::AgentState>(s.col_i64(1)), s.col_text(2), s.col_i64(3)});
+    while (s.step())
+        out.push_back({s.col_text(0), static_cast<v1::AgentState>(s.col_i64(1)), s.col_text(2), s.col_i64(3), s.col_i64(4)});
     if (s.failed()) return s.check().err();
     return out;
 }
 
 status store::put_agent(const agent_row& a) {
-    stmt s(*cache_, "INSERT OR REPLACE INTO agents(tenant, state, reason, last_seen_ms) VALUES(?,?,?,?)", "store agent");
-    return s.text(a.tenant).i64(a.state).text(a.reason).i64(a.last_seen_ms).run();
+    stmt s(*cache_,
+           "INSERT OR REPLACE INTO agents(tenant, state, reason, last_seen_ms, poll_interval_ms) VALUES(?,?,?,?,?)",
+           "store agent");
+    return s.text(a.tenant).i64(a.state).text(a.reason).i64(a.last_seen_ms).i64(a.poll_interval_ms).run();
 }
 
 status store::touch_agent(const std::string& tenant, std::int64_t seen_ms) {

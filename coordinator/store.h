@@ -51,6 +51,7 @@ struct agent_row {
     v1::AgentState state = v1::AGENT_STATE_UNSPECIFIED;
     std::string reason;
     std::int64_t last_seen_ms = 0;
+    std::int64_t poll_interval_ms = 0;  ///< the agent's longest wait between cycles; 0 = not reported
 };
 
 /// One alert as stored (active or the last state of a resolved one).

@@ -404,6 +404,7 @@ void tenant_agent::publish_status() {
     *s.mutable_next_run_at() = timestamp(wall_next);
     s.set_last_overall(last_overall_);
     s.set_cycle(committed_cycle_);
+    s.set_poll_interval_seconds(static_cast<std::uint32_t>((cfg_.poll_interval + cfg_.poll_jitter).count()));
     status_reconnects_ = mqtt_->stats().reconnects;
     auto st = mqtt_->publish_async({topics::agent_status(key()), encode_status(key(), s, clk_), 1, true, "", ""});
     if (!st) spdlog::warn("tenant {}: status not published: {}", key(), st.err().message);

@@ -5,13 +5,16 @@
 
 #include <map>
 #include <set>
+#include <thread>
 
 #include "common/clock.h"
 #include "common/envelope_codec.h"
+#include "common/log.h"
 #include "common/mqtt_client.h"
 #include "common/topics.h"
 #include "tests/common/mqtt_test_util.h"
 #include "tests/support/broker.h"
+#include "tests/support/util.h"
 
 namespace connguard::test {
 namespace {
@@ -357,6 +360,7 @@ TEST_F(MqttWire, WrongPasswordIsRefused) {
     ASSERT_FALSE(st.ok());
     EXPECT_FALSE(c.connected());
     EXPECT_EQ(st.err().code, "mqtt.not_authorized") << st.err().message;
+    EXPECT_EQ(st.err().message, "broker " + b().uri() + " refused user 'tenant-a': wrong user name or password, or the user may not connect (not authorized)");
     EXPECT_EQ(st.err().message.find("not-the-password"), std::string::npos) << "password leaked into an error";
 }
 
@@ -367,6 +371,62 @@ TEST_F(MqttWire, UnknownUserIsRefused) {
     auto st = c.connect(5s);
     ASSERT_FALSE(st.ok());
     EXPECT_EQ(st.err().code, "mqtt.not_authorized") << st.err().message;
+    EXPECT_EQ(st.err().message, "broker " + b().uri() + " refused user 'tenant-zzz': wrong user name or password, or the user may not connect (not authorized)");
+}
+
+TEST_F(MqttWire, NothingListeningIsSaidAsConnectionRefused) {
+    auto opts = client_for(b(), "tenant-a", "refused-port");
+    const int port = free_port();
+    opts.server_uri = "tcp://127.0.0.1:" + std::to_string(port);
+    mqtt::client c(opts);
+    auto st = c.connect(5s);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.err().code, "mqtt.unreachable");
+    EXPECT_EQ(st.err().message, "connection refused by " + opts.server_uri +
+                                    " (is the broker running and listening on port " + std::to_string(port) + "?)");
+}
+
+TEST_F(MqttWire, UnknownHostIsSaidAsNotResolvable) {
+    auto opts = client_for(b(), "tenant-a", "unknown-host");
+    opts.server_uri = "tcp://no-such-host.invalid:1883";  // .invalid never resolves (RFC 6761)
+    mqtt::client c(opts);
+    auto st = c.connect(10s);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.err().code, "mqtt.unreachable") << st.err().message;
+    EXPECT_TRUE(st.err().message.starts_with("cannot resolve the host 'no-such-host.invalid' of " + opts.server_uri))
+        << st.err().message;
+}
+
+TEST_F(MqttWire, ABrokerThatStaysDownIsReportedOnceAndTheRecoveryToo) {
+    temp_dir dir("connguard-connect-log");
+    const auto log_file = dir.path() / "client.log";
+    log::init({.program = "wire-test", .json = false, .level = "info", .file = log_file.string()});
+    broker down;
+    down.stop();
+    {
+        mqtt::client c(mqtt::client_options_builder()
+                           .server_uri(down.uri())
+                           .client_id("said-once")
+                           .credentials("tenant-a", down.password("tenant-a"))
+                           .reconnect(100ms, 400ms)
+                           .finalize());
+        ASSERT_TRUE(c.connect(5s, /*keep_trying=*/true).ok());
+        std::this_thread::sleep_for(4s);  // several attempts fail meanwhile (backoff 100 ms .. 1 s)
+        down.start();
+        const auto until = std::chrono::steady_clock::now() + 20s;
+        while (!c.connected() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
+        EXPECT_TRUE(c.connected());
+        c.disconnect(2s);
+    }
+    log::init(log::options{});  // back to stderr; the file logger is flushed as it goes
+    const auto text = slurp(log_file);
+    std::size_t said = 0;
+    for (std::size_t at = text.find("connection refused by " + down.uri()); at != std::string::npos;
+         at = text.find("connection refused by " + down.uri(), at + 1))
+        ++said;
+    EXPECT_EQ(said, 1u) << text;
+    EXPECT_NE(text.find("cannot connect: connection refused by " + down.uri()), std::string::npos) << text;
+    EXPECT_NE(text.find("connected to " + down.uri() + " after "), std::string::npos) << text;
 }
 
 TEST_F(MqttWire, AnonymousConnectIsRefused) {
@@ -402,7 +462,20 @@ TEST(MqttTls, ConnectsOverTlsWithTheGeneratedCaAndRefusesAnotherCa) {
     EXPECT_EQ(in.messages()[0].payload, "over-tls");
 
     mqtt::client wrong_ca(opts_for("tenant-a", "tls-wrong", other.ca_file()));
-    EXPECT_FALSE(wrong_ca.connect(5s).ok());
+    auto refused = wrong_ca.connect(5s);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.err().code, "mqtt.unreachable");
+    EXPECT_TRUE(refused.err().message.starts_with("the certificate of " + b.tls_uri() +
+                                                  " is not trusted with the CA file " + other.ca_file().string()))
+        << refused.err().message;
+
+    auto plain = opts_for("tenant-a", "tls-to-plain", b.ca_file());
+    plain.server_uri = "ssl://127.0.0.1:" + std::to_string(b.port());
+    mqtt::client tls_to_plain(plain);
+    auto no_tls = tls_to_plain.connect(5s);
+    ASSERT_FALSE(no_tls.ok());
+    EXPECT_TRUE(no_tls.err().message.starts_with("the TLS handshake with " + plain.server_uri + " failed"))
+        << no_tls.err().message;
     EXPECT_THROW(mqtt::client(mqtt::client_options_builder()
                                   .server_uri(b.tls_uri())
                                   .client_id("x")

@@ -80,5 +80,17 @@ TEST(Text, EnumWordIsTheGeneratedNameWithoutItsPrefix) {
     EXPECT_EQ(enum_word("OTHER_NAME", "CHECK_STATUS_"), "OTHER_NAME");
 }
 
+TEST(Text, DurationWordsPicksTheUnitAPersonWouldSay) {
+    EXPECT_EQ(duration_words(-5), "0 ms");
+    EXPECT_EQ(duration_words(750), "750 ms");
+    EXPECT_EQ(duration_words(5'000), "5 s");
+    EXPECT_EQ(duration_words(119'999), "119 s");
+    EXPECT_EQ(duration_words(120'000), "2 min");
+    EXPECT_EQ(duration_words(121'000), "2 min 1 s");
+    EXPECT_EQ(duration_words(660'000), "11 min");
+    EXPECT_EQ(duration_words(2LL * 3600'000), "2 h");
+    EXPECT_EQ(duration_words(3LL * 3600'000 + 5 * 60'000 + 59'000), "3 h 5 min");
+}
+
 }  // namespace
 }  // namespace connguard

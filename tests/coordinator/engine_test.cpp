@@ -510,6 +510,45 @@ TEST_F(EngineTest, AgentOfflineAndSilentRaiseAndResolve) {
     EXPECT_TRUE(active_causes().empty());
 }
 
+TEST_F(EngineTest, AnAgentIsSilentAfterTwoOfItsOwnPollIntervals) {
+    auto status = [&](v1::AgentState s, std::uint32_t poll_seconds) {
+        auto env = codec::make_envelope("contoso", "agent/contoso");
+        env.mutable_agent_status()->set_state(s);
+        env.mutable_agent_status()->set_poll_interval_seconds(poll_seconds);
+        feed(topics::agent_status("contoso"), env);
+    };
+    auto tick = [&] {
+        ASSERT_TRUE(db_->begin());
+        ASSERT_TRUE(eng_->tick());
+        ASSERT_TRUE(db_->commit());
+    };
+    status(v1::AGENT_STATE_ONLINE, 60);  // polls every minute: silent after 2 min (config says 30)
+    clk_.advance(119s);
+    tick();
+    EXPECT_TRUE(active_causes().empty()) << "within two poll intervals";
+    clk_.advance(2s);
+    tick();
+    ASSERT_EQ(active_causes(), std::vector<std::string>{"agent:silent"});
+    auto alerts = db_->active_alerts("contoso");
+    ASSERT_EQ(alerts->size(), 1u);
+    EXPECT_EQ(alerts->front().alert.detail(), "no message from the agent for 2 min 1 s (threshold 2 min)");
+
+    send_report(report(1, now()));  // any message resolves it
+    EXPECT_TRUE(active_causes().empty());
+
+    // A Last Will carries no interval: the agent's own one still counts once it is back online.
+    status(v1::AGENT_STATE_OFFLINE, 0);
+    EXPECT_EQ(active_causes(), std::vector<std::string>{"agent:offline"});
+    EXPECT_EQ(db_->agent("contoso").value()->poll_interval_ms, 60'000);
+    send_report(report(2, now()));
+    auto online = codec::make_envelope("contoso", "agent/contoso");
+    online.mutable_agent_status()->set_state(v1::AGENT_STATE_ONLINE);  // no interval: the told one stays
+    feed(topics::agent_status("contoso"), online);
+    clk_.advance(3min);
+    tick();
+    EXPECT_EQ(active_causes(), std::vector<std::string>{"agent:silent"});
+}
+
 TEST_F(EngineTest, AnExpectedTenantThatNeverReportedIsListedAlertedAndResolvedByItsFirstReport) {
     engine_settings es;
     es.silence_ms = 1800'000;
@@ -572,6 +611,22 @@ TEST_F(EngineTest, SchemaIsMigratedAndVersioned) {
     auto v = db_->schema_version();
     ASSERT_TRUE(v);
     EXPECT_EQ(*v, store::latest_schema_version());
+
+    // A database of schema 1 (before agents told their poll interval) keeps its rows on upgrade.
+    ASSERT_TRUE(db_->exec("ALTER TABLE agents DROP COLUMN poll_interval_ms"));
+    ASSERT_TRUE(db_->exec("DELETE FROM schema_migrations WHERE version >= 2"));
+    ASSERT_TRUE(db_->exec("PRAGMA user_version=1"));
+    ASSERT_TRUE(db_->exec("INSERT INTO agents(tenant, state, reason, last_seen_ms) VALUES('contoso', 1, '', 42)"));
+    {
+        auto upgraded = store::open(db_path_);
+        ASSERT_TRUE(upgraded) << upgraded.err().message;
+        EXPECT_EQ(*(*upgraded)->schema_version(), store::latest_schema_version());
+        auto agent = (*upgraded)->agent("contoso");
+        ASSERT_TRUE(agent && *agent);
+        EXPECT_EQ((*agent)->last_seen_ms, 42);
+        EXPECT_EQ((*agent)->poll_interval_ms, 0) << "not told yet: the configured threshold applies";
+    }
+
     ASSERT_TRUE(db_->exec("PRAGMA user_version=999"));
     auto again = store::open(db_path_);
     EXPECT_FALSE(again);

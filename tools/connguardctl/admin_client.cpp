@@ -43,6 +43,9 @@ result<std::unique_ptr<mqtt::client>> connect_as(const connection_flags& f, cons
     return c;
 }
 
+/// The client's words already name the broker and, where it matters, the user.
+error connect_error(const error& e) { return make_error("connect", "cannot connect: " + e.message); }
+
 }  // namespace
 
 const char* connection_help() {
@@ -134,7 +137,7 @@ result<std::unique_ptr<admin_session>> admin_session::open(const connection_flag
         return mqtt::handler_result::handled;
     });
     if (auto cs = s->client_->connect(flags.timeout); !cs)
-        return make_error("connect", "cannot connect to " + flags.broker + " as '" + flags.user + "': " + cs.err().message);
+        return connect_error(cs.err());
     return s;
 }
 
@@ -181,7 +184,7 @@ result<v1::AuditCheckpoint> fetch_retained_checkpoint(const connection_flags& fl
         return mqtt::handler_result::handled;
     });
     if (auto cs = (*c)->connect(flags.timeout); !cs)
-        return make_error("connect", "cannot connect to " + flags.broker + " as '" + flags.user + "': " + cs.err().message);
+        return connect_error(cs.err());
     std::optional<v1::AuditCheckpoint> got;
     {
         std::unique_lock lock(sh->mu);
@@ -227,7 +230,7 @@ status follow_alerts(const connection_flags& flags, const std::vector<std::strin
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);  // paho's threads inherit the block
     if (auto cs = (*c)->connect(flags.timeout); !cs)
-        return make_error("connect", "cannot connect to " + flags.broker + " as '" + flags.user + "': " + cs.err().message);
+        return connect_error(cs.err());
     // Wait for the handler to finish or a signal (polled so both can end the wait).
     while (true) {
         {
