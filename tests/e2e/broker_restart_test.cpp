@@ -21,44 +21,6 @@
 namespace connguard::e2e {
 namespace {
 
-struct published {
-    std::map<std::string, std::string> kind_of;  ///< envelope id -> "event" | "report"
-    std::map<std::string, std::uint64_t> last_cycle;  ///< per tenant
-    std::size_t lines = 0;
-};
-
-published read_ids(const std::filesystem::path& file) {
-    published p;
-    std::ifstream in(file);
-    std::string line;
-    while (std::getline(in, line)) {
-        std::stringstream ss(line);
-        std::string id, tenant, kind, cycle;
-        std::getline(ss, id, '\t');
-        std::getline(ss, tenant, '\t');
-        std::getline(ss, kind, '\t');
-        std::getline(ss, cycle, '\t');
-        if (id.empty() || cycle.empty()) continue;  // a line still being written
-        ++p.lines;
-        p.kind_of[id] = kind;
-        if (kind == "report") {
-            auto& c = p.last_cycle[tenant];
-            c = std::max<std::uint64_t>(c, std::stoull(cycle));
-        }
-    }
-    return p;
-}
-
-std::vector<std::string> tenant_keys(const std::string& prefix, int n) {
-    std::vector<std::string> out;
-    for (int i = 1; i <= n; ++i) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%s%02d", prefix.c_str(), i);
-        out.push_back(buf);
-    }
-    return out;
-}
-
 /// The MQTT client ids that connected in `log` from byte `from` on (mosquitto's lines "New client
 /// connected from HOST:PORT as ID (p5, c0, k30, u'tenant-01')."). No std::regex: GCC 12 warns
 /// inside <regex> at -O2 under ASan (bug 105562) and warnings are errors.
@@ -153,7 +115,7 @@ TEST(E2EBrokerRestart, FiftyUnpacedPublishersThroughThreeBrokerRestartsEverythin
     ASSERT_EQ(rc, 0) << "the load generator did not get every PUBACK:\n" << tail(gen_log, 60) << s.logs();
     EXPECT_NE(gen_output.find(std::to_string(total) + " acknowledged, 0 refused/failed"), std::string::npos)
         << tail(gen_log);
-    const auto p = read_ids(ids_file);
+    const auto p = read_loadgen_ids(ids_file);
     ASSERT_EQ(static_cast<std::int64_t>(p.lines), total);
     ASSERT_EQ(static_cast<std::int64_t>(p.kind_of.size()), total) << "envelope ids are not unique";
 

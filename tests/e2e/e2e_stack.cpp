@@ -37,6 +37,45 @@ std::string short_enum(const std::string& value) {
     return value;
 }
 
+std::set<std::string> loadgen_ids::ids_of(const std::string& kind) const {
+    std::set<std::string> out;
+    for (const auto& [id, k] : kind_of)
+        if (k == kind) out.insert(id);
+    return out;
+}
+
+loadgen_ids read_loadgen_ids(const std::filesystem::path& file) {
+    loadgen_ids p;
+    std::ifstream in(file);
+    std::string line;
+    while (std::getline(in, line)) {
+        std::stringstream ss(line);
+        std::string id, tenant, kind, cycle;
+        std::getline(ss, id, '\t');
+        std::getline(ss, tenant, '\t');
+        std::getline(ss, kind, '\t');
+        std::getline(ss, cycle, '\t');
+        if (id.empty() || cycle.empty()) continue;
+        ++p.lines;
+        p.kind_of[id] = kind;
+        if (kind == "report") {
+            auto& c = p.last_cycle[tenant];
+            c = std::max<std::uint64_t>(c, std::stoull(cycle));
+        }
+    }
+    return p;
+}
+
+std::vector<std::string> tenant_keys(const std::string& prefix, int n) {
+    std::vector<std::string> out;
+    for (int i = 1; i <= n; ++i) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%s%02d", prefix.c_str(), i);
+        out.push_back(buf);
+    }
+    return out;
+}
+
 // --- alert_recorder ---------------------------------------------------------------------------------
 
 alert_recorder::alert_recorder(const test::broker& b) {

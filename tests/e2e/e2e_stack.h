@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -159,5 +160,18 @@ private:
 
 /// Strips enum prefixes: "TASK_STATE_VERIFIED" -> "VERIFIED".
 std::string short_enum(const std::string& value);
+
+/// What connguard-loadgen published, from its --ids-out file (lines "ID\tTENANT\tKIND\tCYCLE").
+struct loadgen_ids {
+    std::map<std::string, std::string> kind_of;       ///< envelope id -> "event" | "report"
+    std::map<std::string, std::uint64_t> last_cycle;  ///< per tenant, of its reports
+    std::size_t lines = 0;                            ///< complete lines (ids repeated count twice)
+    std::set<std::string> ids_of(const std::string& kind) const;
+};
+/// Reads the file; a line still being written (no cycle yet) is skipped.
+loadgen_ids read_loadgen_ids(const std::filesystem::path& file);
+
+/// PREFIX01, PREFIX02, ... PREFIXnn (the tenant keys connguard-loadgen uses with --tenant-prefix).
+std::vector<std::string> tenant_keys(const std::string& prefix, int n);
 
 }  // namespace connguard::e2e

@@ -23,46 +23,11 @@ namespace {
 
 using nlohmann::json;
 
-struct published {
-    std::set<std::string> events;              ///< ChangeEvent envelope ids
-    std::set<std::string> reports;             ///< ValidationReport envelope ids
-    std::map<std::string, std::uint64_t> last_cycle;  ///< per tenant
-};
-
-published read_ids(const std::filesystem::path& file) {
-    published p;
-    std::ifstream in(file);
-    std::string line;
-    while (std::getline(in, line)) {
-        std::stringstream ss(line);
-        std::string id, tenant, kind, cycle;
-        std::getline(ss, id, '\t');
-        std::getline(ss, tenant, '\t');
-        std::getline(ss, kind, '\t');
-        std::getline(ss, cycle, '\t');
-        if (kind == "event") p.events.insert(id);
-        else if (kind == "report") {
-            p.reports.insert(id);
-            auto& c = p.last_cycle[tenant];
-            c = std::max<std::uint64_t>(c, std::stoull(cycle));
-        }
-    }
-    return p;
-}
-
-std::vector<std::string> tenant_keys(const std::string& prefix, int n) {
-    std::vector<std::string> out;
-    for (int i = 1; i <= n; ++i) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%s%02d", prefix.c_str(), i);
-        out.push_back(buf);
-    }
-    return out;
-}
-
 /// After a stream: everything published is stored exactly once and the tasks are right.
-void expect_stream_stored_exactly_once(stack& s, const published& p, const std::vector<std::string>& tenants, int policies) {
-    const auto n_events = static_cast<std::int64_t>(p.events.size());
+void expect_stream_stored_exactly_once(stack& s, const loadgen_ids& p, const std::vector<std::string>& tenants, int policies) {
+    const auto events = p.ids_of("event");
+    const auto reports = p.ids_of("report");
+    const auto n_events = static_cast<std::int64_t>(events.size());
     // Wait until everything arrived, or nothing new arrived for 20 s (then something is lost).
     std::int64_t last = -1;
     auto last_change = std::chrono::steady_clock::now();
@@ -80,15 +45,15 @@ void expect_stream_stored_exactly_once(stack& s, const published& p, const std::
     const std::set<std::string> stored_set(stored.begin(), stored.end());
     EXPECT_EQ(stored_set.size(), stored.size()) << "an event is stored twice";
     std::size_t missing = 0, foreign = 0;
-    for (const auto& id : p.events) missing += stored_set.count(id) == 0 ? 1 : 0;
-    for (const auto& id : stored_set) foreign += p.events.count(id) == 0 ? 1 : 0;
+    for (const auto& id : events) missing += stored_set.count(id) == 0 ? 1 : 0;
+    for (const auto& id : stored_set) foreign += events.count(id) == 0 ? 1 : 0;
     EXPECT_EQ(missing, 0u) << "events acknowledged by the broker but never stored";
     EXPECT_EQ(foreign, 0u) << "stored events nobody published";
     // Every report was ingested (dedupe table) and each tenant's posture is its newest cycle.
     const auto seen = s.sql_strings("SELECT id FROM envelopes_seen");
     const std::set<std::string> seen_set(seen.begin(), seen.end());
     std::size_t lost_reports = 0;
-    for (const auto& id : p.reports) lost_reports += seen_set.count(id) == 0 ? 1 : 0;
+    for (const auto& id : reports) lost_reports += seen_set.count(id) == 0 ? 1 : 0;
     EXPECT_EQ(lost_reports, 0u) << "reports acknowledged by the broker never reached the coordinator";
     for (const auto& t : tenants)
         EXPECT_EQ(s.sql_int("SELECT cycle FROM posture WHERE tenant = '" + t + "'"), static_cast<std::int64_t>(p.last_cycle.at(t)))
@@ -134,8 +99,8 @@ TEST(E2EResilience, CoordinatorSigkilledThreeTimesWhileFiftyAgentsStream) {
     EXPECT_EQ(kills, 3);
     ASSERT_EQ(gen.wait(std::chrono::seconds(patience)), 0) << "the load generator did not get every PUBACK:\n"
                                                            << tail(s.dir() / "loadgen.log") << s.logs();
-    const auto p = read_ids(ids_file);
-    ASSERT_EQ(static_cast<std::int64_t>(p.events.size() + p.reports.size()), total);
+    const auto p = read_loadgen_ids(ids_file);
+    ASSERT_EQ(static_cast<std::int64_t>(p.kind_of.size()), total);
     expect_stream_stored_exactly_once(s, p, tenants, policies);
 }
 
@@ -165,8 +130,8 @@ void broker_restart_mid_stream(int ingest_connections) {
     s.broker().start();
     ASSERT_EQ(gen.wait(std::chrono::seconds(patience)), 0) << "the load generator did not get every PUBACK:\n"
                                                            << tail(s.dir() / "loadgen.log") << s.logs();
-    const auto p = read_ids(ids_file);
-    ASSERT_EQ(static_cast<std::int64_t>(p.events.size() + p.reports.size()), total);
+    const auto p = read_loadgen_ids(ids_file);
+    ASSERT_EQ(static_cast<std::int64_t>(p.kind_of.size()), total);
     expect_stream_stored_exactly_once(s, p, tenants, 1);
     EXPECT_TRUE(s.coordinator_running());
 }
