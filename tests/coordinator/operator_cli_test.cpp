@@ -191,13 +191,20 @@ TEST(OperatorCli, AuditTailShowsTheNewestEntriesNewestFirst) {
     EXPECT_EQ(j["audit"][1]["seq"], std::to_string(head - 1)) << out;
 
     ASSERT_EQ(d.ctl("vera", {"audit", "--tail", "2"}, &out), 0) << out;
-    auto line_of = [](std::int64_t seq) {  // how the text output starts an entry's line
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%6lld  ", static_cast<long long>(seq));
-        return std::string(buf);
+    // The line that starts with the entry's sequence number, as the text output prints it. Whole
+    // lines only: the output also carries stderr, where LeakSanitizer's "Suppressions used" table
+    // of a sanitizer build has lines like "      3        471 libpaho-mqtt3as".
+    auto line_of = [&out](std::int64_t seq) {
+        char start[32];
+        std::snprintf(start, sizeof start, "%6lld  ", static_cast<long long>(seq));
+        std::istringstream lines(out);
+        std::size_t index = 0;
+        for (std::string line; std::getline(lines, line); ++index)
+            if (line.starts_with(start)) return index;
+        return std::string::npos;
     };
-    const auto newest = out.find(line_of(head));
-    const auto older = out.find(line_of(head - 1));
+    const auto newest = line_of(head);
+    const auto older = line_of(head - 1);
     ASSERT_NE(newest, std::string::npos) << out;
     ASSERT_NE(older, std::string::npos) << out;
     EXPECT_LT(newest, older) << out;
