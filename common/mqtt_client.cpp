@@ -10,6 +10,7 @@
 #include <shared_mutex>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "common/log.h"
 #include "common/mqtt/connect_diagnosis.h"
@@ -58,6 +59,20 @@ struct client::impl final {
         void on_failure(const paho::token& tok) override {
             if (auto* o = owner.load()) o->complete(*this, tok, false);
         }
+
+        /// Every connect token handed to this paho client, kept for as long as the client lives.
+        /// paho-mqtt-cpp 1.2.0 holds only the newest one (async_client::connTok_), but paho-mqtt-c
+        /// may still report an older connect attempt (its own automatic retry, copied into the
+        /// client's connect data, racing a newer connect()) through that token's address: without
+        /// this, paho-mqtt-cpp writes the failure into a freed token (seen under load as a leaked
+        /// "TCP/TLS connect failure" string from token::on_failure5). One per connect() call, and
+        /// those only happen until the first connect succeeds (paho reconnects by itself after).
+        void keep_connect_token(paho::token_ptr tok) {
+            std::lock_guard lock(connect_tokens_mu);
+            connect_tokens.push_back(std::move(tok));
+        }
+        std::mutex connect_tokens_mu;
+        std::vector<paho::token_ptr> connect_tokens;
     };
 
     explicit impl(client_options o)
@@ -537,6 +552,7 @@ struct client::impl final {
                                                              ": the paho client is being replaced");
                 }
                 tok = cli_->connect(conn_opts_);
+                link_->keep_connect_token(tok);
             }
             if (!tok->wait_for(timeout))
                 return make_error("mqtt.timeout", "no CONNACK from " + opts_.server_uri + " within " +
