@@ -1271,6 +1271,87 @@ nlohmann::json to_evaluate_request(const whatif::sign_in& in) {
             {"appliedPoliciesOnly", false}};
 }
 
+v1::EvaluationContext evaluation_context(const snapshot::tenant_snapshot& s, const options& opts) {
+    v1::EvaluationContext x;
+    auto gap = [&](const std::string& g) { x.add_missing(g); };
+    if (!s.user.ok()) gap(missing("the connection account", *s.user.error));
+    else if (s.user.value->id.empty()) gap("the connection account has no object id");
+    else {
+        x.set_account_object_id(to_lower(s.user.value->id));
+        x.set_guest(to_lower(s.user.value->user_type) == "guest");
+    }
+    if (s.group_ids.ok()) {
+        std::set<std::string> groups;
+        for (const auto& g : *s.group_ids.value) groups.insert(to_lower(g));
+        for (const auto& g : groups) x.add_group_ids(g);
+        std::set<std::string> excluding;
+        if (s.ca_policies.ok()) {
+            for (const auto& j : *s.ca_policies.value) {
+                auto p = whatif::parse_policy(j);
+                if (!p || p.value().state == whatif::policy_state::disabled) continue;
+                for (const auto& g : p.value().exclude_groups) {
+                    if (groups.count(to_lower(g)) != 0) excluding.insert(to_lower(g));
+                }
+            }
+        }
+        for (const auto& g : excluding) x.add_excluding_group_ids(g);
+    } else {
+        gap(missing("the account's group memberships", *s.group_ids.error));
+    }
+    if (s.roles.ok()) {
+        std::set<std::string> roles;
+        for (const auto& r : *s.roles.value) roles.insert(to_lower(r.role_template_id));
+        for (const auto& r : roles) x.add_role_template_ids(r);
+    } else {
+        gap(missing("the account's role assignments", *s.roles.error));
+    }
+    if (s.named_locations.ok()) {
+        x.set_named_locations_known(true);
+        for (const auto& j : *s.named_locations.value) {
+            auto l = whatif::parse_named_location(j);
+            if (!l) continue;
+            auto* n = x.add_named_locations();
+            n->set_id(to_lower(l.value().id));
+            n->set_display_name(l.value().display_name);
+            n->set_is_country(l.value().type == whatif::named_location::kind::country);
+            n->set_is_trusted(l.value().is_trusted);
+            if (j.is_object() && j.contains("ipRanges") && j["ipRanges"].is_array()) {
+                for (const auto& r : j["ipRanges"]) {
+                    if (r.is_object() && r.contains("cidrAddress") && r["cidrAddress"].is_string())
+                        n->add_ip_ranges(r["cidrAddress"].get<std::string>());
+                }
+            }
+            for (const auto& c : l.value().countries) n->add_countries(c);
+            n->set_include_unknown_countries(l.value().include_unknown_countries);
+        }
+    } else {
+        gap(missing("the named locations", *s.named_locations.error));
+    }
+    x.set_is_mfa_registered(!s.mfa_registration.ok() || s.mfa_registration.value->is_mfa_registered);
+    for (const auto& res : opts.target_resources) {
+        auto* t = x.add_sign_ins();
+        t->set_target_app_id(to_lower(res));
+        t->set_evaluated_app_id(to_lower(evaluated_resource(opts, res)));
+        t->set_client_app_type(opts.client_app_type);
+        t->set_authentication_flow(opts.authentication_flow.empty() ? "none" : opts.authentication_flow);
+    }
+    if (opts.needs_legacy_auth) {
+        for (const auto& res : opts.target_resources) {
+            auto* t = x.add_sign_ins();
+            t->set_target_app_id(to_lower(res));
+            t->set_evaluated_app_id(to_lower(res));
+            t->set_client_app_type("other");
+            t->set_authentication_flow("none");
+        }
+    }
+    if (const auto e = tool_egress(s)) {
+        x.set_egress_ip(e->ip_address);
+        x.set_egress_country(e->country);
+    }
+    x.set_complete(x.missing_size() == 0);
+    return x;
+}
+
 v1::ValidationReport run_checks(const snapshot::tenant_snapshot& s, const options& opts) {
     context c(s, opts);
     c.account_id = s.user.ok() ? s.user.value->id : std::string{};
@@ -1341,6 +1422,7 @@ v1::ValidationReport run_checks(const snapshot::tenant_snapshot& s, const option
     for (const auto& x : r.checks()) overall = worst(overall, x.status());
     r.set_overall(overall);
     r.set_snapshot_digest(snapshot::digest(s));
+    *r.mutable_evaluation_context() = evaluation_context(s, opts);
 
     if (c.verdict_complete) {
         for (const auto& res : opts.target_resources) {

@@ -81,6 +81,12 @@ whatif::evaluation evaluate_account(const snapshot::tenant_snapshot& s, const st
 whatif::evaluation evaluate_sign_in(const snapshot::tenant_snapshot& s, const std::vector<whatif::policy>& policies,
                                     const whatif::sign_in& in);
 
+/// The account's facts for evaluating a draft policy away from the tenant (ValidationReport
+/// evaluation_context): object id, user type, groups, roles, MFA registration, named locations, the
+/// sign-ins the checks evaluate and the tool's egress. `complete` is false, with `missing` naming
+/// why, when the account, its groups, its roles or the named locations were not collected.
+v1::EvaluationContext evaluation_context(const snapshot::tenant_snapshot& s, const options& opts = {});
+
 /// Runs every check. Fills azure_tenant_id, account_upn, account_object_id, checks, overall,
 /// snapshot_digest and verdicts; leaves cycle, collected_at and graph_requests to the caller.
 v1::ValidationReport run_checks(const snapshot::tenant_snapshot& s, const options& opts = {});

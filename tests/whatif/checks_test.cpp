@@ -292,3 +292,62 @@ TEST(Checks, WorstStatusOrder) {
 
 }  // namespace
 }  // namespace connguard::checks
+
+namespace connguard::checks {
+namespace {
+
+// The report carries the account's facts for pre-change impact (coordinator/impact.h): typed, the
+// same ones CG-CAP evaluates with; an uncollected fact makes it incomplete with the reason.
+TEST(Checks, EvaluationContextCarriesTheAccountsFacts) {
+    auto s = test::healthy_tenant();
+    s.group_ids = snapshot::collected<std::vector<std::string>>::of({"GGGGGGGG-0000-0000-0000-000000000002",
+                                                                     "gggggggg-0000-0000-0000-000000000001"});
+    s.roles = snapshot::collected<std::vector<snapshot::role_assignment>>::of(
+        {{"ra-1", "62E90394-69F5-4237-9190-012177145E10", "/"}});
+    s.ca_policies = snapshot::collected<std::vector<nlohmann::json>>::of(
+        {nlohmann::json{{"id", "p1"},
+                        {"state", "enabled"},
+                        {"conditions",
+                         {{"users", {{"includeUsers", {"All"}}, {"excludeGroups", {"gggggggg-0000-0000-0000-000000000001"}}}},
+                          {"applications", {{"includeApplications", {"All"}}}}}},
+                        {"grantControls", {{"operator", "OR"}, {"builtInControls", {"mfa"}}}}}});
+    s.named_locations = snapshot::collected<std::vector<nlohmann::json>>::of(
+        {nlohmann::json{{"@odata.type", "#microsoft.graph.ipNamedLocation"},
+                        {"id", "loc-1"},
+                        {"displayName", "Office"},
+                        {"isTrusted", true},
+                        {"ipRanges", {{{"@odata.type", "#microsoft.graph.iPv4CidrRange"}, {"cidrAddress", "198.51.100.0/24"}}}}}});
+    options o;
+    o.needs_legacy_auth = true;
+    const auto r = run_checks(s, o);
+    ASSERT_TRUE(r.has_evaluation_context());
+    const auto& c = r.evaluation_context();
+    EXPECT_TRUE(c.complete());
+    EXPECT_EQ(c.missing_size(), 0);
+    EXPECT_EQ(c.account_object_id(), account_id);
+    EXPECT_FALSE(c.guest());
+    ASSERT_EQ(c.group_ids_size(), 2);
+    EXPECT_EQ(c.group_ids(0), "gggggggg-0000-0000-0000-000000000001");
+    EXPECT_EQ(c.group_ids(1), "gggggggg-0000-0000-0000-000000000002");
+    ASSERT_EQ(c.role_template_ids_size(), 1);
+    EXPECT_EQ(c.role_template_ids(0), "62e90394-69f5-4237-9190-012177145e10");
+    ASSERT_EQ(c.excluding_group_ids_size(), 1);
+    EXPECT_EQ(c.excluding_group_ids(0), "gggggggg-0000-0000-0000-000000000001");
+    ASSERT_EQ(c.named_locations_size(), 1);
+    EXPECT_TRUE(c.named_locations(0).is_trusted());
+    ASSERT_EQ(c.named_locations(0).ip_ranges_size(), 1);
+    EXPECT_EQ(c.named_locations(0).ip_ranges(0), "198.51.100.0/24");
+    ASSERT_EQ(c.sign_ins_size(), 4);  // Exchange Online and Graph, modern then legacy
+    EXPECT_EQ(c.sign_ins(0).client_app_type(), "mobileAppsAndDesktopClients");
+    EXPECT_EQ(c.sign_ins(3).client_app_type(), "other");
+
+    s.group_ids = snapshot::collected<std::vector<std::string>>::failed(
+        {"graph.forbidden", "GET /users/{id}/transitiveMemberOf: 403", "GroupMember.Read.All"});
+    const auto broken = run_checks(s, o).evaluation_context();
+    EXPECT_FALSE(broken.complete());
+    ASSERT_EQ(broken.missing_size(), 1);
+    EXPECT_NE(broken.missing(0).find("group memberships"), std::string::npos) << broken.missing(0);
+}
+
+}  // namespace
+}  // namespace connguard::checks
