@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/text.h"
 #include "common/topics.h"
+#include "coordinator/impact.h"
 
 namespace connguard::coord {
 
@@ -83,6 +84,11 @@ request_target target_of(const v1::AdminRequest& req) {
             t.text = req.list_alerts().include_resolved() ? "list alerts with history" : "list active alerts";
             break;
         case v1::AdminRequest::kListAdmins: t.text = "list admins"; break;
+        case v1::AdminRequest::kImpact:
+            t.text = "impact of the draft " + printable(req.impact().policy_source().empty() ? std::string("(unnamed)")
+                                                                                             : req.impact().policy_source());
+            if (req.impact().tenants_size() == 1) t.tenant = req.impact().tenants(0);
+            break;
         default: t.text = "request without an operation"; break;
     }
     if (!t.tenant.empty()) t.text += " of tenant " + printable(t.tenant);
@@ -644,6 +650,60 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
                 x->set_name(name);
                 x->set_role(wire_role(r));
             }
+            resp.set_ok(true);
+            return respond(admin, resp, corr);
+        }
+        case v1::AdminRequest::kImpact: {
+            // Any admin may ask (it reads the coordinator's own data; no Graph call); audited.
+            const auto& q = req.impact();
+            constexpr std::size_t max_policy_bytes = 1u << 20;
+            if (q.policy_json().size() > max_policy_bytes)
+                return refuse("bad_request", "the draft policy is larger than 1 MiB", "", "", "impact");
+            const auto doc = nlohmann::json::parse(q.policy_json(), nullptr, false);
+            if (doc.is_discarded()) return refuse("bad_request", "the draft policy is not valid JSON", "", "", "impact");
+            auto d = impact::compile_draft(doc);
+            if (!d) return refuse("bad_request", "the draft policy: " + d.err().message, "", "", "impact");
+            std::vector<std::string> tenants(q.tenants().begin(), q.tenants().end());
+            if (tenants.empty()) {
+                auto all = db_.tenant_summaries();
+                if (!all) return all.err();
+                std::set<std::string> keys(s_.expected_tenants.begin(), s_.expected_tenants.end());
+                for (const auto& x : *all) keys.insert(x.tenant());
+                tenants.assign(keys.begin(), keys.end());
+            }
+            std::size_t broken = 0, uncertain = 0, unevaluated = 0;
+            std::string broken_list;
+            for (const auto& tenant : tenants) {
+                auto p = db_.posture(tenant);
+                if (!p) return p.err();
+                auto a = db_.agent(tenant);
+                if (!a) return a.err();
+                impact::tenant_input in;
+                in.tenant = tenant;
+                if (*p) {
+                    in.report = &(*p)->report;
+                    in.collected_ms = (*p)->collected_ms > 0 ? (*p)->collected_ms : (*p)->received_ms;
+                }
+                // Stale: older than one poll interval of the agent (as it said), else the silence threshold.
+                in.max_age_ms = *a && (*a)->poll_interval_ms > 0 ? (*a)->poll_interval_ms : s_.silence_ms;
+                const auto t = impact::evaluate_tenant(d.value(), in, now);
+                if (impact::breaks(t.result)) {
+                    ++broken;
+                    broken_list += (broken_list.empty() ? "" : ", ") + tenant;
+                } else if (t.result == impact::outcome::uncertain) {
+                    ++uncertain;
+                } else if (t.result != impact::outcome::unaffected) {
+                    ++unevaluated;
+                }
+                *resp.add_impacts() = impact::to_proto(t);
+            }
+            resp.set_impact_policy(impact::label(d.value()));
+            CG_TRY(audit(now, admin, "impact.evaluated", target.tenant, "",
+                         "draft '" + printable(impact::label(d.value())) + "' (" + target.text + "): " +
+                             std::to_string(tenants.size()) + " tenants, " + std::to_string(broken) + " would break" +
+                             (broken_list.empty() ? "" : " (" + printable(broken_list, 400) + ")") + ", " +
+                             std::to_string(uncertain) + " uncertain, " + std::to_string(unevaluated) +
+                             " not evaluated"));
             resp.set_ok(true);
             return respond(admin, resp, corr);
         }

@@ -1,5 +1,7 @@
 // The engine on a real SQLite file with a manual clock: reports -> tasks -> approvals (refused and
 // audited) -> dispatch -> results -> verification; alerts raised once and resolved; audit chain.
+#include <map>
+
 #include <gtest/gtest.h>
 
 #include <sqlite3.h>
@@ -586,6 +588,92 @@ TEST_F(EngineTest, AnExpectedTenantThatNeverReportedIsListedAlertedAndResolvedBy
     // northwind's agent comes up: its first report resolves the alert.
     feed(topics::validation("northwind"), wrap("northwind", report(1, now())));
     EXPECT_TRUE(db_->active_alerts("northwind")->empty());
+}
+
+// Pre-change impact: viewers may ask; the answer comes from the stored reports' evaluation contexts;
+// an old agent's report (no context), a stale snapshot and a tenant never heard from are listed as
+// such; the request is audited, and a bad draft is refused with the reason (and audited).
+TEST_F(EngineTest, ImpactOfADraftPerTenantFromTheStoredReports) {
+    engine_settings es;
+    es.silence_ms = 1800'000;
+    es.admins = {{"vera", role::viewer}};
+    es.expected_tenants = {"contoso", "northwind"};
+    eng_ = std::make_unique<engine>(*db_, clk_, es);
+    const std::string exclusion_group = "e0e0e0e0-0000-0000-0000-0000000000e0";
+    auto status = [&](const std::string& tenant, std::uint32_t poll_seconds) {
+        auto env = codec::make_envelope(tenant, "agent/" + tenant);
+        env.mutable_agent_status()->set_state(v1::AGENT_STATE_ONLINE);
+        env.mutable_agent_status()->set_poll_interval_seconds(poll_seconds);
+        feed(topics::agent_status(tenant), env);
+    };
+    status("contoso", 600);
+    status("fabrikam", 600);
+    status("tailspin", 60);
+    auto contoso = report(1, now());
+    add_evaluation_context(contoso);
+    send_report(contoso);
+    auto fabrikam = report(1, now());  // an agent that predates impact: no evaluation context
+    feed(topics::validation("fabrikam"), wrap("fabrikam", fabrikam));
+    auto tailspin = report(1, now());
+    add_evaluation_context(tailspin, {exclusion_group});
+    tailspin.mutable_evaluation_context()->add_excluding_group_ids(exclusion_group);
+    feed(topics::validation("tailspin"), wrap("tailspin", tailspin));
+    auto woodgrove = report(1, now());
+    add_evaluation_context(woodgrove, {exclusion_group});
+    feed(topics::validation("woodgrove"), wrap("woodgrove", woodgrove));
+    clk_.advance(90s);  // tailspin polls every minute: its snapshot is now stale
+
+    const nlohmann::json draft = {
+        {"displayName", "Block everyone"},
+        {"state", "disabled"},
+        {"conditions",
+         {{"users", {{"includeUsers", {"All"}}, {"excludeGroups", {"f0f0f0f0-0000-0000-0000-0000000000f0"}}}},
+          {"applications", {{"includeApplications", {"All"}}}},
+          {"clientAppTypes", {"all"}}}},
+        {"grantControls", {{"operator", "OR"}, {"builtInControls", {"block"}}}}};
+    v1::AdminRequest req;
+    req.mutable_impact()->set_policy_json(draft.dump());
+    req.mutable_impact()->set_policy_source("block-everyone.json");
+    auto rsp = admin("vera", req);
+    ASSERT_TRUE(rsp.ok()) << rsp.error_message();
+    EXPECT_EQ(rsp.impact_policy(), "Block everyone");
+    ASSERT_EQ(rsp.impacts_size(), 5);
+    std::map<std::string, v1::TenantImpact> by;
+    for (const auto& t : rsp.impacts()) by[t.tenant()] = t;
+    EXPECT_EQ(by["contoso"].outcome(), v1::IMPACT_OUTCOME_BLOCKED) << by["contoso"].reason();
+    EXPECT_EQ(by["contoso"].exclusion_kind(), "excludeUsers");
+    EXPECT_EQ(by["contoso"].exclusion_id(), user_id);
+    ASSERT_EQ(by["contoso"].sign_ins_size(), 2);
+    EXPECT_EQ(by["contoso"].sign_ins(0).grant(), "block");
+    EXPECT_EQ(by["fabrikam"].outcome(), v1::IMPACT_OUTCOME_INCOMPLETE) << by["fabrikam"].reason();
+    EXPECT_EQ(by["northwind"].outcome(), v1::IMPACT_OUTCOME_NO_REPORT);
+    EXPECT_EQ(by["tailspin"].outcome(), v1::IMPACT_OUTCOME_STALE) << by["tailspin"].reason();
+    EXPECT_EQ(by["woodgrove"].outcome(), v1::IMPACT_OUTCOME_BLOCKED);
+    auto entries = db_->audit(0, 100000, "");
+    ASSERT_TRUE(entries && !entries->empty());
+    EXPECT_EQ(entries->back().action(), "impact.evaluated");
+    EXPECT_EQ(entries->back().actor(), "vera");
+    EXPECT_NE(entries->back().detail().find("5 tenants, 2 would break (contoso, woodgrove)"), std::string::npos)
+        << entries->back().detail();
+
+    // Only the tenants asked for.
+    req.mutable_impact()->add_tenants("woodgrove");
+    rsp = admin("vera", req);
+    ASSERT_EQ(rsp.impacts_size(), 1);
+    EXPECT_EQ(rsp.impacts(0).tenant(), "woodgrove");
+
+    // A bad draft is refused with what is wrong, and the refusal is audited.
+    v1::AdminRequest bad;
+    bad.mutable_impact()->set_policy_json(R"({"state":"string","conditions":{}})");
+    bad.mutable_impact()->set_policy_source("skeleton.json");
+    rsp = admin("vera", bad);
+    EXPECT_FALSE(rsp.ok());
+    EXPECT_EQ(rsp.error_code(), "bad_request");
+    EXPECT_NE(rsp.error_message().find("state"), std::string::npos) << rsp.error_message();
+    EXPECT_EQ(audit_actions().back(), "impact.refused");
+    bad.mutable_impact()->set_policy_json("{not json");
+    rsp = admin("vera", bad);
+    EXPECT_EQ(rsp.error_message(), "the draft policy is not valid JSON");
 }
 
 TEST_F(EngineTest, AuditChainVerifiesAndDetectsTampering) {

@@ -2,6 +2,7 @@
 // Builders of what agents send, for the coordinator's tests and benchmark: validation reports
 // with the checks' results and typed plans, change events, envelopes. Header-only.
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -75,6 +76,24 @@ inline v1::ValidationReport report(std::uint64_t cycle, std::int64_t collected_m
     ok->set_id("CG-ACCOUNT");
     ok->set_status(v1::CHECK_STATUS_OK);
     return r;
+}
+
+/// The evaluation context an agent attaches (impact): the fixture account, a member of `groups`,
+/// signing in to Exchange Online and Microsoft Graph as a desktop/mobile client.
+inline void add_evaluation_context(v1::ValidationReport& r, const std::vector<std::string>& groups = {}) {
+    auto& c = *r.mutable_evaluation_context();
+    c.set_account_object_id(r.account_object_id());
+    c.set_is_mfa_registered(true);
+    c.set_named_locations_known(true);
+    c.set_complete(true);
+    for (const auto& g : groups) c.add_group_ids(g);
+    for (const char* app : {"00000002-0000-0ff1-ce00-000000000000", "00000003-0000-0000-c000-000000000000"}) {
+        auto* s = c.add_sign_ins();
+        s->set_target_app_id(app);
+        s->set_evaluated_app_id(app);
+        s->set_client_app_type("mobileAppsAndDesktopClients");
+        s->set_authentication_flow("none");
+    }
 }
 
 inline void finish_overall(v1::ValidationReport& r) {
