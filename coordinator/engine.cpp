@@ -689,7 +689,8 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
                 const auto t = impact::evaluate_tenant(d.value(), in, now);
                 if (impact::breaks(t.result)) {
                     ++broken;
-                    broken_list += (broken_list.empty() ? "" : ", ") + tenant;
+                    if (!broken_list.empty()) broken_list += ", ";
+                    broken_list += tenant;
                 } else if (t.result == impact::outcome::uncertain) {
                     ++uncertain;
                 } else if (t.result != impact::outcome::unaffected) {

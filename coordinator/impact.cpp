@@ -160,7 +160,10 @@ tenant_impact evaluate_tenant(const draft& d, const tenant_input& in, std::int64
         if (c.account_object_id().empty() && t.missing.empty()) t.missing.push_back("the account's object id");
         if (c.sign_ins().empty()) t.missing.push_back("the account's target sign-ins");
         std::string why;
-        for (const auto& m : t.missing) why += (why.empty() ? "" : "; ") + m;
+        for (const auto& m : t.missing) {
+            if (!why.empty()) why += "; ";
+            why += m;
+        }
         t.reason = "the latest snapshot is incomplete: " + why;
         return t;
     }
@@ -228,17 +231,21 @@ tenant_impact evaluate_tenant(const draft& d, const tenant_input& in, std::int64
     std::string detail;
     for (const auto& s : t.sign_ins) {
         if (s.result != t.result) continue;
-        detail += (detail.empty() ? "" : "; ") + s.target_app_id + " (" + s.client_app_type + ")";
-        if (!s.matched.empty()) {
-            std::string m;
-            for (const auto& x : s.matched) m += (m.empty() ? "" : ",") + x;
-            detail += " matched " + m;
-        }
-        if (!s.not_matched.empty()) {
-            std::string m;
-            for (const auto& x : s.not_matched) m += (m.empty() ? "" : ",") + x;
-            detail += " not matched " + m;
-        }
+        if (!detail.empty()) detail += "; ";
+        detail += whatif::app_name(s.target_app_id);
+        detail += " (";
+        detail += s.client_app_type;
+        detail += ")";
+        auto list = [&detail](const char* head, const std::vector<std::string>& xs) {
+            if (xs.empty()) return;
+            detail += head;
+            for (size_t i = 0; i < xs.size(); ++i) {
+                if (i != 0) detail += ",";
+                detail += xs[i];
+            }
+        };
+        list(" matched ", s.matched);
+        list(" not matched ", s.not_matched);
     }
     t.reason = what + (detail.empty() ? "" : ": " + detail);
     if (t.result == outcome::unaffected) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <sstream>
 #include <tuple>
 
@@ -274,6 +275,76 @@ TEST(OperatorCli, AlertsListsActiveThenAllWithTheResolvedOnes) {
 
     EXPECT_EQ(d.ctl("vera", {"alerts", "--since", "yesterday"}, &out), 2) << out;
     EXPECT_EQ(d.ctl("vera", {"alerts", "--follow", "--all"}, &out), 2) << out;
+}
+
+}  // namespace
+}  // namespace connguard::coord
+
+namespace connguard::coord {
+namespace {
+
+// Pre-change impact (issue 15) for real: the agent's report carries its evaluation context, the
+// coordinator answers connguardctl impact from it; exit 1 when a tenant would break, 0 otherwise,
+// 2 for a bad draft file (named, before any request); the request is audited.
+TEST(OperatorCli, ImpactOfADraftPolicyPerTenant) {
+    deployment d(broker_opts());
+    d.start();
+    auto agent = d.client("contoso");
+    ASSERT_TRUE(agent->connect());
+    auto r = test::report(1, to_unix_ms(system_clock::instance().now()));
+    test::add_evaluation_context(r);
+    ASSERT_TRUE(agent->publish(envelope_message(topics::validation("contoso"), test::wrap("contoso", r))));
+    ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM posture") == 1; })) << slurp(d.log_path());
+
+    test::temp_dir files("impact-cli");
+    auto write = [&](const std::string& name, const nlohmann::json& j) {
+        const auto p = files.path() / name;
+        std::FILE* f = std::fopen(p.c_str(), "w");
+        const auto text = j.dump();
+        std::fwrite(text.data(), 1, text.size(), f);
+        std::fclose(f);
+        return p.string();
+    };
+    auto policy = [](const char* grant, const char* client_apps) {
+        return nlohmann::json{{"displayName", std::string("draft ") + grant},
+                              {"state", "enabledForReportingButNotEnforced"},
+                              {"conditions",
+                               {{"users", {{"includeUsers", {"All"}}}},
+                                {"applications", {{"includeApplications", {"All"}}}},
+                                {"clientAppTypes", {client_apps}}}},
+                              {"grantControls", {{"operator", "OR"}, {"builtInControls", {grant}}}}};
+    };
+    const auto mfa = write("mfa.json", policy("mfa", "all"));
+    const auto legacy = write("legacy.json", policy("block", "other"));
+
+    std::string out;
+    EXPECT_EQ(d.ctl("vera", {"impact", "--policy", mfa}, &out), 1) << out;
+    if (std::getenv("CONNGUARD_SHOW_IMPACT") != nullptr) std::printf("%s\n", out.c_str());
+    EXPECT_NE(out.find("draft 'draft mfa' evaluated as enabled (declared state: enabledForReportingButNotEnforced)"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("mfa_required"), std::string::npos) << out;
+    EXPECT_NE(out.find(std::string("excludeUsers    ") + test::user_id), std::string::npos) << out;
+    EXPECT_NE(out.find("1 tenants: 1 would break, 0 uncertain, 0 not evaluated"), std::string::npos) << out;
+
+    ASSERT_EQ(d.ctl("vera", {"impact", "--policy", mfa, "--tenants", "contoso", "northwind", "--json"}, &out), 1) << out;
+    const auto j = json_of(out);
+    ASSERT_TRUE(j.is_object()) << out;
+    ASSERT_EQ(j["impacts"].size(), 2u) << out;
+    EXPECT_EQ(j["impacts"][0]["tenant"], "contoso");
+    EXPECT_EQ(j["impacts"][0]["outcome"], "IMPACT_OUTCOME_MFA_REQUIRED") << out;
+    EXPECT_EQ(j["impacts"][0]["exclusion_id"], test::user_id) << out;
+    EXPECT_EQ(j["impacts"][0]["sign_ins"][0]["matched"], (nlohmann::json{"users", "application", "clientApps"})) << out;
+    EXPECT_EQ(j["impacts"][1]["outcome"], "IMPACT_OUTCOME_NO_REPORT") << out;
+
+    EXPECT_EQ(d.ctl("vera", {"impact", "--policy", legacy}, &out), 0) << out;
+    EXPECT_NE(out.find("unaffected"), std::string::npos) << out;
+
+    const auto bad = write("skeleton.json", nlohmann::json{{"state", "string"}, {"conditions", nlohmann::json::object()}});
+    EXPECT_EQ(d.ctl("vera", {"impact", "--policy", bad}, &out), 2) << out;
+    EXPECT_NE(out.find(bad + ": state:"), std::string::npos) << out;
+    EXPECT_EQ(d.ctl("vera", {"impact"}, &out), 2) << out;
+    EXPECT_EQ(d.count("SELECT count(*) FROM audit WHERE action = 'impact.evaluated' AND actor = 'vera'"), 3);
 }
 
 }  // namespace
