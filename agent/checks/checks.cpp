@@ -1348,6 +1348,27 @@ v1::EvaluationContext evaluation_context(const snapshot::tenant_snapshot& s, con
         x.set_egress_ip(e->ip_address);
         x.set_egress_country(e->country);
     }
+    // The report must stay well under the envelope limit (256 KiB): facts that do not fit are left
+    // out and the context says so (incomplete), never silently cut.
+    auto drop_locations = [&] {
+        const auto n = x.named_locations_size();
+        x.clear_named_locations();
+        x.set_named_locations_known(false);
+        gap("the named locations: " + std::to_string(n) + " locations are too large to carry in the report");
+    };
+    auto drop_groups = [&] {
+        const auto n = x.group_ids_size();
+        x.clear_group_ids();
+        x.clear_excluding_group_ids();
+        gap("the account's group memberships: " + std::to_string(n) + " groups are too many to carry in the report");
+    };
+    while (x.ByteSizeLong() > max_evaluation_context_bytes && (x.named_locations_size() > 0 || x.group_ids_size() > 0)) {
+        std::size_t locations = 0, groups = 0;
+        for (const auto& l : x.named_locations()) locations += l.ByteSizeLong();
+        for (const auto& g : x.group_ids()) groups += g.size();
+        if (locations >= groups) drop_locations();
+        else drop_groups();
+    }
     x.set_complete(x.missing_size() == 0);
     return x;
 }

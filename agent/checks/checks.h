@@ -85,6 +85,9 @@ whatif::evaluation evaluate_sign_in(const snapshot::tenant_snapshot& s, const st
 /// evaluation_context): object id, user type, groups, roles, MFA registration, named locations, the
 /// sign-ins the checks evaluate and the tool's egress. `complete` is false, with `missing` naming
 /// why, when the account, its groups, its roles or the named locations were not collected.
+/// Larger than this (serialized), the larger of the named locations and the groups is left out (named in
+/// `missing`): the report must fit the 256 KiB envelope.
+inline constexpr std::size_t max_evaluation_context_bytes = 96 * 1024;
 v1::EvaluationContext evaluation_context(const snapshot::tenant_snapshot& s, const options& opts = {});
 
 /// Runs every check. Fills azure_tenant_id, account_upn, account_object_id, checks, overall,

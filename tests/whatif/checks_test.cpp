@@ -347,6 +347,17 @@ TEST(Checks, EvaluationContextCarriesTheAccountsFacts) {
     EXPECT_FALSE(broken.complete());
     ASSERT_EQ(broken.missing_size(), 1);
     EXPECT_NE(broken.missing(0).find("group memberships"), std::string::npos) << broken.missing(0);
+
+    // Too many groups to carry: left out and said so, never cut silently.
+    std::vector<std::string> many;
+    for (int i = 0; i < 4000; ++i) many.push_back("group-" + std::to_string(i) + "-0000-0000-0000-000000000000");
+    s.group_ids = snapshot::collected<std::vector<std::string>>::of(many);
+    const auto big = run_checks(s, o).evaluation_context();
+    EXPECT_FALSE(big.complete());
+    EXPECT_EQ(big.group_ids_size(), 0);
+    ASSERT_EQ(big.missing_size(), 1);
+    EXPECT_EQ(big.missing(0), "the account's group memberships: 4000 groups are too many to carry in the report");
+    EXPECT_LE(big.ByteSizeLong(), max_evaluation_context_bytes);
 }
 
 }  // namespace
