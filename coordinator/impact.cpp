@@ -80,6 +80,31 @@ std::string draft_excludes(const whatif::policy& p, const v1::EvaluationContext&
     return {};
 }
 
+/// Why a draft may apply without the engine being able to say: the context a condition needs that
+/// the evaluation context does not hold.
+std::vector<std::string> undecided_hints(const whatif::policy& p, const whatif::directory& dir,
+                                         const v1::EvaluationContext& c) {
+    std::vector<std::string> out;
+    if (p.has_locations) {
+        std::vector<std::string> ids = p.include_locations;
+        ids.insert(ids.end(), p.exclude_locations.begin(), p.exclude_locations.end());
+        for (const auto& raw : ids) {
+            const auto id = to_lower(raw);
+            if (id == "all" || id == "alltrusted" || id == "00000000-0000-0000-0000-000000000000") continue;
+            if (dir.location(id) == nullptr) out.push_back("location: named location " + raw + " is not defined in this tenant");
+        }
+        if (c.egress_ip().empty() && c.egress_country().empty())
+            out.emplace_back("location: the tool's egress (IP, country) is unknown");
+        else if (c.egress_country().empty())
+            out.emplace_back("location: the tool's country is unknown");
+    }
+    if (!p.include_platforms.empty()) out.emplace_back("devicePlatform: the tool's device platform is unknown");
+    if (p.device_filter) out.emplace_back("devices: a device filter needs device properties the sign-in does not have");
+    if (p.application_filter) out.emplace_back("application: custom security attribute filters are not evaluated");
+    if (p.has_times) out.emplace_back("time: the times condition is not evaluated");
+    return out;
+}
+
 }  // namespace
 
 result<draft> compile_draft(const nlohmann::json& doc) {
@@ -203,6 +228,7 @@ tenant_impact evaluate_tenant(const draft& d, const tenant_input& in, std::int64
             sr.result = outcome::uncertain;
             sr.not_matched.clear();
             sr.not_matched.emplace_back("notEnoughInformation");
+            sr.undecided = undecided_hints(d.policy, dir, c);
         }
         if (rank(sr.result) > rank(t.result)) t.result = sr.result;
         t.sign_ins.push_back(std::move(sr));
@@ -246,6 +272,14 @@ tenant_impact evaluate_tenant(const draft& d, const tenant_input& in, std::int64
         };
         list(" matched ", s.matched);
         list(" not matched ", s.not_matched);
+        if (!s.undecided.empty()) {
+            detail += " (";
+            for (size_t i = 0; i < s.undecided.size(); ++i) {
+                if (i != 0) detail += "; ";
+                detail += s.undecided[i];
+            }
+            detail += ")";
+        }
     }
     t.reason = what + (detail.empty() ? "" : ": " + detail);
     if (t.result == outcome::unaffected) {
@@ -265,7 +299,7 @@ nlohmann::json to_json(const tenant_impact& t) {
     for (const auto& s : t.sign_ins) {
         nlohmann::json x = {{"targetAppId", s.target_app_id}, {"evaluatedAppId", s.evaluated_app_id},
                             {"clientAppType", s.client_app_type}, {"result", to_string(s.result)},
-                            {"matched", s.matched}, {"notMatched", s.not_matched}};
+                            {"matched", s.matched}, {"notMatched", s.not_matched}, {"undecided", s.undecided}};
         if (!s.detail.empty()) x["grant"] = s.detail;
         signins.push_back(std::move(x));
     }
@@ -310,6 +344,7 @@ v1::TenantImpact to_proto(const tenant_impact& t) {
         y->set_outcome(to_proto(s.result));
         for (const auto& m : s.matched) y->add_matched(m);
         for (const auto& m : s.not_matched) y->add_not_matched(m);
+        for (const auto& m : s.undecided) y->add_undecided(m);
         y->set_grant(s.detail);
     }
     if (t.exclude.type != exclusion::kind::none) {

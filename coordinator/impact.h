@@ -61,6 +61,7 @@ struct sign_in_result {
     outcome result = outcome::unaffected;     ///< unaffected | blocked | mfa_required | control_required | uncertain
     std::vector<std::string> matched;         ///< the draft's configured conditions that matched (Graph names)
     std::vector<std::string> not_matched;     ///< the conditions that did not (analysisReasons names)
+    std::vector<std::string> undecided;       ///< uncertain: what the agent does not know, e.g. a named location
     std::string detail;                       ///< the grant in words ("mfa", "block", token protection)
 };
 

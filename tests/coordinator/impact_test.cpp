@@ -169,6 +169,12 @@ TEST(Impact, Ca001CountryWhitelistBlock) {
     fleet f;
     const auto charlie = evaluate_tenant(d, f.inputs[2], now_ms);
     for (const auto& s : charlie.sign_ins) EXPECT_EQ(s.not_matched, (std::vector<std::string>{"location"}));
+    const auto alpha = evaluate_tenant(d, f.inputs[0], now_ms);
+    ASSERT_EQ(alpha.sign_ins.size(), 2u);
+    EXPECT_EQ(alpha.sign_ins[0].undecided,
+              (std::vector<std::string>{"location: named location " + std::string(whitelist_location) +
+                                            " is not defined in this tenant",
+                                        "location: the tool's egress (IP, country) is unknown"}));
 }
 
 TEST(Impact, Ca002BlockLegacyAuthentication) {
