@@ -216,6 +216,23 @@ TEST(Impact, Ca300ServiceAccountsMfaByGroup) {
                     }));
 }
 
+// A CIPP template (KelvinTegelaar/CIPP-API Config/*.CATemplate.json): no exclusion at all, so only
+// the tenant whose tool signs in with a legacy protocol breaks.
+TEST(Impact, CippBlockLegacyAuthenticationTemplate) {
+    SKIP_WITHOUT_CORPUS();
+    auto j = whatif::read_json_file(corpus / "KelvinTegelaar__CIPP-API" / "Config" /
+                                    "f8be7e58-2419-40a8-a739-714bf5deff90.CATemplate.json");
+    ASSERT_TRUE(j);
+    auto d = compile_draft(j.value());
+    ASSERT_TRUE(d) << d.err().message;
+    EXPECT_EQ(label(d.value()), "CIPP: Block Legacy Authentication");
+    expect_fleet(d.value(), with_rest({
+                                {outcome::unaffected, exclusion::kind::none, ""},
+                                {outcome::unaffected, exclusion::kind::none, ""},
+                                {outcome::blocked, exclusion::kind::group, charlie_exclusion_group},
+                            }));
+}
+
 TEST(Impact, NotEvaluatedTenantsSayWhy) {
     SKIP_WITHOUT_CORPUS();
     const auto d = load("CA000-Global-IdentityProtection-AnyApp-AnyPlatform-MFA.json");
