@@ -663,17 +663,19 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
             if (doc.is_discarded()) return refuse("bad_request", "the draft policy is not valid JSON", "", "", "impact");
             auto d = impact::compile_draft(doc);
             if (!d) return refuse("bad_request", "the draft policy: " + d.err().message, "", "", "impact");
-            std::vector<std::string> tenants(q.tenants().begin(), q.tenants().end());
-            if (tenants.empty()) {
+            // Tenants in key order, so a long answer pages (after_tenant) and every page fits one message.
+            std::set<std::string> keys(q.tenants().begin(), q.tenants().end());
+            if (keys.empty()) {
                 auto all = db_.tenant_summaries();
                 if (!all) return all.err();
-                std::set<std::string> keys(s_.expected_tenants.begin(), s_.expected_tenants.end());
+                keys.insert(s_.expected_tenants.begin(), s_.expected_tenants.end());
                 for (const auto& x : *all) keys.insert(x.tenant());
-                tenants.assign(keys.begin(), keys.end());
             }
-            std::size_t broken = 0, uncertain = 0, unevaluated = 0;
-            std::string broken_list;
-            for (const auto& tenant : tenants) {
+            const std::size_t budget = codec::max_payload_bytes - 16 * 1024;
+            std::size_t used = 0, evaluated = 0, broken = 0, uncertain = 0, unevaluated = 0;
+            std::string broken_list, first, last;
+            for (auto k = keys.upper_bound(q.after_tenant()); k != keys.end(); ++k) {
+                const auto& tenant = *k;
                 auto p = db_.posture(tenant);
                 if (!p) return p.err();
                 auto a = db_.agent(tenant);
@@ -687,6 +689,17 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
                 // Stale: older than one poll interval of the agent (as it said), else the silence threshold.
                 in.max_age_ms = *a && (*a)->poll_interval_ms > 0 ? (*a)->poll_interval_ms : s_.silence_ms;
                 const auto t = impact::evaluate_tenant(d.value(), in, now);
+                auto wire = impact::to_proto(t);
+                const std::size_t size = wire.ByteSizeLong() + 8;
+                if (evaluated > 0 && used + size > budget) {
+                    resp.set_impact_more(true);
+                    resp.set_impact_next_after(last);
+                    break;
+                }
+                used += size;
+                ++evaluated;
+                if (first.empty()) first = tenant;
+                last = tenant;
                 if (impact::breaks(t.result)) {
                     ++broken;
                     if (!broken_list.empty()) broken_list += ", ";
@@ -696,12 +709,16 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
                 } else if (t.result != impact::outcome::unaffected) {
                     ++unevaluated;
                 }
-                *resp.add_impacts() = impact::to_proto(t);
+                *resp.add_impacts() = std::move(wire);
             }
             resp.set_impact_policy(impact::label(d.value()));
             CG_TRY(audit(now, admin, "impact.evaluated", target.tenant, "",
                          "draft '" + printable(impact::label(d.value())) + "' (" + target.text + "): " +
-                             std::to_string(tenants.size()) + " tenants, " + std::to_string(broken) + " would break" +
+                             std::to_string(evaluated) + " tenants" +
+                             (resp.impact_more() || !q.after_tenant().empty()
+                                  ? " (" + printable(first) + " to " + printable(last) + ", a page)"
+                                  : std::string()) +
+                             ", " + std::to_string(broken) + " would break" +
                              (broken_list.empty() ? "" : " (" + printable(broken_list, 400) + ")") + ", " +
                              std::to_string(uncertain) + " uncertain, " + std::to_string(unevaluated) +
                              " not evaluated"));

@@ -676,6 +676,45 @@ TEST_F(EngineTest, ImpactOfADraftPerTenantFromTheStoredReports) {
     EXPECT_EQ(rsp.error_message(), "the draft policy is not valid JSON");
 }
 
+// An answer for thousands of tenants comes in pages that each fit one message, in key order.
+TEST_F(EngineTest, ImpactPagesALongAnswer) {
+    engine_settings es;
+    es.silence_ms = 1800'000;
+    es.admins = {{"vera", role::viewer}};
+    for (int i = 0; i < 6000; ++i) {
+        char key[32];
+        std::snprintf(key, sizeof key, "tenant-%05d", i);
+        es.expected_tenants.insert(key);
+    }
+    eng_ = std::make_unique<engine>(*db_, clk_, es);
+    v1::AdminRequest req;
+    req.mutable_impact()->set_policy_json(
+        R"({"displayName":"d","state":"enabled","conditions":{"users":{"includeUsers":["All"]},)"
+        R"("applications":{"includeApplications":["All"]}},"grantControls":{"operator":"OR","builtInControls":["block"]}})");
+    std::vector<std::string> seen;
+    int pages = 0;
+    for (;;) {
+        auto rsp = admin("vera", req);
+        ASSERT_TRUE(rsp.ok()) << rsp.error_message();
+        EXPECT_LT(rsp.ByteSizeLong(), codec::max_payload_bytes - 4096);
+        ++pages;
+        for (const auto& t : rsp.impacts()) {
+            EXPECT_EQ(t.outcome(), v1::IMPACT_OUTCOME_NO_REPORT);
+            seen.push_back(t.tenant());
+        }
+        if (!rsp.impact_more()) break;
+        ASSERT_EQ(rsp.impact_next_after(), seen.back());
+        req.mutable_impact()->set_after_tenant(rsp.impact_next_after());
+        ASSERT_LT(pages, 20);
+    }
+    EXPECT_GT(pages, 1);
+    ASSERT_EQ(seen.size(), 6000u);
+    EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+    EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 6000u);
+    const auto actions = audit_actions();
+    EXPECT_EQ(std::count(actions.begin(), actions.end(), "impact.evaluated"), pages);
+}
+
 TEST_F(EngineTest, AuditChainVerifiesAndDetectsTampering) {
     send_report(failing(1));
     const auto id = only_task().view.task_id();

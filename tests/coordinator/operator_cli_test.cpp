@@ -347,5 +347,35 @@ TEST(OperatorCli, ImpactOfADraftPolicyPerTenant) {
     EXPECT_EQ(d.count("SELECT count(*) FROM audit WHERE action = 'impact.evaluated' AND actor = 'vera'"), 3);
 }
 
+// More tenants than one message holds: connguardctl asks page after page and prints them as one.
+TEST(OperatorCli, ImpactOverThousandsOfTenantsComesInPages) {
+    nlohmann::json expected = nlohmann::json::array();
+    for (int i = 0; i < 6000; ++i) {
+        char key[32];
+        std::snprintf(key, sizeof key, "tenant-%05d", i);
+        expected.push_back(key);
+    }
+    deployment d(broker_opts(), {{"tenants", expected}});
+    d.start();
+    test::temp_dir files("impact-pages");
+    const auto path = (files.path() / "draft.json").string();
+    {
+        std::FILE* f = std::fopen(path.c_str(), "w");
+        const std::string text =
+            R"({"displayName":"d","state":"enabled","conditions":{"users":{"includeUsers":["All"]},)"
+            R"("applications":{"includeApplications":["All"]}},"grantControls":{"operator":"OR","builtInControls":["block"]}})";
+        std::fwrite(text.data(), 1, text.size(), f);
+        std::fclose(f);
+    }
+    std::string out;
+    ASSERT_EQ(d.ctl("vera", {"impact", "--policy", path, "--json"}, &out), 0) << out.substr(0, 2000);
+    const auto j = json_of(out);
+    ASSERT_TRUE(j.is_object()) << out.substr(0, 2000);
+    ASSERT_EQ(j["impacts"].size(), 6000u);
+    EXPECT_EQ(j["impacts"][5999]["tenant"], "tenant-05999");
+    EXPECT_FALSE(j.contains("impact_more"));
+    EXPECT_GT(d.count("SELECT count(*) FROM audit WHERE action = 'impact.evaluated'"), 1);
+}
+
 }  // namespace
 }  // namespace connguard::coord

@@ -732,10 +732,6 @@ int run_who(int argc, char** argv) {
     return exit_ok;
 }
 
-int admin_call(const char* cmd, const connection_flags& conn, const v1::AdminRequest& req, v1::AdminResponse& out) {
-    return call(cmd, conn, req, out);
-}
-
 std::string admin_json(const google::protobuf::Message& m) { return to_json(m); }
 
 }  // namespace connguard::ctl

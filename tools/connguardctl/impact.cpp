@@ -17,7 +17,6 @@
 namespace connguard::ctl {
 
 // admin_commands.cpp
-int admin_call(const char* cmd, const connection_flags& conn, const v1::AdminRequest& req, v1::AdminResponse& out);
 std::string admin_json(const google::protobuf::Message& m);
 
 namespace {
@@ -108,8 +107,35 @@ int run_impact(int argc, char** argv) {
     q->set_policy_json(doc.value().dump());
     q->set_policy_source(policy_file);
     for (const auto& t : tenants) q->add_tenants(t);
+    // One session; a long answer comes in pages (tenants in key order), merged into one response.
+    auto session = admin_session::open(conn);
+    if (!session) {
+        std::fprintf(stderr, "connguardctl impact: %s\n", session.err().message.c_str());
+        return exit_usage;
+    }
     v1::AdminResponse rsp;
-    if (int rc = admin_call("impact", conn, req, rsp); rc != exit_ok) return exit_usage;
+    for (int page = 0;; ++page) {
+        auto r = (*session)->call(req);
+        if (!r) {
+            std::fprintf(stderr, "connguardctl impact: %s\n", r.err().message.c_str());
+            return exit_usage;
+        }
+        if (!r->ok()) {
+            if (conn.json) std::printf("%s\n", admin_json(*r).c_str());
+            std::fprintf(stderr, "connguardctl impact: refused (%s): %s\n", r->error_code().c_str(),
+                         r->error_message().c_str());
+            return exit_usage;
+        }
+        if (page == 0) {
+            rsp = *r;
+        } else {
+            for (auto& t : *r->mutable_impacts()) *rsp.add_impacts() = std::move(t);
+        }
+        if (!r->impact_more() || r->impact_next_after().empty() || r->impacts_size() == 0) break;
+        q->set_after_tenant(r->impact_next_after());
+    }
+    rsp.set_impact_more(false);
+    rsp.clear_impact_next_after();
 
     bool any_break = false;
     for (const auto& t : rsp.impacts()) any_break = any_break || breaks(t.outcome());
