@@ -1354,13 +1354,19 @@ v1::EvaluationContext evaluation_context(const snapshot::tenant_snapshot& s, con
         const auto n = x.named_locations_size();
         x.clear_named_locations();
         x.set_named_locations_known(false);
-        gap("the named locations: " + std::to_string(n) + " locations are too large to carry in the report");
+        std::string why = "the named locations: ";
+        why += std::to_string(n);
+        why += " locations are too large to carry in the report";
+        gap(why);
     };
     auto drop_groups = [&] {
         const auto n = x.group_ids_size();
         x.clear_group_ids();
         x.clear_excluding_group_ids();
-        gap("the account's group memberships: " + std::to_string(n) + " groups are too many to carry in the report");
+        std::string why = "the account's group memberships: ";
+        why += std::to_string(n);
+        why += " groups are too many to carry in the report";
+        gap(why);
     };
     while (x.ByteSizeLong() > max_evaluation_context_bytes && (x.named_locations_size() > 0 || x.group_ids_size() > 0)) {
         std::size_t locations = 0, groups = 0;

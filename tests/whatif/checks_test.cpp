@@ -1,6 +1,7 @@
 // The checks of DESIGN §5: one snapshot per check, passing and failing; missing data -> ERROR.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <map>
 
 #include "tests/support/check_fixtures.h"
@@ -350,7 +351,11 @@ TEST(Checks, EvaluationContextCarriesTheAccountsFacts) {
 
     // Too many groups to carry: left out and said so, never cut silently.
     std::vector<std::string> many;
-    for (int i = 0; i < 4000; ++i) many.push_back("group-" + std::to_string(i) + "-0000-0000-0000-000000000000");
+    for (int i = 0; i < 4000; ++i) {
+        char id[48];
+        std::snprintf(id, sizeof id, "group-%d-0000-0000-0000-000000000000", i);
+        many.emplace_back(id);
+    }
     s.group_ids = snapshot::collected<std::vector<std::string>>::of(many);
     const auto big = run_checks(s, o).evaluation_context();
     EXPECT_FALSE(big.complete());
