@@ -687,7 +687,8 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
                     in.collected_ms = (*p)->collected_ms > 0 ? (*p)->collected_ms : (*p)->received_ms;
                 }
                 // Stale: older than one poll interval of the agent (as it said), else the silence threshold.
-                in.max_age_ms = *a && (*a)->poll_interval_ms > 0 ? (*a)->poll_interval_ms : s_.silence_ms;
+                in.max_age_is_poll_interval = *a && (*a)->poll_interval_ms > 0;
+                in.max_age_ms = in.max_age_is_poll_interval ? (*a)->poll_interval_ms : s_.silence_ms;
                 const auto t = impact::evaluate_tenant(d.value(), in, now);
                 auto wire = impact::to_proto(t);
                 const std::size_t size = wire.ByteSizeLong() + 8;

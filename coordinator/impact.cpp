@@ -168,8 +168,10 @@ tenant_impact evaluate_tenant(const draft& d, const tenant_input& in, std::int64
     }
     if (in.max_age_ms > 0 && now_ms - in.collected_ms > in.max_age_ms) {
         t.result = outcome::stale;
-        t.reason = "the latest snapshot is " + std::to_string((now_ms - in.collected_ms) / 1000) +
-                   " s old, more than one poll interval (" + std::to_string(in.max_age_ms / 1000) + " s)";
+        t.reason = "the latest snapshot is " + std::to_string((now_ms - in.collected_ms) / 1000) + " s old, more than " +
+                   (in.max_age_is_poll_interval ? std::string("one poll interval (")
+                                                : std::string("agents.silenceSeconds (the agent never said its poll interval; ")) +
+                   std::to_string(in.max_age_ms / 1000) + " s)";
         return t;
     }
     if (!r.has_evaluation_context()) {

@@ -53,6 +53,7 @@ struct tenant_input {
     const v1::ValidationReport* report = nullptr;  ///< nullptr: no report held
     std::int64_t collected_ms = 0;                 ///< when its snapshot was collected (0 = unknown: received time)
     std::int64_t max_age_ms = 0;                   ///< older than this at `now_ms` is stale; 0 = never stale
+    bool max_age_is_poll_interval = true;          ///< false: the configured fallback (the agent never said)
 };
 
 /// The draft against one of the account's sign-ins.

@@ -649,6 +649,7 @@ TEST_F(EngineTest, ImpactOfADraftPerTenantFromTheStoredReports) {
     EXPECT_EQ(by["northwind"].outcome(), v1::IMPACT_OUTCOME_NO_REPORT);
     EXPECT_EQ(by["tailspin"].outcome(), v1::IMPACT_OUTCOME_STALE) << by["tailspin"].reason();
     EXPECT_EQ(by["woodgrove"].outcome(), v1::IMPACT_OUTCOME_BLOCKED);
+    EXPECT_EQ(by["tailspin"].reason(), "the latest snapshot is 90 s old, more than one poll interval (60 s)");
     auto entries = db_->audit(0, 100000, "");
     ASSERT_TRUE(entries && !entries->empty());
     EXPECT_EQ(entries->back().action(), "impact.evaluated");

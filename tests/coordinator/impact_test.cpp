@@ -243,6 +243,11 @@ TEST(Impact, NotEvaluatedTenantsSayWhy) {
     EXPECT_NE(delta.reason.find("group memberships"), std::string::npos) << delta.reason;
     const auto echo = evaluate_tenant(d, f.inputs[4], now_ms);
     EXPECT_EQ(echo.reason, "the latest snapshot is 1800 s old, more than one poll interval (900 s)");
+    auto fallback = f.inputs[4];
+    fallback.max_age_is_poll_interval = false;
+    EXPECT_EQ(evaluate_tenant(d, fallback, now_ms).reason,
+              "the latest snapshot is 1800 s old, more than agents.silenceSeconds (the agent never said its poll "
+              "interval; 900 s)");
     // A report from an agent that predates impact has no context: incomplete, not a guess.
     v1::ValidationReport old;
     old.set_account_object_id(alpha_id);
