@@ -1271,6 +1271,75 @@ nlohmann::json to_evaluate_request(const whatif::sign_in& in) {
             {"appliedPoliciesOnly", false}};
 }
 
+v1::CaExclusionFacts exclusion_facts(const snapshot::tenant_snapshot& s) {
+    v1::CaExclusionFacts out;
+    if (!s.ca_policies.ok()) {
+        out.add_missing(missing("the Conditional Access policies", *s.ca_policies.error));
+        return out;
+    }
+    const std::string account = s.user.ok() ? to_lower(s.user.value->id) : std::string{};
+    const std::string upn = s.user.ok() ? s.user.value->user_principal_name : std::string{};
+    std::set<std::string> groups, roles;
+    if (s.group_ids.ok())
+        for (const auto& g : *s.group_ids.value) groups.insert(to_lower(g));
+    else
+        out.add_missing(missing("the account's group memberships (which exclusions cover it)", *s.group_ids.error));
+    if (s.roles.ok())
+        for (const auto& r : *s.roles.value) roles.insert(to_lower(r.role_template_id));
+    else
+        out.add_missing(missing("the account's role assignments (which exclusions cover it)", *s.roles.error));
+    std::vector<v1::PolicyExclusions> covering, others;
+    std::size_t index = 0;
+    for (const auto& j : *s.ca_policies.value) {
+        auto p = whatif::parse_policy(j);
+        if (!p) {
+            std::string why = "CA policy #";
+            why += std::to_string(index);
+            why += ": ";
+            why += p.err().message;
+            out.add_missing(why);
+            ++index;
+            continue;
+        }
+        ++index;
+        const auto& pol = p.value();
+        v1::PolicyExclusions x;
+        x.set_policy_id(to_lower(pol.id));
+        x.set_policy_name(pol.display_name);
+        x.set_state(pol.state == whatif::policy_state::enabled       ? v1::CA_POLICY_STATE_ENABLED
+                    : pol.state == whatif::policy_state::report_only ? v1::CA_POLICY_STATE_REPORT_ONLY
+                                                                     : v1::CA_POLICY_STATE_DISABLED);
+        x.set_modified_date_time(pol.modified_date_time);
+        bool covers = false;
+        auto add = [&](v1::ExclusionKind kind, const std::string& raw_id) {
+            auto* o = x.add_excluded();
+            const std::string id = to_lower(raw_id);
+            o->set_kind(kind);
+            o->set_object_id(id);
+            v1::AccountCoverage c = v1::ACCOUNT_COVERAGE_NONE;
+            if (kind == v1::EXCLUSION_KIND_USER && !account.empty() && id == account) {
+                c = v1::ACCOUNT_COVERAGE_DIRECT;
+                o->set_display_name(upn);
+            } else if (kind == v1::EXCLUSION_KIND_GROUP && groups.count(id) != 0) {
+                c = v1::ACCOUNT_COVERAGE_GROUP;
+            } else if (kind == v1::EXCLUSION_KIND_ROLE) {
+                if (roles.count(id) != 0) c = v1::ACCOUNT_COVERAGE_ROLE;
+                if (const char* name = whatif::role_display_name(id)) o->set_display_name(name);
+            }
+            o->set_covers_account(c);
+            covers = covers || c != v1::ACCOUNT_COVERAGE_NONE;
+        };
+        for (const auto& u : pol.exclude_users) add(v1::EXCLUSION_KIND_USER, u);
+        for (const auto& g : pol.exclude_groups) add(v1::EXCLUSION_KIND_GROUP, g);
+        for (const auto& r : pol.exclude_roles) add(v1::EXCLUSION_KIND_ROLE, r);
+        (covers ? covering : others).push_back(std::move(x));
+    }
+    for (auto& x : covering) *out.add_policies() = std::move(x);
+    for (auto& x : others) *out.add_policies() = std::move(x);
+    out.set_complete(out.missing_size() == 0);
+    return out;
+}
+
 v1::EvaluationContext evaluation_context(const snapshot::tenant_snapshot& s, const options& opts) {
     v1::EvaluationContext x;
     auto gap = [&](const std::string& g) { x.add_missing(g); };
@@ -1348,6 +1417,7 @@ v1::EvaluationContext evaluation_context(const snapshot::tenant_snapshot& s, con
         x.set_egress_ip(e->ip_address);
         x.set_egress_country(e->country);
     }
+    *x.mutable_exclusions() = exclusion_facts(s);
     // The report must stay well under the envelope limit (256 KiB): facts that do not fit are left
     // out and the context says so (incomplete), never silently cut.
     auto drop_locations = [&] {
@@ -1368,6 +1438,25 @@ v1::EvaluationContext evaluation_context(const snapshot::tenant_snapshot& s, con
         why += " groups are too many to carry in the report";
         gap(why);
     };
+    // Over the bound, the exclusions keep at most max_exclusion_facts_bytes, cut as whole policies
+    // from the end (the policies that exclude the account come first and stay longest); then the
+    // larger of the named locations and the groups goes, as before.
+    if (x.ByteSizeLong() > max_evaluation_context_bytes) {
+        auto& e = *x.mutable_exclusions();
+        std::uint32_t dropped = 0;
+        while (e.policies_size() > 0 && e.ByteSizeLong() > max_exclusion_facts_bytes) {
+            e.mutable_policies()->RemoveLast();
+            ++dropped;
+        }
+        if (dropped > 0) {
+            e.set_omitted(e.omitted() + dropped);
+            e.set_complete(false);
+            std::string why = "the CA policy exclusions: ";
+            why += std::to_string(dropped);
+            why += " policies are too many to carry in the report";
+            e.add_missing(why);
+        }
+    }
     while (x.ByteSizeLong() > max_evaluation_context_bytes && (x.named_locations_size() > 0 || x.group_ids_size() > 0)) {
         std::size_t locations = 0, groups = 0;
         for (const auto& l : x.named_locations()) locations += l.ByteSizeLong();

@@ -88,6 +88,16 @@ whatif::evaluation evaluate_sign_in(const snapshot::tenant_snapshot& s, const st
 /// Larger than this (serialized), the larger of the named locations and the groups is left out (named in
 /// `missing`): the report must fit the 256 KiB envelope.
 inline constexpr std::size_t max_evaluation_context_bytes = 96 * 1024;
+
+/// Every CA policy's (enabled, report-only, disabled) excludeUsers / excludeGroups / excludeRoles
+/// entries, typed, with whether each covers the connection account (directly, through one of its
+/// groups, through one of its roles). Policies that exclude the account come first. Incomplete
+/// (with `missing`) when the policies, or the account's groups or roles, were not collected, or a
+/// policy did not parse. evaluation_context carries it and cuts whole policies from the end (counted
+/// in `omitted`) down to max_exclusion_facts_bytes when the whole context would exceed
+/// max_evaluation_context_bytes.
+inline constexpr std::size_t max_exclusion_facts_bytes = 32 * 1024;
+v1::CaExclusionFacts exclusion_facts(const snapshot::tenant_snapshot& s);
 v1::EvaluationContext evaluation_context(const snapshot::tenant_snapshot& s, const options& opts = {});
 
 /// Runs every check. Fills azure_tenant_id, account_upn, account_object_id, checks, overall,

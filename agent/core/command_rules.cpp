@@ -121,6 +121,8 @@ command_decision validate_command(const v1::AgentCommand& cmd, std::string_view 
         case v1::REMEDIATION_KIND_REGISTER_MFA_FOR_ACCOUNT:
         case v1::REMEDIATION_KIND_ASSIGN_ACCOUNT_TO_APP:
         case v1::REMEDIATION_KIND_REMEDIATE_ACCOUNT_RISK:
+        case v1::REMEDIATION_KIND_REVIEW_EXCEPTION:
+        case v1::REMEDIATION_KIND_REMOVE_CA_POLICY_EXCLUSION:
             return refuse("remediation kind " + v1::RemediationKind_Name(plan.kind()) +
                           " is guidance only; an agent executes nothing for it");
         default: return refuse("unknown remediation kind " + std::to_string(plan.kind()));

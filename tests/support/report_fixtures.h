@@ -96,6 +96,29 @@ inline void add_evaluation_context(v1::ValidationReport& r, const std::vector<st
     }
 }
 
+/// One CA policy's exclusions as the agent lists them (exception registry facts); marks the facts
+/// complete. `excluded` = (kind, object id); the fixture account's entry covers it directly.
+inline void add_policy_exclusions(v1::ValidationReport& r, const std::string& policy_id, const std::string& name,
+                                  const std::string& modified,
+                                  const std::vector<std::pair<v1::ExclusionKind, std::string>>& excluded,
+                                  v1::CaPolicyState state = v1::CA_POLICY_STATE_ENABLED) {
+    auto& f = *r.mutable_evaluation_context()->mutable_exclusions();
+    f.set_complete(true);
+    auto* p = f.add_policies();
+    p->set_policy_id(policy_id);
+    p->set_policy_name(name);
+    p->set_state(state);
+    p->set_modified_date_time(modified);
+    for (const auto& [kind, id] : excluded) {
+        auto* o = p->add_excluded();
+        o->set_kind(kind);
+        o->set_object_id(id);
+        const bool me = kind == v1::EXCLUSION_KIND_USER && id == r.account_object_id();
+        if (me) o->set_display_name(r.account_upn());
+        o->set_covers_account(me ? v1::ACCOUNT_COVERAGE_DIRECT : v1::ACCOUNT_COVERAGE_NONE);
+    }
+}
+
 inline void finish_overall(v1::ValidationReport& r) {
     auto worst = v1::CHECK_STATUS_OK;
     for (const auto& c : r.checks())

@@ -334,6 +334,17 @@ TEST(Checks, EvaluationContextCarriesTheAccountsFacts) {
     EXPECT_EQ(c.role_template_ids(0), "62e90394-69f5-4237-9190-012177145e10");
     ASSERT_EQ(c.excluding_group_ids_size(), 1);
     EXPECT_EQ(c.excluding_group_ids(0), "gggggggg-0000-0000-0000-000000000001");
+    // The exception registry's facts: every exclusion, typed, with how it covers the account.
+    ASSERT_TRUE(c.has_exclusions());
+    EXPECT_TRUE(c.exclusions().complete());
+    ASSERT_EQ(c.exclusions().policies_size(), 1);
+    const auto& px = c.exclusions().policies(0);
+    EXPECT_EQ(px.policy_id(), "p1");
+    EXPECT_EQ(px.state(), v1::CA_POLICY_STATE_ENABLED);
+    ASSERT_EQ(px.excluded_size(), 1);
+    EXPECT_EQ(px.excluded(0).kind(), v1::EXCLUSION_KIND_GROUP);
+    EXPECT_EQ(px.excluded(0).object_id(), "gggggggg-0000-0000-0000-000000000001");
+    EXPECT_EQ(px.excluded(0).covers_account(), v1::ACCOUNT_COVERAGE_GROUP);
     ASSERT_EQ(c.named_locations_size(), 1);
     EXPECT_TRUE(c.named_locations(0).is_trusted());
     ASSERT_EQ(c.named_locations(0).ip_ranges_size(), 1);
@@ -363,6 +374,39 @@ TEST(Checks, EvaluationContextCarriesTheAccountsFacts) {
     ASSERT_EQ(big.missing_size(), 1);
     EXPECT_EQ(big.missing(0), "the account's group memberships: 4000 groups are too many to carry in the report");
     EXPECT_LE(big.ByteSizeLong(), max_evaluation_context_bytes);
+    EXPECT_TRUE(big.exclusions().complete()) << "the groups were the large part; the exclusions stay";
+}
+
+// Thousands of policies with exclusions: whole policies are cut from the end, counted and said;
+// the policy that excludes the account (listed first) stays, and the report stays bounded.
+TEST(Checks, ExclusionFactsAreBoundedCountedAndKeepTheAccountsPolicies) {
+    auto s = test::healthy_tenant();
+    std::vector<nlohmann::json> policies;
+    for (int i = 0; i < 3000; ++i) {
+        char id[48];
+        std::snprintf(id, sizeof id, "pol-%04d-0000-0000-0000-000000000000", i);
+        policies.push_back(nlohmann::json{
+            {"id", id},
+            {"displayName", std::string("Policy ") + id},
+            {"state", i % 2 ? "disabled" : "enabledForReportingButNotEnforced"},
+            {"conditions",
+             {{"users", {{"includeUsers", {"All"}}, {"excludeUsers", {i == 2999 ? std::string(account_id) : std::string(id)}}}},
+              {"applications", {{"includeApplications", {"All"}}}}}},
+            {"grantControls", {{"operator", "OR"}, {"builtInControls", {"mfa"}}}}});
+    }
+    s.ca_policies = snapshot::collected<std::vector<nlohmann::json>>::of(policies);
+    const auto c = evaluation_context(s);
+    EXPECT_LE(c.ByteSizeLong(), max_evaluation_context_bytes);
+    const auto& e = c.exclusions();
+    EXPECT_FALSE(e.complete());
+    EXPECT_GT(e.omitted(), 0u);
+    EXPECT_EQ(e.policies_size() + static_cast<int>(e.omitted()), 3000);
+    ASSERT_EQ(e.missing_size(), 1);
+    EXPECT_NE(e.missing(0).find("policies are too many"), std::string::npos) << e.missing(0);
+    ASSERT_GT(e.policies_size(), 0);
+    EXPECT_EQ(e.policies(0).policy_id(), "pol-2999-0000-0000-0000-000000000000");
+    EXPECT_EQ(e.policies(0).excluded(0).covers_account(), v1::ACCOUNT_COVERAGE_DIRECT);
+    EXPECT_EQ(e.policies(0).state(), v1::CA_POLICY_STATE_DISABLED);
 }
 
 }  // namespace

@@ -1,0 +1,428 @@
+#include "coordinator/exceptions.h"
+
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/remediation_plan.h"
+#include "common/text.h"
+
+namespace connguard::exceptions {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr std::int64_t day_ms = 24LL * 3600 * 1000;
+
+std::string task_key(v1::RemediationKind k, const std::string& target) {
+    return std::to_string(static_cast<int>(k)) + "|" + target;
+}
+
+std::optional<kind> kind_of(v1::ExclusionKind k) {
+    switch (k) {
+        case v1::EXCLUSION_KIND_USER: return kind::user;
+        case v1::EXCLUSION_KIND_GROUP: return kind::group;
+        case v1::EXCLUSION_KIND_ROLE: return kind::role;
+        default: return std::nullopt;
+    }
+}
+
+std::string object_label(const record& r) {
+    return r.object_name.empty() ? r.object_id : r.object_name + " (" + r.object_id + ")";
+}
+
+std::string who_label(const record& r) {
+    std::string s = "owner " + (r.owner.empty() ? std::string("(none)") : r.owner);
+    if (!r.ticket.empty()) s += ", ticket " + r.ticket;
+    return s;
+}
+
+/// A guidance proposal of the registry.
+coord::planned_remediation guidance(v1::RemediationKind k, const std::string& target, const std::string& instructions,
+                                    const std::string& reason) {
+    coord::planned_remediation p;
+    p.kind = k;
+    p.target = target;
+    p.plan.set_kind(k);
+    p.plan.mutable_guidance()->set_instructions(instructions);
+    p.plan.set_summary(instructions);
+    plans::render(p.plan);
+    p.risk = v1::RISK_LOW;
+    p.automatic = false;
+    p.approvals_required = 1;
+    p.reason = reason;
+    return p;
+}
+
+std::string policy_label(const v1::PolicyExclusions& p) {
+    return "'" + (p.policy_name().empty() ? p.policy_id() : p.policy_name()) + "' (" + p.policy_id() + ")";
+}
+
+}  // namespace
+
+std::string kind_word(kind k) {
+    switch (k) {
+        case kind::user: return "user";
+        case kind::group: return "group";
+        case kind::role: return "role";
+        case kind::mfa_off: return "mfa-off";
+        case kind::role_kept: return "role-kept";
+    }
+    return "user";
+}
+
+std::optional<kind> parse_kind(std::string_view w) {
+    for (auto k : {kind::user, kind::group, kind::role, kind::mfa_off, kind::role_kept})
+        if (kind_word(k) == w) return k;
+    return std::nullopt;
+}
+
+bool is_exclusion(kind k) { return k == kind::user || k == kind::group || k == kind::role; }
+
+std::string key_of(const record& r) {
+    return r.tenant + "|" + kind_word(r.what) + "|" + to_lower(r.policy_id) + "|" + to_lower(r.object_id);
+}
+
+phase phase_of(const record& r, std::int64_t now, const settings& s) {
+    if (r.expires_ms > 0 && now >= r.expires_ms) return phase::expired;
+    if (r.expires_ms > 0 && now >= r.expires_ms - s.warning_ms) return phase::expiring;
+    return phase::valid;
+}
+
+std::string date_of(std::int64_t ms) { return format_rfc3339(from_unix_ms(ms), 0).substr(0, 10); }
+
+std::optional<std::int64_t> parse_expiry(std::string_view text) {
+    std::string t(text);
+    if (t.size() == 10) t += "T23:59:59Z";
+    clock::time_point tp;
+    if (!parse_rfc3339(t, tp)) return std::nullopt;
+    return to_unix_ms(tp);
+}
+
+decisions reconcile(const std::string& tenant, const std::vector<record>& registered,
+                    const v1::ValidationReport* report, std::int64_t now, const settings& s) {
+    decisions out;
+    const v1::CaExclusionFacts* facts =
+        report != nullptr && report->has_evaluation_context() && report->evaluation_context().has_exclusions()
+            ? &report->evaluation_context().exclusions()
+            : nullptr;
+    // Listed policies by id, and each one's entries by (kind, object).
+    std::map<std::string, const v1::PolicyExclusions*> policies;
+    if (facts != nullptr)
+        for (const auto& p : facts->policies()) policies[to_lower(p.policy_id())] = &p;
+    auto find_entry = [](const v1::PolicyExclusions& p, kind k, const std::string& object) -> const v1::ExcludedObject* {
+        for (const auto& o : p.excluded())
+            if (kind_of(o.kind()) == k && to_lower(o.object_id()) == object) return &o;
+        return nullptr;
+    };
+
+    std::set<std::string> covered;  // "policy|kind|object" of every registered exclusion
+    for (const auto& r : registered) {
+        const std::string policy = to_lower(r.policy_id), object = to_lower(r.object_id);
+        if (is_exclusion(r.what)) covered.insert(policy + "|" + kind_word(r.what) + "|" + object);
+        const auto ph = phase_of(r, now, s);
+
+        // Does what the exception allows still stand? (unknown -> nullopt)
+        std::optional<bool> present;
+        const v1::PolicyExclusions* pol = nullptr;
+        if (is_exclusion(r.what) && facts != nullptr) {
+            auto it = policies.find(policy);
+            if (it != policies.end()) {
+                pol = it->second;
+                present = find_entry(*pol, r.what, object) != nullptr;
+            } else if (facts->complete()) {
+                present = false;
+            }
+        }
+        const std::string what = is_exclusion(r.what)
+                                     ? kind_word(r.what) + " " + object_label(r) + " excluded from CA policy " +
+                                           (pol != nullptr ? policy_label(*pol) : "'" + r.policy_id + "'")
+                                     : (r.what == kind::mfa_off ? "per-user MFA off for " : "role kept by ") + object_label(r);
+
+        if (ph == phase::expired) {
+            if (present.has_value() && !*present) continue;  // lapsed, and what it allowed is gone too
+            coord::alert_cause a;
+            a.cause = "EXCEPTION_EXPIRED:" + r.id;
+            a.severity = v1::SEVERITY_WARNING;
+            a.title = "tenant " + tenant + ": exception expired on " + date_of(r.expires_ms) + ": " + what;
+            a.detail = "exception " + r.id + " (" + who_label(r) + "; reason: " + r.reason +
+                       ") has expired; its removal is proposed as a task and happens only when approved. "
+                       "Renew it with `connguardctl exception add ... --expires` to keep it.";
+            a.evidence_ids = {r.id};
+            if (!r.policy_id.empty()) a.evidence_ids.push_back(r.policy_id);
+            out.alerts.push_back(std::move(a));
+            const std::string instructions =
+                is_exclusion(r.what)
+                    ? "remove " + kind_word(r.what) + " " + object_label(r) + " from the exclusions of CA policy " +
+                          (pol != nullptr ? policy_label(*pol) : "'" + r.policy_id + "'") +
+                          " (exception " + r.id + " expired " + date_of(r.expires_ms) + "), then remove the exception"
+                : r.what == kind::mfa_off
+                    ? "turn per-user MFA back on for " + object_label(r) + " (exception " + r.id + " expired " +
+                          date_of(r.expires_ms) + "), then remove the exception"
+                    : "remove role " + object_label(r) + " (exception " + r.id + " expired " + date_of(r.expires_ms) +
+                          "), then remove the exception";
+            out.tasks.push_back(guidance(v1::REMEDIATION_KIND_REMOVE_CA_POLICY_EXCLUSION, r.id, instructions,
+                                         "EXCEPTION_EXPIRED: exception " + r.id + " (" + who_label(r) + ") for " + what));
+            continue;
+        }
+        if (ph == phase::expiring) {
+            coord::alert_cause a;
+            a.cause = "EXCEPTION_EXPIRING:" + r.id;
+            a.severity = v1::SEVERITY_INFO;
+            a.title = "tenant " + tenant + ": exception expires on " + date_of(r.expires_ms) + ": " + what;
+            a.detail = "exception " + r.id + " (" + who_label(r) + "; reason: " + r.reason +
+                       ") expires soon; renew it or let it lapse (its removal is then proposed for approval)";
+            a.evidence_ids = {r.id};
+            out.alerts.push_back(std::move(a));
+            out.tasks.push_back(guidance(v1::REMEDIATION_KIND_REVIEW_EXCEPTION, r.id + "@" + date_of(r.expires_ms),
+                                         "review exception " + r.id + " (" + what + ", " + who_label(r) +
+                                             "): renew it with `connguardctl exception add --expires` or let it expire on " +
+                                             date_of(r.expires_ms),
+                                         "EXCEPTION_EXPIRING: exception " + r.id + " expires " + date_of(r.expires_ms)));
+        }
+        if (!is_exclusion(r.what) || !present.has_value() || *present) continue;
+
+        if (pol == nullptr) {  // complete facts, and the policy is not among them
+            coord::alert_cause a;
+            a.cause = "EXCEPTION_POLICY_GONE:" + policy + ":" + object;
+            a.severity = v1::SEVERITY_INFO;
+            a.title = "tenant " + tenant + ": CA policy '" + r.policy_id + "' of exception " + r.id + " no longer exists";
+            a.detail = "the exception (" + who_label(r) + ") excluded " + object_label(r) +
+                       "; with the policy gone it has nothing to cover. Remove it with `connguardctl exception remove " +
+                       r.id + "`.";
+            a.evidence_ids = {r.id, r.policy_id};
+            out.alerts.push_back(std::move(a));
+            continue;
+        }
+        coord::alert_cause a;
+        a.cause = "EXCEPTION_REMOVED:" + policy + ":" + object;
+        a.severity = v1::SEVERITY_WARNING;
+        a.title = "tenant " + tenant + ": registered exclusion removed: " + kind_word(r.what) + " " + object_label(r) +
+                  " is no longer excluded from CA policy " + policy_label(*pol);
+        a.detail = "exception " + r.id + " (" + who_label(r) + "; reason: " + r.reason +
+                   ") says it should be; someone edited the policy (modified " +
+                   (pol->modified_date_time().empty() ? std::string("(never)") : pol->modified_date_time()) + ").";
+        a.evidence_ids = {r.id, pol->policy_id(), object};
+        const std::string account = report != nullptr ? to_lower(report->account_object_id()) : std::string{};
+        const std::string upn = object == account && !account.empty() ? report->account_upn() : r.object_name;
+        if (r.what == kind::user && !upn.empty() && upn.find('@') != std::string::npos) {
+            std::vector<std::string> before;
+            for (const auto& o : pol->excluded())
+                if (o.kind() == v1::EXCLUSION_KIND_USER) before.push_back(o.object_id());
+            coord::planned_remediation p;
+            p.kind = v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY;
+            // The report's own CG-CAP plan for the account uses the policy id; another user's
+            // restore gets its own target so both can wait side by side.
+            p.target = object == account ? pol->policy_id() : pol->policy_id() + "/" + object;
+            p.plan = coord::exclude_plan(pol->policy_id(), pol->policy_name(), object, upn, pol->modified_date_time(), before);
+            p.plan.set_summary("restore the registered exclusion of " + upn + " from CA policy " + policy_label(*pol) +
+                               " (exception " + r.id + ")");
+            p.risk = v1::RISK_MEDIUM;
+            p.automatic = true;
+            p.approvals_required = 1;
+            p.reason = "EXCEPTION_REMOVED: exception " + r.id + " (" + who_label(r) + ") for " + what;
+            a.detail += " A task to restore it waits for approval.";
+            out.tasks.push_back(std::move(p));
+        } else {
+            a.detail += r.what == kind::user ? " No automatic restore: the exception does not record the user's UPN (the "
+                                               "plan's precondition); restore it by hand."
+                                             : " Restore the " + kind_word(r.what) + " exclusion by hand (only user "
+                                               "exclusions are restored by a task).";
+        }
+        out.alerts.push_back(std::move(a));
+    }
+
+    // Exclusions no exception covers, in policies that act (enabled or report-only).
+    if (facts != nullptr) {
+        for (const auto& p : facts->policies()) {
+            if (p.state() == v1::CA_POLICY_STATE_DISABLED) continue;
+            for (const auto& o : p.excluded()) {
+                const auto k = kind_of(o.kind());
+                if (!k) continue;
+                const std::string object = to_lower(o.object_id());
+                if (covered.count(to_lower(p.policy_id()) + "|" + kind_word(*k) + "|" + object)) continue;
+                coord::alert_cause a;
+                a.cause = "UNREGISTERED_EXCLUSION:" + to_lower(p.policy_id()) + ":" + object;
+                a.severity = v1::SEVERITY_WARNING;
+                const std::string name = o.display_name().empty() ? object : o.display_name() + " (" + object + ")";
+                a.title = "CA policy " + policy_label(p) + " excludes " + kind_word(*k) + " " + name +
+                          " and no exception registers it";
+                a.title = "tenant " + tenant + ": " + a.title;
+                a.detail = std::string("someone excluded ") +
+                           (*k == kind::group ? "a whole group" : *k == kind::role ? "a whole role" : "an account") +
+                           " by hand" +
+                           (o.covers_account() != v1::ACCOUNT_COVERAGE_NONE ? " (it covers the connection account)" : "") +
+                           ". Register it (`connguardctl exception add --kind " + kind_word(*k) + " --policy " +
+                           p.policy_id() + " --object " + object + " ...`) or remove the exclusion.";
+                a.evidence_ids = {p.policy_id(), object};
+                out.alerts.push_back(std::move(a));
+            }
+        }
+    }
+    std::set<std::string> seen;
+    std::vector<coord::alert_cause> unique;
+    for (auto& a : out.alerts)
+        if (seen.insert(a.cause).second) unique.push_back(std::move(a));
+    out.alerts = std::move(unique);
+    return out;
+}
+
+void merge_into(coord::plan_build& build, const decisions& d, const std::vector<coord::task>& tasks) {
+    std::set<std::string> planned, done;
+    for (const auto& p : build.plans) planned.insert(task_key(p.kind, p.target));
+    for (const auto& t : tasks)
+        if (t.view.state() == v1::TASK_STATE_SUCCEEDED || t.view.state() == v1::TASK_STATE_VERIFIED)
+            done.insert(task_key(t.view.kind(), t.view.target()));
+    for (const auto& p : d.tasks) {
+        const auto k = task_key(p.kind, p.target);
+        if (planned.count(k)) continue;
+        if (!p.automatic && done.count(k)) continue;
+        planned.insert(k);
+        build.plans.push_back(p);
+    }
+}
+
+std::optional<record> from_succeeded_task(const coord::task& t, std::int64_t now, std::int64_t validity_ms) {
+    const auto& v = t.view;
+    record r;
+    r.tenant = v.tenant();
+    if (v.kind() == v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY && v.plan().has_exclude_from_ca_policy()) {
+        const auto& p = v.plan().exclude_from_ca_policy();
+        r.what = kind::user;
+        r.policy_id = to_lower(p.policy_id());
+        r.object_id = to_lower(p.user_id());
+        r.object_name = p.user_principal_name();
+    } else if (v.kind() == v1::REMEDIATION_KIND_DISABLE_PER_USER_MFA && v.plan().has_disable_per_user_mfa()) {
+        const auto& p = v.plan().disable_per_user_mfa();
+        r.what = kind::mfa_off;
+        r.object_id = to_lower(p.user_id());
+        r.object_name = p.user_principal_name();
+    } else {
+        return std::nullopt;
+    }
+    r.id = new_uuid();
+    for (const auto& a : v.approvals()) {
+        if (a.plan_version() != v.plan_version()) continue;
+        if (!r.owner.empty()) r.owner += ",";
+        r.owner += a.admin();
+    }
+    r.reason = v.reason();
+    r.source = "task:" + v.task_id();
+    r.created_ms = now;
+    r.expires_ms = now + validity_ms;
+    return r;
+}
+
+std::vector<std::string> validate(const record& r, std::int64_t now) {
+    std::vector<std::string> out;
+    auto bad = [&](const char* field, const std::string& why) {
+        std::string s = "field '";
+        s += field;
+        s += "': ";
+        s += why;
+        out.push_back(std::move(s));
+    };
+    if (r.tenant.empty()) bad("tenant", "missing");
+    if (is_exclusion(r.what) && r.policy_id.empty()) bad("policyId", "missing (kind " + kind_word(r.what) + " names a CA policy)");
+    if (!is_exclusion(r.what) && !r.policy_id.empty()) bad("policyId", "kind " + kind_word(r.what) + " names no CA policy");
+    if (r.object_id.empty()) bad("objectId", "missing");
+    if (r.owner.empty()) bad("owner", "missing (who answers for the exception)");
+    if (r.reason.empty()) bad("reason", "missing");
+    if (r.expires_ms <= 0) bad("expiresAt", "missing (every exception expires)");
+    else if (r.expires_ms <= now) bad("expiresAt", date_of(r.expires_ms) + " is in the past");
+    for (const auto* f : {&r.tenant, &r.policy_id, &r.object_id, &r.owner, &r.reason, &r.ticket})
+        if (f->size() > 1024) {
+            bad("(text)", "longer than 1024 characters");
+            break;
+        }
+    return out;
+}
+
+std::string to_json(const std::vector<record>& records) {
+    json list = json::array();
+    for (const auto& r : records)
+        list.push_back({{"id", r.id},
+                        {"tenant", r.tenant},
+                        {"kind", kind_word(r.what)},
+                        {"policyId", r.policy_id},
+                        {"objectId", r.object_id},
+                        {"objectName", r.object_name},
+                        {"owner", r.owner},
+                        {"reason", r.reason},
+                        {"ticket", r.ticket},
+                        {"source", r.source},
+                        {"createdAt", format_rfc3339(from_unix_ms(r.created_ms), 0)},
+                        {"expiresAt", format_rfc3339(from_unix_ms(r.expires_ms), 0)}});
+    return json{{"exceptions", std::move(list)}}.dump(2);
+}
+
+result<std::vector<record>> from_json(std::string_view text, const std::string& label, std::int64_t now) {
+    const auto doc = json::parse(text, nullptr, false);
+    if (doc.is_discarded()) return make_error("exceptions.bad_file", label + ": not valid JSON");
+    if (!doc.is_object() || !doc.contains("exceptions") || !doc["exceptions"].is_array())
+        return make_error("exceptions.bad_file", label + ": expected {\"exceptions\": [...]}");
+    std::vector<record> out;
+    std::string problems;
+    std::set<std::string> keys;
+    std::size_t n = 0;
+    for (const auto& e : doc["exceptions"]) {
+        ++n;
+        const std::string where = label + ": entry " + std::to_string(n) + ": ";
+        auto note = [&](const std::string& p) {
+            if (!problems.empty()) problems += "\n";
+            problems += where + p;
+        };
+        if (!e.is_object()) {
+            note("not an object");
+            continue;
+        }
+        auto str = [&](const char* f) -> std::string {
+            if (!e.contains(f) || e[f].is_null()) return {};
+            if (!e[f].is_string()) {
+                std::string p = "field '";
+                p += f;
+                p += "': not a string";
+                note(p);
+                return {};
+            }
+            return e[f].get<std::string>();
+        };
+        record r;
+        r.id = str("id");
+        r.tenant = str("tenant");
+        const std::string k = str("kind");
+        if (auto pk = parse_kind(k)) r.what = *pk;
+        else note("field 'kind': '" + k + "' is not user, group, role, mfa-off or role-kept");
+        r.policy_id = to_lower(str("policyId"));
+        r.object_id = to_lower(str("objectId"));
+        r.object_name = str("objectName");
+        r.owner = str("owner");
+        r.reason = str("reason");
+        r.ticket = str("ticket");
+        r.source = str("source");
+        if (r.source.empty()) r.source = "import";
+        const std::string created = str("createdAt"), expires = str("expiresAt");
+        r.created_ms = now;
+        if (!created.empty()) {
+            if (auto c = parse_expiry(created)) r.created_ms = *c;
+            else note("field 'createdAt': '" + created + "' is not a date");
+        }
+        if (!expires.empty()) {
+            if (auto x = parse_expiry(expires)) r.expires_ms = *x;
+            else note("field 'expiresAt': '" + expires + "' is not a date (YYYY-MM-DD or RFC 3339)");
+        }
+        for (const auto& p : validate(r, now))
+            if (!(expires.empty() == false && r.expires_ms == 0 && p.rfind("field 'expiresAt'", 0) == 0)) note(p);
+        if (!keys.insert(key_of(r)).second) note("duplicates an earlier entry (same tenant, kind, policy and object)");
+        if (r.id.empty()) r.id = new_uuid();
+        out.push_back(std::move(r));
+    }
+    if (!problems.empty()) return make_error("exceptions.bad_file", problems + "\nnothing was imported");
+    return out;
+}
+
+}  // namespace connguard::exceptions
