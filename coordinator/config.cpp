@@ -68,6 +68,10 @@ result<coordinator_config> load_config(const std::filesystem::path& path) {
     c.engine.command_validity_ms = r.optional_int("tasks.commandValiditySeconds", 3600, 1, 7LL * 86400) * 1000;
     c.engine.silence_ms = r.optional_int("agents.silenceSeconds", 1800, 0, 30LL * 86400) * 1000;
     c.tick_ms = static_cast<int>(r.optional_int("timers.tickMilliseconds", 1000, 10, 60000));
+    // The exception registry (issue 15): warn this many days before an exception expires; an
+    // exception an approved remediation creates lasts this many days.
+    c.engine.exception_warning_ms = r.optional_int("exceptions.expiryWarningDays", 14, 0, 365) * 24LL * 3600 * 1000;
+    c.engine.exception_validity_ms = r.optional_int("exceptions.defaultValidityDays", 180, 1, 3650) * 24LL * 3600 * 1000;
 
     if (const auto* hooks = r.find("alerts.webhooks")) {
         if (!hooks->is_array()) {

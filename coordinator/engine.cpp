@@ -89,6 +89,23 @@ request_target target_of(const v1::AdminRequest& req) {
                                                                                              : req.impact().policy_source());
             if (req.impact().tenants_size() == 1) t.tenant = req.impact().tenants(0);
             break;
+        case v1::AdminRequest::kAddException: {
+            const auto& x = req.add_exception().exception();
+            t.tenant = x.tenant();
+            t.text = "add exception " + enum_word(v1::ExceptionKind_Name(x.kind()), "EXCEPTION_KIND_") + " " +
+                     printable(x.object_id()) + (x.policy_id().empty() ? std::string() : " in policy " + printable(x.policy_id()));
+            break;
+        }
+        case v1::AdminRequest::kListExceptions:
+            t.tenant = req.list_exceptions().tenant();
+            t.text = "list exceptions";
+            break;
+        case v1::AdminRequest::kRemoveException: t.text = "remove exception " + printable(req.remove_exception().id()); break;
+        case v1::AdminRequest::kImportExceptions:
+            t.text = "import exceptions from " + printable(req.import_exceptions().source().empty()
+                                                              ? std::string("(unnamed file)")
+                                                              : req.import_exceptions().source());
+            break;
         default: t.text = "request without an operation"; break;
     }
     if (!t.tenant.empty()) t.text += " of tenant " + printable(t.tenant);
@@ -160,10 +177,13 @@ result<ingest_outcome> engine::on_report(const v1::Envelope& env, std::int64_t n
     p.collected_ms = r.has_collected_at() ? ts(r.collected_at()) : (env.has_time() ? ts(env.time()) : now);
     CG_TRY(db_.put_posture(p));
 
-    const auto build = plans_from_report(r);
+    auto build = plans_from_report(r);
     for (const auto& pr : build.problems) spdlog::warn("tenant {}: {}", tenant, pr.message);
     auto tasks = db_.tasks_of_tenant(tenant);
     if (!tasks) return tasks.err();
+    auto registry = registry_decisions(tenant, &r, now);
+    if (!registry) return registry.err();
+    exceptions::merge_into(build, *registry, *tasks);
     CG_TRY(apply_actions(tenant, reconcile_tasks(build, *tasks, p.collected_ms, r.cycle()), now));
     CG_TRY(reconcile_alerts(tenant, now));
     return ingest_outcome::stored;
@@ -233,8 +253,64 @@ result<ingest_outcome> engine::on_result(const v1::Envelope& env, const std::str
     CG_TRY(db_.touch_agent(tenant, now));
     CG_TRY(db_.record_command_result(tenant, r.task_id(), r.command_id(), r.outcome(), detail, now));
     CG_TRY(commit_transition(tr, actor_of_agent(tenant), now));
+    if (tr.after.view.state() == v1::TASK_STATE_SUCCEEDED) CG_TRY(register_from_task(tr.after, now));
     CG_TRY(reconcile_alerts(tenant, now));
     return ingest_outcome::stored;
+}
+
+// ---- exception registry ----
+
+result<exceptions::decisions> engine::registry_decisions(const std::string& tenant, const v1::ValidationReport* report,
+                                                         std::int64_t now) {
+    auto registered = db_.exceptions_of(tenant);
+    if (!registered) return registered.err();
+    exceptions::settings es;
+    es.warning_ms = s_.exception_warning_ms;
+    return exceptions::reconcile(tenant, *registered, report, now, es);
+}
+
+status engine::reconcile_tenant(const std::string& tenant, std::int64_t now) {
+    auto posture = db_.posture(tenant);
+    if (!posture) return posture.err();
+    auto tasks = db_.tasks_of_tenant(tenant);
+    if (!tasks) return tasks.err();
+    plan_build build;
+    std::int64_t collected = 0;
+    std::uint64_t cycle = 0;
+    const v1::ValidationReport* report = nullptr;
+    if (*posture) {
+        report = &(*posture)->report;
+        build = plans_from_report(*report);
+        collected = (*posture)->collected_ms;
+        cycle = (*posture)->cycle;
+    }
+    auto registry = registry_decisions(tenant, report, now);
+    if (!registry) return registry.err();
+    exceptions::merge_into(build, *registry, *tasks);
+    CG_TRY(apply_actions(tenant, reconcile_tasks(build, *tasks, collected, cycle), now));
+    return reconcile_alerts(tenant, now);
+}
+
+status engine::register_from_task(const task& t, std::int64_t now) {
+    auto r = exceptions::from_succeeded_task(t, now, s_.exception_validity_ms);
+    if (!r) return {};
+    auto existing = db_.exception_by_key(*r);
+    if (!existing) return existing.err();
+    if (*existing) {
+        // A restore (or a repeat) of a registered exclusion: the exception stands as registered.
+        return audit(now, "coordinator", "exception.confirmed", t.view.tenant(), t.view.task_id(),
+                     "exception " + (*existing)->id + " (" + exceptions::kind_word(r->what) + " " + r->object_id +
+                         (r->policy_id.empty() ? std::string() : " in policy " + r->policy_id) +
+                         ") holds again after task " + t.view.task_id());
+    }
+    CG_TRY(db_.put_exception(*r));
+    spdlog::info("tenant {}: exception {} registered by task {} (owner {})", t.view.tenant(), r->id, t.view.task_id(),
+                 r->owner);
+    return audit(now, "coordinator", "exception.created", t.view.tenant(), t.view.task_id(),
+                 "exception " + r->id + ": " + exceptions::kind_word(r->what) + " " + r->object_id +
+                     (r->policy_id.empty() ? std::string() : " excluded from policy " + r->policy_id) + ", owner " +
+                     r->owner + ", expires " + exceptions::date_of(r->expires_ms) + " (approved task " +
+                     t.view.task_id() + ")");
 }
 
 status engine::refuse_result(const std::string& tenant, const v1::CommandResult& r, const std::string& why,
@@ -410,6 +486,27 @@ status engine::tick() {
         for (const auto& tenant : s_.expected_tenants)
             if (!heard_from.count(tenant) && overdue != static_cast<bool>(never_now.count(tenant))) touched.insert(tenant);
     }
+    // Exceptions entering their warning window or expiring: re-plan those tenants (review and
+    // removal tasks, EXCEPTION_EXPIRING / EXCEPTION_EXPIRED alerts).
+    std::set<std::string> replan;
+    {
+        auto all = db_.exceptions_of({});
+        if (!all) return all.err();
+        exceptions::settings es;
+        es.warning_ms = s_.exception_warning_ms;
+        std::map<std::string, exceptions::phase> phases;
+        for (const auto& x : *all) {
+            const auto ph = exceptions::phase_of(x, now, es);
+            phases[x.id] = ph;
+            auto it = exception_phase_.find(x.id);
+            if (it == exception_phase_.end() || it->second != ph) replan.insert(x.tenant);
+        }
+        exception_phase_ = std::move(phases);
+    }
+    for (const auto& tenant : replan) {
+        CG_TRY(reconcile_tenant(tenant, now));
+        touched.erase(tenant);
+    }
     for (const auto& tenant : touched) CG_TRY(reconcile_alerts(tenant, now));
     return {};
 }
@@ -447,7 +544,10 @@ status engine::reconcile_alerts(const std::string& tenant, std::int64_t now) {
     f.now_ms = now;
     f.expected = s_.expected_tenants.count(tenant) != 0;
     f.expected_since_ms = started_ms_;
-    const auto desired = standing_causes(f);
+    auto desired = standing_causes(f);
+    auto registry = registry_decisions(tenant, f.report, now);
+    if (!registry) return registry.err();
+    for (auto& c : registry->alerts) desired.push_back(std::move(c));
     auto active = db_.active_alerts(tenant);
     if (!active) return active.err();
 
@@ -515,13 +615,16 @@ status engine::respond(const std::string& admin, v1::AdminResponse& resp, const 
     // tasks and alerts, the audit entries in the asked order) and the cut is said in error_message;
     // the caller narrows the query.
     const std::size_t budget = codec::max_payload_bytes - 4096;
-    auto entries = [&] { return resp.tasks_size() + resp.audit_size() + resp.tenants_size() + resp.alerts_size(); };
+    auto entries = [&] {
+        return resp.tasks_size() + resp.audit_size() + resp.tenants_size() + resp.alerts_size() + resp.exceptions_size();
+    };
     const int total = entries();
     while (resp.ByteSizeLong() > budget) {
         if (resp.tasks_size() > 1) resp.mutable_tasks()->DeleteSubrange(resp.tasks_size() / 2, resp.tasks_size() - resp.tasks_size() / 2);
         else if (resp.audit_size() > 1) resp.mutable_audit()->DeleteSubrange(resp.audit_size() / 2, resp.audit_size() - resp.audit_size() / 2);
         else if (resp.tenants_size() > 1) resp.mutable_tenants()->DeleteSubrange(resp.tenants_size() / 2, resp.tenants_size() - resp.tenants_size() / 2);
         else if (resp.alerts_size() > 1) resp.mutable_alerts()->DeleteSubrange(resp.alerts_size() / 2, resp.alerts_size() - resp.alerts_size() / 2);
+        else if (resp.exceptions_size() > 1) resp.mutable_exceptions()->DeleteSubrange(resp.exceptions_size() / 2, resp.exceptions_size() - resp.exceptions_size() / 2);
         else break;
         resp.set_error_message("truncated: " + std::to_string(entries()) + " of " + std::to_string(total) +
                                " entries fit one message; narrow the query");
@@ -723,6 +826,103 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
                              (broken_list.empty() ? "" : " (" + printable(broken_list, 400) + ")") + ", " +
                              std::to_string(uncertain) + " uncertain, " + std::to_string(unevaluated) +
                              " not evaluated"));
+            resp.set_ok(true);
+            return respond(admin, resp, corr);
+        }
+        case v1::AdminRequest::kListExceptions: {
+            // Any admin role reads the registry (export is this list, written as JSON by connguardctl).
+            auto rows = db_.exceptions_of(req.list_exceptions().tenant());
+            if (!rows) return rows.err();
+            for (const auto& r : *rows) *resp.add_exceptions() = exceptions::to_proto(r);
+            resp.set_ok(true);
+            return respond(admin, resp, corr);
+        }
+        case v1::AdminRequest::kAddException:
+        case v1::AdminRequest::kRemoveException:
+        case v1::AdminRequest::kImportExceptions: {
+            // Changing the registry changes what is alerted and proposed: approvers only, like approvals.
+            if (who != role::approver)
+                return refuse("forbidden", "changing the exception registry needs the approver role ('" + admin + "' is " +
+                                               std::string(to_string(who)) + ")",
+                              "", "", "exception");
+            if (req.op_case() == v1::AdminRequest::kRemoveException) {
+                const auto& q = req.remove_exception();
+                auto x = db_.exception_by_id(q.id());
+                if (!x) return x.err();
+                if (!*x) return refuse("not_found", "no exception " + q.id(), "", "", "exception");
+                auto gone = db_.delete_exception(q.id());
+                if (!gone) return gone.err();
+                const auto& r = **x;
+                CG_TRY(audit(now, admin, "exception.removed", r.tenant, "",
+                             "exception " + r.id + ": " + exceptions::kind_word(r.what) + " " + r.object_id +
+                                 (r.policy_id.empty() ? std::string() : " in policy " + r.policy_id) + " (owner " + r.owner +
+                                 ", ticket " + r.ticket + ")" + (q.reason().empty() ? std::string() : "; because " + q.reason())));
+                CG_TRY(reconcile_tenant(r.tenant, now));
+                *resp.add_exceptions() = exceptions::to_proto(r);
+                resp.set_ok(true);
+                return respond(admin, resp, corr);
+            }
+            std::vector<exceptions::record> incoming;
+            std::string label = "request";
+            if (req.op_case() == v1::AdminRequest::kAddException) {
+                const auto& x = req.add_exception().exception();
+                auto r = exceptions::from_proto(x);
+                auto problems = exceptions::validate(r, now);
+                if (!exceptions::kind_of_wire(x.kind())) problems.insert(problems.begin(), "field 'kind': missing or unknown");
+                if (!problems.empty()) {
+                    std::string m;
+                    for (const auto& p : problems) m += (m.empty() ? "" : "; ") + p;
+                    return refuse("bad_request", "exception: " + m, r.tenant, "", "exception");
+                }
+                r.source = "manual";
+                incoming.push_back(std::move(r));
+            } else {
+                const auto& q = req.import_exceptions();
+                label = q.source().empty() ? std::string("import") : q.source();
+                if (q.json().size() > (1u << 20)) return refuse("bad_request", label + ": larger than 1 MiB", "", "", "exception");
+                auto parsed = exceptions::from_json(q.json(), label, now);
+                if (!parsed) return refuse("bad_request", parsed.err().message, "", "", "exception");
+                incoming = std::move(*parsed);
+            }
+            // Every entry keeps the id of the exception with its key (a renewal); an id that already
+            // names another exception is refused before anything is written.
+            std::string clashes;
+            for (std::size_t i = 0; i < incoming.size(); ++i) {
+                auto& r = incoming[i];
+                auto same_key = db_.exception_by_key(r);
+                if (!same_key) return same_key.err();
+                if (*same_key) {
+                    r.id = (*same_key)->id;
+                    if (r.source == "manual" || r.created_ms == 0) r.created_ms = (*same_key)->created_ms;
+                    continue;
+                }
+                if (r.id.empty()) r.id = new_uuid();
+                auto same_id = db_.exception_by_id(r.id);
+                if (!same_id) return same_id.err();
+                if (*same_id)
+                    clashes += (clashes.empty() ? "" : "\n") + label + ": entry " + std::to_string(i + 1) +
+                               ": field 'id': '" + r.id + "' already names another exception";
+                if (r.created_ms == 0 || r.source == "manual") r.created_ms = now;
+            }
+            if (!clashes.empty()) return refuse("bad_request", clashes + "\nnothing was imported", "", "", "exception");
+            std::set<std::string> tenants;
+            for (const auto& r : incoming) {
+                auto before = db_.exception_by_id(r.id);
+                if (!before) return before.err();
+                CG_TRY(db_.put_exception(r));
+                const char* action = req.op_case() == v1::AdminRequest::kImportExceptions ? "exception.imported"
+                                     : *before                                               ? "exception.renewed"
+                                                                                             : "exception.added";
+                CG_TRY(audit(now, admin, action, r.tenant, "",
+                             "exception " + r.id + ": " + exceptions::kind_word(r.what) + " " + r.object_id +
+                                 (r.policy_id.empty() ? std::string() : " in policy " + r.policy_id) + ", owner " + r.owner +
+                                 ", ticket " + (r.ticket.empty() ? std::string("(none)") : r.ticket) + ", expires " +
+                                 exceptions::date_of(r.expires_ms) + "; reason: " + r.reason +
+                                 (req.op_case() == v1::AdminRequest::kImportExceptions ? " (from " + label + ")" : std::string())));
+                *resp.add_exceptions() = exceptions::to_proto(r);
+                tenants.insert(r.tenant);
+            }
+            for (const auto& tenant : tenants) CG_TRY(reconcile_tenant(tenant, now));
             resp.set_ok(true);
             return respond(admin, resp, corr);
         }

@@ -17,6 +17,7 @@
 #include "common/result.h"
 #include "connguard/v1/envelope.pb.h"
 #include "coordinator/alerts.h"
+#include "coordinator/exceptions.h"
 #include "coordinator/rules.h"
 #include "coordinator/store.h"
 
@@ -42,6 +43,10 @@ struct engine_settings {
     /// report, and one that never reports raises "agent never reported" after silence_ms.
     std::set<std::string> expected_tenants;
     std::vector<webhook_sink> webhooks;
+    /// Exception registry: EXCEPTION_EXPIRING (and a review task) this long before an exception
+    /// expires; an approved remediation that succeeds registers an exception lasting exception_validity_ms.
+    std::int64_t exception_warning_ms = 14LL * 24 * 3600 * 1000;
+    std::int64_t exception_validity_ms = 180LL * 24 * 3600 * 1000;
 };
 
 /// What happened to one ingested envelope.
@@ -86,6 +91,15 @@ private:
                  const std::string& task_id, const std::string& detail);
     status publish(const std::string& topic, const v1::Envelope& env, bool retained, const std::string& correlation = {});
     status reconcile_alerts(const std::string& tenant, std::int64_t now);
+    /// The exception registry's decisions for a tenant against its stored report.
+    result<exceptions::decisions> registry_decisions(const std::string& tenant, const v1::ValidationReport* report,
+                                                     std::int64_t now);
+    /// Re-plans a tenant's tasks from its stored report plus the registry (expiry ticks, registry
+    /// changes), then its alerts.
+    status reconcile_tenant(const std::string& tenant, std::int64_t now);
+    /// A task that just SUCCEEDED with an exclusion / MFA-off change registers its exception.
+    status register_from_task(const task& t, std::int64_t now);
+
     /// Two poll intervals of the agent when it said its interval, else silence_ms; 0 = off.
     std::int64_t silence_threshold(std::int64_t agent_poll_interval_ms) const;
     status respond(const std::string& admin, v1::AdminResponse& resp, const std::string& correlation);
@@ -95,6 +109,9 @@ private:
     engine_settings s_;
     counters stats_;
     std::int64_t started_ms_ = 0;  ///< silence of an expected tenant that never reported counts from here
+    /// Last phase the tick saw per exception id: a tenant is re-planned only when one changes (a
+    /// restart re-plans every tenant with exceptions once).
+    std::map<std::string, exceptions::phase> exception_phase_;
 };
 
 }  // namespace connguard::coord

@@ -3,12 +3,14 @@
 #include <map>
 #include <set>
 
+#include <google/protobuf/util/time_util.h>
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/remediation_plan.h"
 #include "common/text.h"
+#include "common/topics.h"
 
 namespace connguard::exceptions {
 
@@ -84,13 +86,69 @@ std::optional<kind> parse_kind(std::string_view w) {
 bool is_exclusion(kind k) { return k == kind::user || k == kind::group || k == kind::role; }
 
 std::string key_of(const record& r) {
-    return r.tenant + "|" + kind_word(r.what) + "|" + to_lower(r.policy_id) + "|" + to_lower(r.object_id);
+    return r.tenant + std::string("|") + kind_word(r.what) + std::string("|") + to_lower(r.policy_id) + std::string("|") + to_lower(r.object_id);
 }
 
 phase phase_of(const record& r, std::int64_t now, const settings& s) {
     if (r.expires_ms > 0 && now >= r.expires_ms) return phase::expired;
     if (r.expires_ms > 0 && now >= r.expires_ms - s.warning_ms) return phase::expiring;
     return phase::valid;
+}
+
+v1::ExceptionKind wire_kind(kind k) {
+    switch (k) {
+        case kind::user: return v1::EXCEPTION_KIND_USER;
+        case kind::group: return v1::EXCEPTION_KIND_GROUP;
+        case kind::role: return v1::EXCEPTION_KIND_ROLE;
+        case kind::mfa_off: return v1::EXCEPTION_KIND_MFA_OFF;
+        case kind::role_kept: return v1::EXCEPTION_KIND_ROLE_KEPT;
+    }
+    return v1::EXCEPTION_KIND_UNSPECIFIED;
+}
+
+std::optional<kind> kind_of_wire(v1::ExceptionKind k) {
+    switch (k) {
+        case v1::EXCEPTION_KIND_USER: return kind::user;
+        case v1::EXCEPTION_KIND_GROUP: return kind::group;
+        case v1::EXCEPTION_KIND_ROLE: return kind::role;
+        case v1::EXCEPTION_KIND_MFA_OFF: return kind::mfa_off;
+        case v1::EXCEPTION_KIND_ROLE_KEPT: return kind::role_kept;
+        default: return std::nullopt;
+    }
+}
+
+v1::ExceptionRecord to_proto(const record& r) {
+    v1::ExceptionRecord x;
+    x.set_id(r.id);
+    x.set_tenant(r.tenant);
+    x.set_kind(wire_kind(r.what));
+    x.set_policy_id(r.policy_id);
+    x.set_object_id(r.object_id);
+    x.set_object_name(r.object_name);
+    x.set_owner(r.owner);
+    x.set_reason(r.reason);
+    x.set_ticket(r.ticket);
+    x.set_source(r.source);
+    *x.mutable_created_at() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(r.created_ms);
+    *x.mutable_expires_at() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(r.expires_ms);
+    return x;
+}
+
+record from_proto(const v1::ExceptionRecord& x) {
+    record r;
+    r.id = x.id();
+    r.tenant = x.tenant();
+    r.what = kind_of_wire(x.kind()).value_or(kind::user);
+    r.policy_id = to_lower(x.policy_id());
+    r.object_id = to_lower(x.object_id());
+    r.object_name = x.object_name();
+    r.owner = x.owner();
+    r.reason = x.reason();
+    r.ticket = x.ticket();
+    r.source = x.source();
+    r.created_ms = x.has_created_at() ? google::protobuf::util::TimeUtil::TimestampToMilliseconds(x.created_at()) : 0;
+    r.expires_ms = x.has_expires_at() ? google::protobuf::util::TimeUtil::TimestampToMilliseconds(x.expires_at()) : 0;
+    return r;
 }
 
 std::string date_of(std::int64_t ms) { return format_rfc3339(from_unix_ms(ms), 0).substr(0, 10); }
@@ -123,7 +181,7 @@ decisions reconcile(const std::string& tenant, const std::vector<record>& regist
     std::set<std::string> covered;  // "policy|kind|object" of every registered exclusion
     for (const auto& r : registered) {
         const std::string policy = to_lower(r.policy_id), object = to_lower(r.object_id);
-        if (is_exclusion(r.what)) covered.insert(policy + "|" + kind_word(r.what) + "|" + object);
+        if (is_exclusion(r.what)) covered.insert(policy + std::string("|") + kind_word(r.what) + "|" + object);
         const auto ph = phase_of(r, now, s);
 
         // Does what the exception allows still stand? (unknown -> nullopt)
@@ -139,17 +197,17 @@ decisions reconcile(const std::string& tenant, const std::vector<record>& regist
             }
         }
         const std::string what = is_exclusion(r.what)
-                                     ? kind_word(r.what) + " " + object_label(r) + " excluded from CA policy " +
+                                     ? kind_word(r.what) + std::string(" ") + object_label(r) + " excluded from CA policy " +
                                            (pol != nullptr ? policy_label(*pol) : "'" + r.policy_id + "'")
-                                     : (r.what == kind::mfa_off ? "per-user MFA off for " : "role kept by ") + object_label(r);
+                                     : std::string(r.what == kind::mfa_off ? "per-user MFA off for " : "role kept by ") + object_label(r);
 
         if (ph == phase::expired) {
             if (present.has_value() && !*present) continue;  // lapsed, and what it allowed is gone too
             coord::alert_cause a;
             a.cause = "EXCEPTION_EXPIRED:" + r.id;
             a.severity = v1::SEVERITY_WARNING;
-            a.title = "tenant " + tenant + ": exception expired on " + date_of(r.expires_ms) + ": " + what;
-            a.detail = "exception " + r.id + " (" + who_label(r) + "; reason: " + r.reason +
+            a.title = "tenant " + tenant + std::string(": exception expired on ") + date_of(r.expires_ms) + ": " + what;
+            a.detail = "exception " + r.id + std::string(" (") + who_label(r) + "; reason: " + r.reason +
                        ") has expired; its removal is proposed as a task and happens only when approved. "
                        "Renew it with `connguardctl exception add ... --expires` to keep it.";
             a.evidence_ids = {r.id};
@@ -157,32 +215,32 @@ decisions reconcile(const std::string& tenant, const std::vector<record>& regist
             out.alerts.push_back(std::move(a));
             const std::string instructions =
                 is_exclusion(r.what)
-                    ? "remove " + kind_word(r.what) + " " + object_label(r) + " from the exclusions of CA policy " +
+                    ? std::string("remove ") + kind_word(r.what) + std::string(" ") + object_label(r) + " from the exclusions of CA policy " +
                           (pol != nullptr ? policy_label(*pol) : "'" + r.policy_id + "'") +
-                          " (exception " + r.id + " expired " + date_of(r.expires_ms) + "), then remove the exception"
+                          " (exception " + r.id + std::string(" expired ") + date_of(r.expires_ms) + "), then remove the exception"
                 : r.what == kind::mfa_off
-                    ? "turn per-user MFA back on for " + object_label(r) + " (exception " + r.id + " expired " +
+                    ? std::string("turn per-user MFA back on for ") + object_label(r) + " (exception " + r.id + std::string(" expired ") +
                           date_of(r.expires_ms) + "), then remove the exception"
-                    : "remove role " + object_label(r) + " (exception " + r.id + " expired " + date_of(r.expires_ms) +
+                    : std::string("remove role ") + object_label(r) + " (exception " + r.id + std::string(" expired ") + date_of(r.expires_ms) +
                           "), then remove the exception";
             out.tasks.push_back(guidance(v1::REMEDIATION_KIND_REMOVE_CA_POLICY_EXCLUSION, r.id, instructions,
-                                         "EXCEPTION_EXPIRED: exception " + r.id + " (" + who_label(r) + ") for " + what));
+                                         "EXCEPTION_EXPIRED: exception " + r.id + std::string(" (") + who_label(r) + ") for " + what));
             continue;
         }
         if (ph == phase::expiring) {
             coord::alert_cause a;
             a.cause = "EXCEPTION_EXPIRING:" + r.id;
             a.severity = v1::SEVERITY_INFO;
-            a.title = "tenant " + tenant + ": exception expires on " + date_of(r.expires_ms) + ": " + what;
-            a.detail = "exception " + r.id + " (" + who_label(r) + "; reason: " + r.reason +
+            a.title = "tenant " + tenant + std::string(": exception expires on ") + date_of(r.expires_ms) + ": " + what;
+            a.detail = "exception " + r.id + std::string(" (") + who_label(r) + "; reason: " + r.reason +
                        ") expires soon; renew it or let it lapse (its removal is then proposed for approval)";
             a.evidence_ids = {r.id};
             out.alerts.push_back(std::move(a));
-            out.tasks.push_back(guidance(v1::REMEDIATION_KIND_REVIEW_EXCEPTION, r.id + "@" + date_of(r.expires_ms),
-                                         "review exception " + r.id + " (" + what + ", " + who_label(r) +
-                                             "): renew it with `connguardctl exception add --expires` or let it expire on " +
+            out.tasks.push_back(guidance(v1::REMEDIATION_KIND_REVIEW_EXCEPTION, r.id + std::string("@") + date_of(r.expires_ms),
+                                         "review exception " + r.id + " (" + what + std::string(", ") + who_label(r) +
+                                             std::string("): renew it with `connguardctl exception add --expires` or let it expire on ") +
                                              date_of(r.expires_ms),
-                                         "EXCEPTION_EXPIRING: exception " + r.id + " expires " + date_of(r.expires_ms)));
+                                         "EXCEPTION_EXPIRING: exception " + r.id + std::string(" expires ") + date_of(r.expires_ms)));
         }
         if (!is_exclusion(r.what) || !present.has_value() || *present) continue;
 
@@ -191,7 +249,7 @@ decisions reconcile(const std::string& tenant, const std::vector<record>& regist
             a.cause = "EXCEPTION_POLICY_GONE:" + policy + ":" + object;
             a.severity = v1::SEVERITY_INFO;
             a.title = "tenant " + tenant + ": CA policy '" + r.policy_id + "' of exception " + r.id + " no longer exists";
-            a.detail = "the exception (" + who_label(r) + ") excluded " + object_label(r) +
+            a.detail = std::string("the exception (") + who_label(r) + std::string(") excluded ") + object_label(r) +
                        "; with the policy gone it has nothing to cover. Remove it with `connguardctl exception remove " +
                        r.id + "`.";
             a.evidence_ids = {r.id, r.policy_id};
@@ -201,9 +259,9 @@ decisions reconcile(const std::string& tenant, const std::vector<record>& regist
         coord::alert_cause a;
         a.cause = "EXCEPTION_REMOVED:" + policy + ":" + object;
         a.severity = v1::SEVERITY_WARNING;
-        a.title = "tenant " + tenant + ": registered exclusion removed: " + kind_word(r.what) + " " + object_label(r) +
-                  " is no longer excluded from CA policy " + policy_label(*pol);
-        a.detail = "exception " + r.id + " (" + who_label(r) + "; reason: " + r.reason +
+        a.title = "tenant " + tenant + std::string(": registered exclusion removed: ") + kind_word(r.what) + std::string(" ") + object_label(r) +
+                  std::string(" is no longer excluded from CA policy ") + policy_label(*pol);
+        a.detail = "exception " + r.id + std::string(" (") + who_label(r) + "; reason: " + r.reason +
                    ") says it should be; someone edited the policy (modified " +
                    (pol->modified_date_time().empty() ? std::string("(never)") : pol->modified_date_time()) + ").";
         a.evidence_ids = {r.id, pol->policy_id(), object};
@@ -219,18 +277,18 @@ decisions reconcile(const std::string& tenant, const std::vector<record>& regist
             // restore gets its own target so both can wait side by side.
             p.target = object == account ? pol->policy_id() : pol->policy_id() + "/" + object;
             p.plan = coord::exclude_plan(pol->policy_id(), pol->policy_name(), object, upn, pol->modified_date_time(), before);
-            p.plan.set_summary("restore the registered exclusion of " + upn + " from CA policy " + policy_label(*pol) +
+            p.plan.set_summary("restore the registered exclusion of " + upn + std::string(" from CA policy ") + policy_label(*pol) +
                                " (exception " + r.id + ")");
             p.risk = v1::RISK_MEDIUM;
             p.automatic = true;
             p.approvals_required = 1;
-            p.reason = "EXCEPTION_REMOVED: exception " + r.id + " (" + who_label(r) + ") for " + what;
+            p.reason = "EXCEPTION_REMOVED: exception " + r.id + std::string(" (") + who_label(r) + ") for " + what;
             a.detail += " A task to restore it waits for approval.";
             out.tasks.push_back(std::move(p));
         } else {
             a.detail += r.what == kind::user ? " No automatic restore: the exception does not record the user's UPN (the "
                                                "plan's precondition); restore it by hand."
-                                             : " Restore the " + kind_word(r.what) + " exclusion by hand (only user "
+                                             : std::string(" Restore the ") + kind_word(r.what) + " exclusion by hand (only user "
                                                "exclusions are restored by a task).";
         }
         out.alerts.push_back(std::move(a));
@@ -244,19 +302,19 @@ decisions reconcile(const std::string& tenant, const std::vector<record>& regist
                 const auto k = kind_of(o.kind());
                 if (!k) continue;
                 const std::string object = to_lower(o.object_id());
-                if (covered.count(to_lower(p.policy_id()) + "|" + kind_word(*k) + "|" + object)) continue;
+                if (covered.count(to_lower(p.policy_id()) + std::string("|") + kind_word(*k) + "|" + object)) continue;
                 coord::alert_cause a;
-                a.cause = "UNREGISTERED_EXCLUSION:" + to_lower(p.policy_id()) + ":" + object;
+                a.cause = std::string("UNREGISTERED_EXCLUSION:") + to_lower(p.policy_id()) + ":" + object;
                 a.severity = v1::SEVERITY_WARNING;
                 const std::string name = o.display_name().empty() ? object : o.display_name() + " (" + object + ")";
-                a.title = "CA policy " + policy_label(p) + " excludes " + kind_word(*k) + " " + name +
+                a.title = std::string("CA policy ") + policy_label(p) + std::string(" excludes ") + kind_word(*k) + " " + name +
                           " and no exception registers it";
                 a.title = "tenant " + tenant + ": " + a.title;
                 a.detail = std::string("someone excluded ") +
                            (*k == kind::group ? "a whole group" : *k == kind::role ? "a whole role" : "an account") +
                            " by hand" +
                            (o.covers_account() != v1::ACCOUNT_COVERAGE_NONE ? " (it covers the connection account)" : "") +
-                           ". Register it (`connguardctl exception add --kind " + kind_word(*k) + " --policy " +
+                           std::string(". Register it (`connguardctl exception add --kind ") + kind_word(*k) + " --policy " +
                            p.policy_id() + " --object " + object + " ...`) or remove the exclusion.";
                 a.evidence_ids = {p.policy_id(), object};
                 out.alerts.push_back(std::move(a));
@@ -327,8 +385,9 @@ std::vector<std::string> validate(const record& r, std::int64_t now) {
         out.push_back(std::move(s));
     };
     if (r.tenant.empty()) bad("tenant", "missing");
-    if (is_exclusion(r.what) && r.policy_id.empty()) bad("policyId", "missing (kind " + kind_word(r.what) + " names a CA policy)");
-    if (!is_exclusion(r.what) && !r.policy_id.empty()) bad("policyId", "kind " + kind_word(r.what) + " names no CA policy");
+    else if (!topics::valid_tenant_key(r.tenant)) bad("tenant", "'" + r.tenant + "' is not a tenant key ([a-z0-9][a-z0-9-]{0,62})");
+    if (is_exclusion(r.what) && r.policy_id.empty()) bad("policyId", std::string("missing (kind ") + kind_word(r.what) + " names a CA policy)");
+    if (!is_exclusion(r.what) && !r.policy_id.empty()) bad("policyId", std::string("kind ") + kind_word(r.what) + " names no CA policy");
     if (r.object_id.empty()) bad("objectId", "missing");
     if (r.owner.empty()) bad("owner", "missing (who answers for the exception)");
     if (r.reason.empty()) bad("reason", "missing");

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "connguard/v1/admin.pb.h"
 #include "connguard/v1/validation.pb.h"
 #include "coordinator/alerts.h"
 #include "coordinator/rules.h"
@@ -99,6 +100,13 @@ std::string to_json(const std::vector<record>& records);
 /// as "<label>: entry N: field 'x': reason". Missing ids get new ones; source becomes "import"
 /// when absent.
 result<std::vector<record>> from_json(std::string_view text, const std::string& label, std::int64_t now_ms);
+
+/// The wire form (AdminRequest / AdminResponse) and back; from_proto leaves id, source and
+/// created_ms as sent (the coordinator sets them).
+v1::ExceptionRecord to_proto(const record& r);
+record from_proto(const v1::ExceptionRecord& x);
+v1::ExceptionKind wire_kind(kind k);
+std::optional<kind> kind_of_wire(v1::ExceptionKind k);
 
 /// "2026-12-31" of a unix-ms time (UTC).
 std::string date_of(std::int64_t ms);

@@ -75,6 +75,15 @@ CREATE TABLE mqtt_outbox(
     R"sql(
 ALTER TABLE agents ADD COLUMN poll_interval_ms INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 3: the exception registry (issue 15): one row per (tenant, kind, policy, object)
+    R"sql(
+CREATE TABLE exceptions(
+  id TEXT PRIMARY KEY, tenant TEXT NOT NULL, kind TEXT NOT NULL, policy_id TEXT NOT NULL, object_id TEXT NOT NULL,
+  object_name TEXT NOT NULL, owner TEXT NOT NULL, reason TEXT NOT NULL, ticket TEXT NOT NULL, source TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL,
+  UNIQUE(tenant, kind, policy_id, object_id));
+CREATE INDEX exceptions_expiry ON exceptions(expires_at_ms);
+)sql",
 };
 
 constexpr int n_migrations = static_cast<int>(sizeof migrations / sizeof migrations[0]);
@@ -339,6 +348,91 @@ status store::touch_agent(const std::string& tenant, std::int64_t seen_ms) {
            "ON CONFLICT(tenant) DO UPDATE SET last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)",
            "touch agent");
     return s.text(tenant).i64(seen_ms).run();
+}
+
+// ---- exception registry ----
+
+namespace {
+constexpr const char* exception_cols =
+    "id, tenant, kind, policy_id, object_id, object_name, owner, reason, ticket, source, created_at_ms, expires_at_ms";
+
+exceptions::record exception_from(const stmt& s) {
+    exceptions::record r;
+    r.id = s.col_text(0);
+    r.tenant = s.col_text(1);
+    r.what = exceptions::parse_kind(s.col_text(2)).value_or(exceptions::kind::user);
+    r.policy_id = s.col_text(3);
+    r.object_id = s.col_text(4);
+    r.object_name = s.col_text(5);
+    r.owner = s.col_text(6);
+    r.reason = s.col_text(7);
+    r.ticket = s.col_text(8);
+    r.source = s.col_text(9);
+    r.created_ms = s.col_i64(10);
+    r.expires_ms = s.col_i64(11);
+    return r;
+}
+}  // namespace
+
+result<std::vector<exceptions::record>> store::exceptions_of(const std::string& tenant) {
+    stmt s(*cache_,
+           (std::string("SELECT ") + exception_cols +
+            " FROM exceptions WHERE ?1 = '' OR tenant = ?1 ORDER BY tenant, created_at_ms, id").c_str(),
+           "list exceptions");
+    s.text(tenant);
+    std::vector<exceptions::record> out;
+    while (s.step()) out.push_back(exception_from(s));
+    if (s.failed()) return s.check().err();
+    return out;
+}
+
+result<std::optional<exceptions::record>> store::exception_by_id(const std::string& id) {
+    stmt s(*cache_, (std::string("SELECT ") + exception_cols + " FROM exceptions WHERE id = ?").c_str(), "read exception");
+    s.text(id);
+    if (!s.step()) {
+        if (s.failed()) return s.check().err();
+        return std::optional<exceptions::record>{};
+    }
+    return std::optional<exceptions::record>(exception_from(s));
+}
+
+result<std::optional<exceptions::record>> store::exception_by_key(const exceptions::record& like) {
+    stmt s(*cache_,
+           (std::string("SELECT ") + exception_cols +
+            " FROM exceptions WHERE tenant = ? AND kind = ? AND policy_id = ? AND object_id = ?").c_str(),
+           "find exception");
+    s.text(like.tenant).text(exceptions::kind_word(like.what)).text(like.policy_id).text(like.object_id);
+    if (!s.step()) {
+        if (s.failed()) return s.check().err();
+        return std::optional<exceptions::record>{};
+    }
+    return std::optional<exceptions::record>(exception_from(s));
+}
+
+status store::put_exception(const exceptions::record& r) {
+    stmt s(*cache_,
+           "INSERT OR REPLACE INTO exceptions(id, tenant, kind, policy_id, object_id, object_name, owner, reason, ticket, "
+           "source, created_at_ms, expires_at_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+           "store exception");
+    return s.text(r.id)
+        .text(r.tenant)
+        .text(exceptions::kind_word(r.what))
+        .text(r.policy_id)
+        .text(r.object_id)
+        .text(r.object_name)
+        .text(r.owner)
+        .text(r.reason)
+        .text(r.ticket)
+        .text(r.source)
+        .i64(r.created_ms)
+        .i64(r.expires_ms)
+        .run();
+}
+
+result<bool> store::delete_exception(const std::string& id) {
+    stmt s(*cache_, "DELETE FROM exceptions WHERE id = ?", "delete exception");
+    if (auto st = s.text(id).run(); !st) return st.err();
+    return sqlite3_changes(db_) > 0;
 }
 
 // ---- tasks ----

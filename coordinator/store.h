@@ -24,6 +24,7 @@
 #include "connguard/v1/alerts.pb.h"
 #include "connguard/v1/commands.pb.h"
 #include "connguard/v1/validation.pb.h"
+#include "coordinator/exceptions.h"
 #include "coordinator/task_machine.h"
 
 struct sqlite3;
@@ -151,6 +152,17 @@ public:
     status record_command_result(const std::string& tenant, const std::string& task_id, const std::string& command_id,
                                  v1::CommandOutcome outcome, const std::string& detail, std::int64_t at_ms);
     result<std::optional<command_row>> command(const std::string& command_id);
+
+    // ---- exception registry (at most one per tenant, kind, policy, object) ----
+    /// The exceptions of `tenant` (empty = all), by tenant then creation.
+    result<std::vector<exceptions::record>> exceptions_of(const std::string& tenant);
+    result<std::optional<exceptions::record>> exception_by_id(const std::string& id);
+    /// The exception with the same tenant, kind, policy and object as `like`, if any.
+    result<std::optional<exceptions::record>> exception_by_key(const exceptions::record& like);
+    /// Inserts or replaces by id (a different id with the same key is a store.constraint error).
+    status put_exception(const exceptions::record& r);
+    /// False when there was no such exception.
+    result<bool> delete_exception(const std::string& id);
 
     // ---- audit (append-only, hash-chained) ----
     result<v1::AuditEntry> append_audit(std::int64_t at_ms, const std::string& actor, const std::string& action,

@@ -740,7 +740,9 @@ TEST_F(EngineTest, SchemaIsMigratedAndVersioned) {
     ASSERT_TRUE(v);
     EXPECT_EQ(*v, store::latest_schema_version());
 
-    // A database of schema 1 (before agents told their poll interval) keeps its rows on upgrade.
+    // A database of schema 1 (before agents told their poll interval, before the exception
+    // registry) keeps its rows on upgrade.
+    ASSERT_TRUE(db_->exec("DROP TABLE exceptions"));
     ASSERT_TRUE(db_->exec("ALTER TABLE agents DROP COLUMN poll_interval_ms"));
     ASSERT_TRUE(db_->exec("DELETE FROM schema_migrations WHERE version >= 2"));
     ASSERT_TRUE(db_->exec("PRAGMA user_version=1"));
@@ -753,12 +755,207 @@ TEST_F(EngineTest, SchemaIsMigratedAndVersioned) {
         ASSERT_TRUE(agent && *agent);
         EXPECT_EQ((*agent)->last_seen_ms, 42);
         EXPECT_EQ((*agent)->poll_interval_ms, 0) << "not told yet: the configured threshold applies";
+        auto registry = (*upgraded)->exceptions_of("");
+        ASSERT_TRUE(registry) << registry.err().message;
+        EXPECT_TRUE(registry->empty());
     }
 
     ASSERT_TRUE(db_->exec("PRAGMA user_version=999"));
     auto again = store::open(db_path_);
     EXPECT_FALSE(again);
     EXPECT_EQ(again.err().code, "store.schema_too_new");
+}
+
+
+// ---- exception registry (issue 15) ----
+
+constexpr const char* other_user = "11111111-1111-1111-1111-111111111111";  // add_cap_fail's excludeUsers
+
+/// A report whose facts list pol-1 ("Require MFA pol-1") with these user exclusions.
+v1::ValidationReport with_exclusions(v1::ValidationReport r, const std::string& modified,
+                                     const std::vector<std::string>& users) {
+    std::vector<std::pair<v1::ExclusionKind, std::string>> x;
+    for (const auto& u : users) x.emplace_back(v1::EXCLUSION_KIND_USER, u);
+    add_policy_exclusions(r, "pol-1", "Require MFA pol-1", modified, x);
+    return r;
+}
+
+v1::AdminRequest add_exception_request(const std::string& policy, const std::string& object, v1::ExceptionKind kind,
+                                       std::int64_t expires_ms) {
+    v1::AdminRequest req;
+    auto* x = req.mutable_add_exception()->mutable_exception();
+    x->set_tenant("contoso");
+    x->set_kind(kind);
+    x->set_policy_id(policy);
+    x->set_object_id(object);
+    x->set_owner("it-security");
+    x->set_reason("legacy backup appliance");
+    x->set_ticket("CHG-7");
+    *x->mutable_expires_at() = TimeUtil::MillisecondsToTimestamp(expires_ms);
+    return req;
+}
+
+TEST_F(EngineTest, AnApprovedExclusionRegistersAnExceptionAndAHandEditRaisesExceptionRemovedWithARestoreTask) {
+    send_report(with_exclusions(failing(1), "2026-01-01T10:00:00Z", {other_user}));
+    EXPECT_TRUE(has(active_causes(), std::string("UNREGISTERED_EXCLUSION:pol-1:") + other_user));
+    const auto id = only_task().view.task_id();
+    ASSERT_TRUE(approve("alice", id, 1).ok());
+    ASSERT_EQ(send_result("contoso", id, task_by_id(id).view.command_id(), v1::COMMAND_OUTCOME_SUCCEEDED),
+              ingest_outcome::stored);
+
+    // The success registered the exception: owner = the approver, source = the task.
+    auto ex = db_->exceptions_of("contoso");
+    ASSERT_TRUE(ex);
+    ASSERT_EQ(ex->size(), 1u);
+    EXPECT_EQ((*ex)[0].owner, "alice");
+    EXPECT_EQ((*ex)[0].policy_id, "pol-1");
+    EXPECT_EQ((*ex)[0].object_id, user_id);
+    EXPECT_EQ((*ex)[0].source, "task:" + id);
+    EXPECT_EQ((*ex)[0].expires_ms, now() + 180LL * 24 * 3600 * 1000);
+    EXPECT_TRUE(has(audit_actions(id), "exception.created"));
+
+    // The next report shows the exclusion: verified, nothing about the exception.
+    clk_.advance(5min);
+    auto ok = report(2, now());
+    send_report(with_exclusions(ok, "2026-01-01T11:00:00Z", {other_user, user_id}));
+    EXPECT_EQ(task_by_id(id).view.state(), v1::TASK_STATE_VERIFIED);
+    EXPECT_FALSE(has(active_causes(), std::string("EXCEPTION_REMOVED:pol-1:") + user_id));
+    EXPECT_FALSE(has(active_causes(), std::string("UNREGISTERED_EXCLUSION:pol-1:") + user_id));
+
+    // Someone edits the policy by hand and drops the account (the policy no longer blocks, e.g.
+    // report-only: no CG-CAP FAIL): the registry alone notices.
+    clk_.advance(5min);
+    send_report(with_exclusions(report(3, now()), "2026-02-02T08:00:00Z", {other_user}));
+    const std::string removed = std::string("EXCEPTION_REMOVED:pol-1:") + user_id;
+    ASSERT_TRUE(has(active_causes(), removed));
+    auto alert = db_->alert(fingerprint("contoso", removed));
+    ASSERT_TRUE(alert && *alert);
+    EXPECT_NE((*alert)->alert.title().find("Require MFA pol-1"), std::string::npos) << (*alert)->alert.title();
+    EXPECT_NE((*alert)->alert.title().find(upn), std::string::npos) << (*alert)->alert.title();
+    auto tasks = db_->list_tasks(v1::TASK_STATE_PENDING_APPROVAL, "contoso");
+    ASSERT_TRUE(tasks);
+    ASSERT_EQ(tasks->size(), 1u) << "one restore task";
+    const auto restore = tasks->front();
+    EXPECT_EQ(restore.view.kind(), v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY);
+    EXPECT_EQ(restore.view.approvals_required(), 1u);
+    EXPECT_EQ(restore.view.plan().exclude_from_ca_policy().expected_modified_date_time(), "2026-02-02T08:00:00Z");
+    EXPECT_NE(restore.view.reason().find("EXCEPTION_REMOVED"), std::string::npos);
+
+    // Put back by hand: the alert resolves and the restore task is superseded.
+    clk_.advance(5min);
+    send_report(with_exclusions(report(4, now()), "2026-02-02T09:00:00Z", {other_user, user_id}));
+    EXPECT_FALSE(has(active_causes(), removed));
+    EXPECT_EQ(task_by_id(restore.view.task_id()).view.state(), v1::TASK_STATE_SUPERSEDED);
+}
+
+TEST_F(EngineTest, AHandMadeExclusionIsUnregisteredUntilAnApproverRegistersItAndViewersOnlyRead) {
+    auto r = report(1, now());
+    add_policy_exclusions(r, "pol-2", "Block legacy", "", {{v1::EXCLUSION_KIND_GROUP, "grp-everyone-it"}});
+    send_report(r);
+    const std::string cause = "UNREGISTERED_EXCLUSION:pol-2:grp-everyone-it";
+    ASSERT_TRUE(has(active_causes(), cause));
+
+    const auto expires = now() + 90LL * 24 * 3600 * 1000;
+    auto refused = admin("vera", add_exception_request("pol-2", "grp-everyone-it", v1::EXCEPTION_KIND_GROUP, expires));
+    EXPECT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error_code(), "forbidden");
+    EXPECT_TRUE(has(audit_actions(), "exception.refused"));
+    EXPECT_TRUE(has(active_causes(), cause));
+
+    auto bad = add_exception_request("pol-2", "grp-everyone-it", v1::EXCEPTION_KIND_GROUP, expires);
+    bad.mutable_add_exception()->mutable_exception()->clear_owner();
+    auto bad_answer = admin("alice", bad);
+    EXPECT_FALSE(bad_answer.ok());
+    EXPECT_NE(bad_answer.error_message().find("field 'owner'"), std::string::npos) << bad_answer.error_message();
+
+    auto added = admin("alice", add_exception_request("pol-2", "grp-everyone-it", v1::EXCEPTION_KIND_GROUP, expires));
+    ASSERT_TRUE(added.ok()) << added.error_message();
+    ASSERT_EQ(added.exceptions_size(), 1);
+    EXPECT_EQ(added.exceptions(0).source(), "manual");
+    EXPECT_FALSE(has(active_causes(), cause)) << "registered: resolved at once";
+    EXPECT_TRUE(has(audit_actions(), "exception.added"));
+
+    v1::AdminRequest list;
+    list.mutable_list_exceptions();
+    auto listed = admin("vera", list);
+    ASSERT_TRUE(listed.ok());
+    ASSERT_EQ(listed.exceptions_size(), 1);
+    EXPECT_EQ(listed.exceptions(0).ticket(), "CHG-7");
+
+    // Renewal: the same key keeps its id.
+    auto renewed = admin("alice", add_exception_request("pol-2", "grp-everyone-it", v1::EXCEPTION_KIND_GROUP, expires + 1000));
+    ASSERT_TRUE(renewed.ok());
+    EXPECT_EQ(renewed.exceptions(0).id(), added.exceptions(0).id());
+    EXPECT_TRUE(has(audit_actions(), "exception.renewed"));
+
+    v1::AdminRequest remove;
+    remove.mutable_remove_exception()->set_id(added.exceptions(0).id());
+    ASSERT_TRUE(admin("bob", remove).ok());
+    EXPECT_TRUE(has(active_causes(), cause)) << "unregistered again";
+    EXPECT_TRUE(has(audit_actions(), "exception.removed"));
+}
+
+TEST_F(EngineTest, AnExceptionNearingExpiryAsksForReviewAndAnExpiredOneIsProposedForRemovalNeverRemoved) {
+    constexpr std::int64_t day = 24LL * 3600 * 1000;
+    send_report(with_exclusions(report(1, now()), "", {other_user}));
+    ASSERT_TRUE(admin("alice", add_exception_request("pol-1", other_user, v1::EXCEPTION_KIND_USER, now() + 20 * day)).ok());
+    auto tick = [&] {
+        ASSERT_TRUE(db_->begin());
+        ASSERT_TRUE(eng_->tick());
+        ASSERT_TRUE(db_->commit());
+    };
+    tick();
+    EXPECT_TRUE(active_causes().empty());
+    const auto id = db_->exceptions_of("contoso")->front().id;
+
+    clk_.advance(std::chrono::hours(24 * 7));  // 13 days left: inside the 14-day window
+    tick();
+    EXPECT_TRUE(has(active_causes(), "EXCEPTION_EXPIRING:" + id));
+    auto pending = db_->list_tasks(v1::TASK_STATE_PENDING_APPROVAL, "contoso");
+    ASSERT_EQ(pending->size(), 1u);
+    EXPECT_EQ(pending->front().view.kind(), v1::REMEDIATION_KIND_REVIEW_EXCEPTION);
+    const auto review = pending->front().view.task_id();
+    tick();  // nothing new on the next tick
+    EXPECT_EQ(db_->list_tasks(v1::TASK_STATE_PENDING_APPROVAL, "contoso")->size(), 1u);
+
+    clk_.advance(std::chrono::hours(24 * 14));  // past the expiry
+    tick();
+    EXPECT_TRUE(has(active_causes(), "EXCEPTION_EXPIRED:" + id));
+    EXPECT_FALSE(has(active_causes(), "EXCEPTION_EXPIRING:" + id));
+    EXPECT_FALSE(is_open(task_by_id(review).view.state())) << "the review is over (its TTL passed, or superseded)";
+    pending = db_->list_tasks(v1::TASK_STATE_PENDING_APPROVAL, "contoso");
+    ASSERT_EQ(pending->size(), 1u);
+    EXPECT_EQ(pending->front().view.kind(), v1::REMEDIATION_KIND_REMOVE_CA_POLICY_EXCLUSION);
+    EXPECT_FALSE(pending->front().view.automatic()) << "nothing is removed without a person";
+    const auto queued = db_->next_mqtt(100000);
+    ASSERT_TRUE(queued);
+    for (const auto& m : *queued) EXPECT_EQ(m.topic.find("/commands"), std::string::npos) << "nothing dispatched: " << m.topic;
+
+    // The exclusion goes (a person removed it): the expired exception is spent, the alert resolves.
+    clk_.advance(5min);
+    send_report(with_exclusions(report(2, now()), "2026-03-01T00:00:00Z", {}));
+    EXPECT_FALSE(has(active_causes(), "EXCEPTION_EXPIRED:" + id));
+    EXPECT_FALSE(has(active_causes(), std::string("EXCEPTION_REMOVED:pol-1:") + other_user));
+}
+
+TEST_F(EngineTest, AnImportWithOneBadEntryImportsNothing) {
+    v1::AdminRequest req;
+    req.mutable_import_exceptions()->set_source("registry.json");
+    req.mutable_import_exceptions()->set_json(R"({"exceptions":[
+      {"tenant":"contoso","kind":"user","policyId":"pol-1","objectId":"u1","owner":"a","reason":"r","expiresAt":"2027-06-30"},
+      {"tenant":"contoso","kind":"user","policyId":"pol-1","objectId":"u2","owner":"a","reason":"r"}]})");
+    auto refused = admin("alice", req);
+    EXPECT_FALSE(refused.ok());
+    EXPECT_NE(refused.error_message().find("registry.json: entry 2: field 'expiresAt'"), std::string::npos)
+        << refused.error_message();
+    EXPECT_TRUE(db_->exceptions_of("")->empty());
+    req.mutable_import_exceptions()->set_json(R"({"exceptions":[
+      {"tenant":"contoso","kind":"user","policyId":"pol-1","objectId":"u1","owner":"a","reason":"r","expiresAt":"2027-06-30"},
+      {"tenant":"contoso","kind":"mfa-off","objectId":"u2","owner":"a","reason":"r","expiresAt":"2027-06-30"}]})");
+    auto ok = admin("alice", req);
+    ASSERT_TRUE(ok.ok()) << ok.error_message();
+    EXPECT_EQ(db_->exceptions_of("")->size(), 2u);
+    EXPECT_EQ(db_->exceptions_of("")->front().source, "import");
 }
 
 }  // namespace
