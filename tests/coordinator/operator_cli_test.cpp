@@ -393,5 +393,86 @@ TEST(OperatorCli, ImpactOverThousandsOfTenantsComesInPages) {
     EXPECT_GT(d.count("SELECT count(*) FROM audit WHERE action = 'impact.evaluated'"), 1);
 }
 
+
+// The exception registry from the command line (issue 15): approvers change it, any role reads it,
+// every change is audited; a registered hand-made exclusion stops alerting; export / import round
+// trip and a bad file imports nothing.
+TEST(OperatorCli, ExceptionCommandsRegisterListExportImportAndRemove) {
+    deployment d(broker_opts());
+    d.start();
+    auto agent = d.client("contoso");
+    ASSERT_TRUE(agent->connect());
+    auto r = report(1, to_unix_ms(system_clock::instance().now()));
+    add_policy_exclusions(r, "pol-2", "Block legacy auth", "", {{v1::EXCLUSION_KIND_GROUP, "grp-it-admins"}});
+    ASSERT_TRUE(agent->publish(envelope_message(topics::validation("contoso"), wrap("contoso", r))));
+    const std::string unregistered =
+        "SELECT count(*) FROM alerts WHERE active = 1 AND cause = 'UNREGISTERED_EXCLUSION:pol-2:grp-it-admins'";
+    ASSERT_TRUE(eventually([&] { return d.count(unregistered) == 1; })) << slurp(d.log_path());
+
+    std::string out;
+    ASSERT_EQ(d.ctl("vera", {"exception", "--help"}, &out), 0) << out;
+    EXPECT_NE(out.find("exception import FILE"), std::string::npos) << out;
+    const std::vector<std::string> add = {"exception", "add", "--tenant", "contoso", "--kind", "group", "--policy", "pol-2",
+                                          "--object", "grp-it-admins", "--owner", "it-security", "--reason",
+                                          "break-glass group", "--ticket", "CHG-1", "--expires", "2099-12-31"};
+    EXPECT_EQ(d.ctl("vera", add, &out), 1) << "a viewer may not change the registry\n" << out;
+    EXPECT_NE(out.find("forbidden"), std::string::npos) << out;
+    auto no_expiry = add;
+    no_expiry.resize(no_expiry.size() - 2);
+    EXPECT_EQ(d.ctl("alice", no_expiry, &out), 2) << out;
+    EXPECT_NE(out.find("--expires"), std::string::npos) << out;
+    EXPECT_EQ(d.ctl("alice", {"exception", "add", "--tenant", "contoso", "--kind", "group", "--object", "g", "--owner", "o",
+                              "--reason", "r", "--expires", "2099-01-01"}, &out), 2)
+        << "a group exclusion names its policy\n" << out;
+    EXPECT_NE(out.find("field 'policyId'"), std::string::npos) << out;
+
+    ASSERT_EQ(d.ctl("alice", add, &out), 0) << out;
+    EXPECT_NE(out.find("grp-it-admins"), std::string::npos) << out;
+    EXPECT_TRUE(eventually([&] { return d.count(unregistered) == 0; })) << "registered: the alert resolves\n" << out;
+
+    ASSERT_EQ(d.ctl("vera", {"exception", "list", "--json"}, &out), 0) << out;
+    auto j = json_of(out);
+    ASSERT_TRUE(j.is_object()) << out;
+    ASSERT_EQ(j["exceptions"].size(), 1u) << out;
+    EXPECT_EQ(j["exceptions"][0]["ticket"], "CHG-1");
+    EXPECT_EQ(j["exceptions"][0]["kind"], "EXCEPTION_KIND_GROUP");
+    const std::string id = j["exceptions"][0]["id"];
+
+    test::temp_dir files{"exceptions"};
+    const auto exported = (files.path() / "registry.json").string();
+    ASSERT_EQ(d.ctl("vera", {"exception", "export", exported}, &out), 0) << out;
+    const auto text = slurp(exported);
+    EXPECT_NE(text.find("\"grp-it-admins\""), std::string::npos) << text;
+
+    ASSERT_EQ(d.ctl("bob", {"exception", "remove", id, "--reason", "group retired"}, &out), 0) << out;
+    EXPECT_TRUE(eventually([&] { return d.count(unregistered) == 1; })) << "unregistered again";
+    EXPECT_EQ(d.ctl("bob", {"exception", "remove", id}, &out), 1) << out;
+
+    // A file with one bad entry: refused whole, each problem named by file, entry and field.
+    const auto bad = (files.path() / "bad.json").string();
+    {
+        std::FILE* f = std::fopen(bad.c_str(), "w");
+        ASSERT_NE(f, nullptr);
+        std::fputs(R"({"exceptions":[{"tenant":"contoso","kind":"user","policyId":"pol-2","objectId":"u1","owner":"a",)"
+                   R"("reason":"r","expiresAt":"2099-01-01"},{"tenant":"contoso","kind":"user","policyId":"pol-2",)"
+                   R"("objectId":"u2","reason":"r","expiresAt":"2099-01-01"}]})",
+                   f);
+        std::fclose(f);
+    }
+    EXPECT_EQ(d.ctl("alice", {"exception", "import", bad}, &out), 2) << out;
+    EXPECT_NE(out.find(bad + ": entry 2: field 'owner'"), std::string::npos) << out;
+    EXPECT_EQ(d.count("SELECT count(*) FROM exceptions"), 0);
+
+    ASSERT_EQ(d.ctl("alice", {"exception", "import", exported}, &out), 0) << out;
+    EXPECT_NE(out.find("imported 1 exception"), std::string::npos) << out;
+    EXPECT_EQ(d.count("SELECT count(*) FROM exceptions WHERE id = '" + id + "' AND ticket = 'CHG-1'"), 1);
+    EXPECT_TRUE(eventually([&] { return d.count(unregistered) == 0; }));
+    // added, removed, imported; refused: vera's add and the second remove (not_found).
+    EXPECT_EQ(d.count("SELECT count(*) FROM audit WHERE action IN ('exception.added', 'exception.removed', "
+                      "'exception.imported')"),
+              3);
+    EXPECT_EQ(d.count("SELECT count(*) FROM audit WHERE action = 'exception.refused'"), 2);
+}
+
 }  // namespace
 }  // namespace connguard::coord

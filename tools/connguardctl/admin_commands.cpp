@@ -18,6 +18,7 @@
 #include "common/topics.h"
 #include "connguard/v1/envelope.pb.h"
 #include "coordinator/audit_checkpoint.h"
+#include "coordinator/exceptions.h"
 #include "tools/connguardctl/admin_client.h"
 #include "tools/connguardctl/commands.h"
 
@@ -733,5 +734,154 @@ int run_who(int argc, char** argv) {
 }
 
 std::string admin_json(const google::protobuf::Message& m) { return to_json(m); }
+
+
+// ---- exception registry ----
+
+namespace {
+
+const char* exception_usage =
+    "usage: connguardctl exception list [--tenant K] [--json] [connection flags]\n"
+    "       connguardctl exception add --tenant K --kind user|group|role|mfa-off|role-kept [--policy ID]\n"
+    "                                  --object ID [--name UPN] --owner WHO --reason TEXT [--ticket T]\n"
+    "                                  --expires YYYY-MM-DD [--json] [connection flags]\n"
+    "       connguardctl exception remove ID [--reason TEXT] [connection flags]\n"
+    "       connguardctl exception export [FILE] [connection flags]\n"
+    "       connguardctl exception import FILE [connection flags]\n\n"
+    "The exception registry: what is intentionally excluded from a CA policy (user, group, role; --policy\n"
+    "required), holds per-user MFA off (mfa-off) or keeps a role (role-kept) in a tenant, with owner,\n"
+    "reason, ticket and expiry. A registered exclusion that disappears raises EXCEPTION_REMOVED (and a\n"
+    "restore task for a user); an exclusion nobody registered raises UNREGISTERED_EXCLUSION.\n"
+    "add with the key (tenant, kind, policy, object) of an existing exception renews it (same id).\n"
+    "--name: the user's UPN (a restore task needs it; exceptions of the connection account have it).\n"
+    "export writes {\"exceptions\":[...]} (stdout without FILE); import takes that file whole: one bad\n"
+    "entry refuses all of it (FILE: entry N: field 'x': reason). list/export: any admin role;\n"
+    "add/remove/import: approvers. Every change is audited.\n";
+
+void print_exceptions(const v1::AdminResponse& rsp) {
+    std::printf("%-36s  %-12s  %-9s  %-36s  %-36s  %-14s  %-10s  %-10s  %s\n", "ID", "TENANT", "KIND", "POLICY", "OBJECT",
+                "OWNER", "TICKET", "EXPIRES", "SOURCE");
+    for (const auto& x : rsp.exceptions()) {
+        const auto r = exceptions::from_proto(x);
+        std::printf("%-36s  %-12s  %-9s  %-36s  %-36s  %-14s  %-10s  %-10s  %s\n", r.id.c_str(), r.tenant.c_str(),
+                    exceptions::kind_word(r.what).c_str(), r.policy_id.empty() ? "-" : r.policy_id.c_str(),
+                    (r.object_name.empty() ? r.object_id : r.object_name).c_str(), r.owner.c_str(),
+                    r.ticket.empty() ? "-" : r.ticket.c_str(), exceptions::date_of(r.expires_ms).c_str(), r.source.c_str());
+    }
+}
+
+}  // namespace
+
+int run_exception(int argc, char** argv) {
+    parsed_args a;
+    int code = 0;
+    if (!prepare("exception", argc, argv, exception_usage, a, code)) return code;
+    if (a.rest.empty()) return usage_error("exception", "expected list, add, remove, export or import", exception_usage);
+    const std::string verb = a.rest[0];
+    const std::vector<std::string> args(a.rest.begin() + 1, a.rest.end());
+    v1::AdminRequest req;
+    v1::AdminResponse rsp;
+    if (verb == "list" || verb == "export") {
+        auto* q = req.mutable_list_exceptions();
+        std::string file;
+        for (std::size_t i = 0; i < args.size(); ++i) {
+            if (verb == "list" && args[i] == "--tenant" && i + 1 < args.size()) q->set_tenant(args[++i]);
+            else if (verb == "export" && file.empty() && args[i].rfind("--", 0) != 0) file = args[i];
+            else return usage_error("exception", verb + ": unexpected argument '" + args[i] + "'", exception_usage);
+        }
+        if (int rc = call("exception", a.conn, req, rsp); rc != exit_ok) return rc;
+        if (verb == "list") {
+            if (a.conn.json) std::printf("%s\n", to_json(rsp).c_str());
+            else print_exceptions(rsp);
+            return exit_ok;
+        }
+        if (!rsp.error_message().empty()) {  // cut to fit one message: an export must be whole
+            std::fprintf(stderr, "connguardctl exception export: %s; nothing written\n", rsp.error_message().c_str());
+            return exit_refused;
+        }
+        std::vector<exceptions::record> all;
+        for (const auto& x : rsp.exceptions()) all.push_back(exceptions::from_proto(x));
+        const std::string text = exceptions::to_json(all) + "\n";
+        if (file.empty()) {
+            std::fputs(text.c_str(), stdout);
+            return exit_ok;
+        }
+        if (auto st = write_file_atomic(file, text); !st) {
+            std::fprintf(stderr, "connguardctl exception export: %s\n", st.err().message.c_str());
+            return exit_refused;
+        }
+        std::fprintf(stderr, "connguardctl exception export: %d exception(s) written to %s\n", rsp.exceptions_size(),
+                     file.c_str());
+        return exit_ok;
+    }
+    if (verb == "add") {
+        auto* x = req.mutable_add_exception()->mutable_exception();
+        std::string expires;
+        for (std::size_t i = 0; i < args.size(); ++i) {
+            const std::string& f = args[i];
+            if (i + 1 >= args.size())
+                return usage_error("exception", "add: unexpected argument '" + f + "' (or its value is missing)", exception_usage);
+            const std::string& v = args[++i];
+            if (f == "--tenant") x->set_tenant(v);
+            else if (f == "--kind") {
+                const auto k = exceptions::parse_kind(v);
+                if (!k) return usage_error("exception", "add: --kind '" + v + "': expected user, group, role, mfa-off or role-kept", exception_usage);
+                x->set_kind(exceptions::wire_kind(*k));
+            } else if (f == "--policy") x->set_policy_id(v);
+            else if (f == "--object") x->set_object_id(v);
+            else if (f == "--name") x->set_object_name(v);
+            else if (f == "--owner") x->set_owner(v);
+            else if (f == "--reason") x->set_reason(v);
+            else if (f == "--ticket") x->set_ticket(v);
+            else if (f == "--expires") expires = v;
+            else return usage_error("exception", "add: unexpected argument '" + f + "'", exception_usage);
+        }
+        if (x->kind() == v1::EXCEPTION_KIND_UNSPECIFIED) return usage_error("exception", "add: --kind is required", exception_usage);
+        if (expires.empty()) return usage_error("exception", "add: --expires YYYY-MM-DD is required (every exception expires)", exception_usage);
+        const auto ms = exceptions::parse_expiry(expires);
+        if (!ms) return usage_error("exception", "add: --expires '" + expires + "': expected YYYY-MM-DD", exception_usage);
+        *x->mutable_expires_at() = TimeUtil::MillisecondsToTimestamp(*ms);
+        const auto problems = exceptions::validate(exceptions::from_proto(*x), TimeUtil::TimestampToMilliseconds(TimeUtil::GetCurrentTime()));
+        if (!problems.empty()) {
+            std::string m;
+            for (const auto& p : problems) m += (m.empty() ? "" : "; ") + p;
+            return usage_error("exception", "add: " + m, exception_usage);
+        }
+    } else if (verb == "remove") {
+        auto* q = req.mutable_remove_exception();
+        for (std::size_t i = 0; i < args.size(); ++i) {
+            if (args[i] == "--reason" && i + 1 < args.size()) q->set_reason(args[++i]);
+            else if (q->id().empty() && args[i].rfind("--", 0) != 0) q->set_id(args[i]);
+            else return usage_error("exception", "remove: unexpected argument '" + args[i] + "'", exception_usage);
+        }
+        if (q->id().empty()) return usage_error("exception", "remove: expected the exception's ID", exception_usage);
+    } else if (verb == "import") {
+        if (args.size() != 1) return usage_error("exception", "import: expected exactly one FILE", exception_usage);
+        auto text = read_file(args[0]);
+        if (!text) {
+            std::fprintf(stderr, "connguardctl exception import: %s\n", text.err().message.c_str());
+            return exit_usage;
+        }
+        // The same validation as the coordinator's, before anything is sent: a bad file is bad input.
+        auto parsed = exceptions::from_json(*text, args[0], TimeUtil::TimestampToMilliseconds(TimeUtil::GetCurrentTime()));
+        if (!parsed) {
+            std::fprintf(stderr, "connguardctl exception import: refused:\n%s\n", parsed.err().message.c_str());
+            return exit_usage;
+        }
+        req.mutable_import_exceptions()->set_json(*text);
+        req.mutable_import_exceptions()->set_source(args[0]);
+    } else {
+        return usage_error("exception", "unknown subcommand '" + verb + "'", exception_usage);
+    }
+    if (int rc = call("exception", a.conn, req, rsp); rc != exit_ok) return rc;
+    if (a.conn.json) {
+        std::printf("%s\n", to_json(rsp).c_str());
+        return exit_ok;
+    }
+    if (verb == "remove") std::printf("removed exception %s\n", req.remove_exception().id().c_str());
+    else if (verb == "import") std::printf("imported %d exception(s) from %s\n", rsp.exceptions_size(), args[0].c_str());
+    print_exceptions(rsp);
+    return exit_ok;
+}
 
 }  // namespace connguard::ctl

@@ -25,6 +25,8 @@ int run_reject(int argc, char** argv);    ///< connguardctl reject ID --reason R
 int run_alerts(int argc, char** argv);    ///< connguardctl alerts [--all] [--since T] | --follow
 int run_audit(int argc, char** argv);     ///< connguardctl audit [--verify] [--tail N]
 int run_who(int argc, char** argv);       ///< connguardctl who: admin identities and roles
+/// connguardctl exception list|add|remove|export|import: the exception registry.
+int run_exception(int argc, char** argv);
 /// connguardctl impact --policy FILE [--tenants all|KEY...] (impact.cpp): a draft CA policy's effect per tenant.
 int run_impact(int argc, char** argv);
 
