@@ -187,7 +187,11 @@ decisions reconcile(const std::string& tenant, const std::vector<record>& regist
         // Does what the exception allows still stand? (unknown -> nullopt)
         std::optional<bool> present;
         const v1::PolicyExclusions* pol = nullptr;
-        if (is_exclusion(r.what) && facts != nullptr) {
+        // A report collected before the exception existed cannot say its exclusion disappeared:
+        // right after an approved exclusion succeeds, the stored report still predates it.
+        const bool report_newer = report != nullptr && report->has_collected_at() &&
+                                  google::protobuf::util::TimeUtil::TimestampToMilliseconds(report->collected_at()) >= r.created_ms;
+        if (is_exclusion(r.what) && facts != nullptr && report_newer) {
             auto it = policies.find(policy);
             if (it != policies.end()) {
                 pol = it->second;

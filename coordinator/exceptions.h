@@ -19,7 +19,8 @@
 //   EXCEPTION_POLICY_GONE:<policy>:<object>  the exception's policy no longer exists (info)
 // "Removed" and "policy gone" are concluded only from a policy listed in the report (a listed
 // policy is listed whole) and, for "gone", only from complete facts: a report that could not
-// collect the policies never says an exclusion disappeared.
+// collect the policies never says an exclusion disappeared, nor does a report collected before the
+// exception was created (the report stored when an approved exclusion succeeds predates it).
 #include <cstdint>
 #include <optional>
 #include <string>

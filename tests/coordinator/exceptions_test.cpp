@@ -96,6 +96,16 @@ TEST(Exceptions, IncompleteOrMissingFactsNeverConcludeAnExclusionDisappeared) {
     EXPECT_TRUE(d.tasks.empty());
 }
 
+TEST(Exceptions, AReportCollectedBeforeTheExceptionExistedDoesNotSayItsExclusionWasRemoved) {
+    auto r = report(2, t0);  // collected at t0, before the exclusion task succeeded
+    add_policy_exclusions(r, policy, "Require MFA", "", {});
+    auto ex = account_exception();
+    ex.created_ms = t0 + 1000;
+    EXPECT_TRUE(reconcile("contoso", {ex}, &r, t0 + 2000, {}).alerts.empty());
+    ex.created_ms = t0 - 1000;
+    EXPECT_TRUE(has_cause(reconcile("contoso", {ex}, &r, t0 + 2000, {}), "EXCEPTION_REMOVED:" + policy + ":" + user_id));
+}
+
 TEST(Exceptions, HandMadeExclusionOfAGroupIsUnregisteredUntilAnExceptionCoversIt) {
     auto r = report(4, t0);
     add_policy_exclusions(r, policy, "Require MFA", "", {{v1::EXCLUSION_KIND_USER, user_id}, {v1::EXCLUSION_KIND_GROUP, group}});

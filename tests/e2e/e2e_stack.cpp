@@ -30,7 +30,8 @@ std::string tail(const std::filesystem::path& p, int lines) {
 }
 
 std::string short_enum(const std::string& value) {
-    for (const char* prefix : {"TASK_STATE_", "CHECK_STATUS_", "REMEDIATION_KIND_", "RISK_", "ALERT_STATE_", "SEVERITY_"}) {
+    for (const char* prefix : {"TASK_STATE_", "CHECK_STATUS_", "REMEDIATION_KIND_", "RISK_", "ALERT_STATE_", "SEVERITY_",
+                               "EXCEPTION_KIND_"}) {
         const std::string p = prefix;
         if (value.rfind(p, 0) == 0) return value.substr(p.size());
     }
