@@ -10,6 +10,12 @@ std::string exclude_body(const v1::ExcludeFromCaPolicyPlan& p) {
     return nlohmann::json{{"conditions", {{"users", {{"excludeUsers", std::move(after)}}}}}}.dump();
 }
 
+std::string remove_exclusion_body(const v1::RemoveCaPolicyExclusionPlan& p) {
+    nlohmann::json after = nlohmann::json::array();
+    for (const auto& u : p.exclude_after()) after.push_back(u);
+    return nlohmann::json{{"conditions", {{"users", {{p.exclusion_list(), std::move(after)}}}}}}.dump();
+}
+
 std::string disable_per_user_mfa_body() { return R"({"perUserMfaState":"disabled"})"; }
 
 bool render(v1::RemediationPlan& plan) {
@@ -48,6 +54,18 @@ bool render(v1::RemediationPlan& plan) {
                                  "' from " + who(p.user_principal_name(), p.user_id()));
             return true;
         }
+        case v1::REMEDIATION_KIND_REMOVE_CA_POLICY_EXCLUSION:
+            if (plan.has_remove_ca_policy_exclusion()) {
+                const auto& p = plan.remove_ca_policy_exclusion();
+                plan.set_http_method("PATCH");
+                plan.set_http_path("/v1.0/identity/conditionalAccess/policies/" + p.policy_id());
+                plan.set_http_body(remove_exclusion_body(p));
+                if (plan.summary().empty())
+                    plan.set_summary("remove " + p.object_id() + " from " + p.exclusion_list() + " of CA policy '" +
+                                     p.policy_name() + "'");
+                return true;
+            }
+            [[fallthrough]];  // guidance when the policy's facts were missing
         default:
             if (!plan.has_guidance()) return false;
             plan.clear_http_method();

@@ -11,6 +11,8 @@ namespace connguard::plans {
 
 /// {"conditions":{"users":{"excludeUsers":[exclude_users_after...]}}} (compact JSON).
 std::string exclude_body(const v1::ExcludeFromCaPolicyPlan& p);
+/// {"conditions":{"users":{<exclusion_list>:[exclude_after...]}}} (compact JSON).
+std::string remove_exclusion_body(const v1::RemoveCaPolicyExclusionPlan& p);
 /// {"perUserMfaState":"disabled"}
 std::string disable_per_user_mfa_body();
 

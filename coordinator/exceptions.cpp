@@ -227,8 +227,40 @@ decisions reconcile(const std::string& tenant, const std::vector<record>& regist
                           date_of(r.expires_ms) + "), then remove the exception"
                     : std::string("remove role ") + object_label(r) + " (exception " + r.id + std::string(" expired ") + date_of(r.expires_ms) +
                           "), then remove the exception";
-            out.tasks.push_back(guidance(v1::REMEDIATION_KIND_REMOVE_CA_POLICY_EXCLUSION, r.id, instructions,
-                                         "EXCEPTION_EXPIRED: exception " + r.id + std::string(" (") + who_label(r) + ") for " + what));
+            const std::string why = "EXCEPTION_EXPIRED: exception " + r.id + std::string(" (") + who_label(r) + ") for " + what;
+            const v1::ExcludedObject* entry = pol != nullptr ? find_entry(*pol, r.what, object) : nullptr;
+            if (entry == nullptr) {  // MFA-off, kept role, or the policy's facts are not at hand: a person does it
+                out.tasks.push_back(guidance(v1::REMEDIATION_KIND_REMOVE_CA_POLICY_EXCLUSION, r.id, instructions, why));
+                continue;
+            }
+            // The exact PATCH, with the policy as read as its precondition; the agent executes it
+            // after approval, only if the policy still looks like this.
+            coord::planned_remediation p;
+            p.kind = v1::REMEDIATION_KIND_REMOVE_CA_POLICY_EXCLUSION;
+            p.target = r.id;
+            p.plan.set_kind(p.kind);
+            auto* x = p.plan.mutable_remove_ca_policy_exclusion();
+            x->set_policy_id(pol->policy_id());
+            x->set_policy_name(pol->policy_name());
+            x->set_exclusion_list(r.what == kind::user ? "excludeUsers" : r.what == kind::group ? "excludeGroups" : "excludeRoles");
+            x->set_object_id(entry->object_id());
+            x->set_expected_modified_date_time(pol->modified_date_time());
+            x->set_exception_id(r.id);
+            for (const auto& o : pol->excluded()) {
+                if (o.kind() != entry->kind()) continue;
+                x->add_exclude_before(o.object_id());
+                if (to_lower(o.object_id()) != object) x->add_exclude_after(o.object_id());
+            }
+            p.plan.set_summary(std::string("remove ") + kind_word(r.what) + " " + object_label(r) +
+                               " from the exclusions of CA policy " + policy_label(*pol) + " (exception " + r.id +
+                               " expired " + date_of(r.expires_ms) + ")");
+            plans::render(p.plan);
+            // Taking the connection account's own exclusion away can break it: two approvers.
+            p.risk = entry->covers_account() != v1::ACCOUNT_COVERAGE_NONE ? v1::RISK_HIGH : v1::RISK_MEDIUM;
+            p.automatic = true;
+            p.approvals_required = p.risk == v1::RISK_HIGH ? 2 : 1;
+            p.reason = why;
+            out.tasks.push_back(std::move(p));
             continue;
         }
         if (ph == phase::expiring) {

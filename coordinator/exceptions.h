@@ -14,8 +14,10 @@
 //                                            exception covers
 //   EXCEPTION_EXPIRING:<exception id>        within the warning window (+ a REVIEW_EXCEPTION task)
 //   EXCEPTION_EXPIRED:<exception id>         past its expiry while what it allows still stands
-//                                            (+ a REMOVE_CA_POLICY_EXCLUSION task; nothing is
-//                                            removed without approval)
+//                                            (+ a REMOVE_CA_POLICY_EXCLUSION task: the typed PATCH
+//                                            the agent executes after approval, high risk when it
+//                                            covers the account; guidance for mfa-off / role-kept or
+//                                            without the policy's facts; nothing is removed unapproved)
 //   EXCEPTION_POLICY_GONE:<policy>:<object>  the exception's policy no longer exists (info)
 // "Removed" and "policy gone" are concluded only from a policy listed in the report (a listed
 // policy is listed whole) and, for "gone", only from complete facts: a report that could not

@@ -59,6 +59,28 @@ std::vector<std::string> exclude_users_of(const nlohmann::json& policy) {
     return out;
 }
 
+std::vector<std::string> exclusion_list_of(const nlohmann::json& policy, const std::string& list) {
+    std::vector<std::string> out;
+    try {
+        const auto& arr = policy.at("conditions").at("users").at(list);
+        for (const auto& v : arr)
+            if (v.is_string()) out.push_back(v.get<std::string>());
+    } catch (const nlohmann::json::exception&) {
+    }
+    return out;
+}
+
+namespace {
+std::set<std::string> lower_set(const std::vector<std::string>& v) {
+    std::set<std::string> out;
+    for (const auto& x : v) out.insert(to_lower(x));
+    return out;
+}
+std::set<std::string> lower_set(const google::protobuf::RepeatedPtrField<std::string>& v) {
+    return lower_set(std::vector<std::string>(v.begin(), v.end()));
+}
+}  // namespace
+
 command_decision validate_command(const v1::AgentCommand& cmd, std::string_view tenant_key,
                                   std::string_view envelope_tenant, clock::time_point now) {
     if (envelope_tenant != tenant_key)
@@ -117,12 +139,30 @@ command_decision validate_command(const v1::AgentCommand& cmd, std::string_view 
             if (p.user_principal_name().empty()) return refuse("plan has no user_principal_name");
             return {};
         }
+        case v1::REMEDIATION_KIND_REMOVE_CA_POLICY_EXCLUSION: {
+            if (!plan.has_remove_ca_policy_exclusion())
+                return refuse("remediation kind REMOVE_CA_POLICY_EXCLUSION without its typed plan is guidance only; "
+                              "an agent executes nothing for it");
+            const auto& p = plan.remove_ca_policy_exclusion();
+            if (!safe_graph_id(p.policy_id())) return refuse("plan has an invalid policy_id '" + p.policy_id() + "'");
+            if (!safe_graph_id(p.object_id())) return refuse("plan has an invalid object_id '" + p.object_id() + "'");
+            if (p.exclusion_list() != "excludeUsers" && p.exclusion_list() != "excludeGroups" &&
+                p.exclusion_list() != "excludeRoles")
+                return refuse("plan's exclusion_list '" + p.exclusion_list() + "' is not excludeUsers, excludeGroups or excludeRoles");
+            auto expected = lower_set(p.exclude_before());
+            if (expected.erase(to_lower(p.object_id())) != 1)
+                return refuse("plan's exclude_before does not contain " + p.object_id());
+            if (lower_set(p.exclude_after()) != expected || p.exclude_after_size() != static_cast<int>(expected.size()))
+                return refuse("plan's exclude_after is not exclude_before without " + p.object_id());
+            if (!plan.http_body().empty() && plan.http_body() != plans::remove_exclusion_body(p))
+                return refuse("plan's http_body is not the rendering of its typed plan");
+            return {};
+        }
         case v1::REMEDIATION_KIND_MOVE_TO_APP_ONLY_AUTH:
         case v1::REMEDIATION_KIND_REGISTER_MFA_FOR_ACCOUNT:
         case v1::REMEDIATION_KIND_ASSIGN_ACCOUNT_TO_APP:
         case v1::REMEDIATION_KIND_REMEDIATE_ACCOUNT_RISK:
         case v1::REMEDIATION_KIND_REVIEW_EXCEPTION:
-        case v1::REMEDIATION_KIND_REMOVE_CA_POLICY_EXCLUSION:
             return refuse("remediation kind " + v1::RemediationKind_Name(plan.kind()) +
                           " is guidance only; an agent executes nothing for it");
         default: return refuse("unknown remediation kind " + std::to_string(plan.kind()));
@@ -162,6 +202,26 @@ command_decision check_remove_role_preconditions(const v1::RemovePrivilegedRoleP
         return stale("role assignment " + plan.role_assignment_id() + " now belongs to " + assignment.principal_id +
                      ", the plan names " + plan.user_id());
     return check_user(plan.user_id(), plan.user_principal_name(), user);
+}
+
+command_decision check_remove_exclusion_preconditions(const v1::RemoveCaPolicyExclusionPlan& plan,
+                                                      const observed_policy& policy) {
+    if (!policy.found) return stale("policy " + plan.policy_id() + " ('" + plan.policy_name() + "') no longer exists");
+    const auto modified = json_string(policy.policy, "modifiedDateTime");
+    if (!same_time(modified, plan.expected_modified_date_time()))
+        return stale("policy " + plan.policy_id() + " ('" + plan.policy_name() + "') was modified at '" +
+                     or_null(modified) + "' after planning (plan expected '" +
+                     or_null(plan.expected_modified_date_time()) + "')");
+    if (lower_set(exclusion_list_of(policy.policy, plan.exclusion_list())) != lower_set(plan.exclude_before()))
+        return stale("policy " + plan.policy_id() + ": " + plan.exclusion_list() + " differs from the plan's exclude_before");
+    return {};
+}
+
+command_decision verify_exclusion_removed(const v1::RemoveCaPolicyExclusionPlan& plan, const observed_policy& after) {
+    if (!after.found) return failed("read-back: policy " + plan.policy_id() + " not found after the PATCH");
+    if (lower_set(exclusion_list_of(after.policy, plan.exclusion_list())) != lower_set(plan.exclude_after()))
+        return failed("read-back: policy " + plan.policy_id() + " " + plan.exclusion_list() + " is not the planned array");
+    return {};
 }
 
 nlohmann::json exclude_patch_body(const v1::ExcludeFromCaPolicyPlan& plan) {

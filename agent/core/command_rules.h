@@ -58,6 +58,14 @@ command_decision check_per_user_mfa_preconditions(const v1::DisablePerUserMfaPla
 command_decision check_remove_role_preconditions(const v1::RemovePrivilegedRolePlan& plan,
                                                  const observed_role_assignment& assignment, const observed_user& user);
 
+/// Removing an expired exception's exclusion: the policy still exists, is unmodified since planning,
+/// and its exclusion list is still exclude_before.
+command_decision check_remove_exclusion_preconditions(const v1::RemoveCaPolicyExclusionPlan& plan,
+                                                      const observed_policy& policy);
+/// The read-back shows the list as exclude_after.
+command_decision verify_exclusion_removed(const v1::RemoveCaPolicyExclusionPlan& plan, const observed_policy& after);
+/// One of a policy's conditions.users lists ("excludeUsers", "excludeGroups", "excludeRoles"); empty when absent.
+std::vector<std::string> exclusion_list_of(const nlohmann::json& policy, const std::string& list);
 /// The body the agent PATCHes for an exclusion: {"conditions":{"users":{"excludeUsers":[...after]}}}.
 nlohmann::json exclude_patch_body(const v1::ExcludeFromCaPolicyPlan& plan);
 

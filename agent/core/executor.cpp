@@ -92,6 +92,35 @@ v1::CommandResult exclude(graph::graph_client& gc, const v1::AgentCommand& cmd, 
     return r;
 }
 
+v1::CommandResult remove_exclusion(graph::graph_client& gc, const v1::AgentCommand& cmd, const clock& clk) {
+    const auto& p = cmd.plan().remove_ca_policy_exclusion();
+    auto pol = gc.get_ca_policy(p.policy_id());
+    if (!pol) return make_result(cmd, v1::COMMAND_OUTCOME_FAILED, "reading policy " + p.policy_id() + ": " + pol.err().message, clk);
+    observed_policy observed{pol->has_value(), pol->has_value() ? **pol : nlohmann::json()};
+    if (auto d = check_remove_exclusion_preconditions(p, observed); !d.ok())
+        return make_result(cmd, outcome_of(d.verdict), d.detail + "; nothing was written", clk);
+    if (auto w = gc.patch_ca_policy(p.policy_id(), body_of(cmd, plans::remove_exclusion_body(p))); !w)
+        return make_result(cmd, w.err().code == "graph.not_found" ? v1::COMMAND_OUTCOME_STALE : v1::COMMAND_OUTCOME_FAILED,
+                           "removing " + p.object_id() + " from " + p.exclusion_list() + " of policy " + p.policy_id() +
+                               ": " + w.err().message,
+                           clk);
+    auto back = gc.get_ca_policy(p.policy_id());
+    if (!back)
+        return make_result(cmd, v1::COMMAND_OUTCOME_FAILED,
+                           "PATCH of policy " + p.policy_id() + " answered, but the read-back failed: " + back.err().message, clk);
+    const observed_policy after{back->has_value(), back->has_value() ? **back : nlohmann::json()};
+    if (auto v = verify_exclusion_removed(p, after); !v.ok()) return make_result(cmd, v1::COMMAND_OUTCOME_FAILED, v.detail, clk);
+    auto r = make_result(cmd, v1::COMMAND_OUTCOME_SUCCEEDED,
+                         "removed " + p.object_id() + " from " + p.exclusion_list() + " of policy '" + p.policy_name() +
+                             "' (" + p.policy_id() + "), exception " + p.exception_id() + " expired; read-back as planned",
+                         clk);
+    r.set_verified_state(nlohmann::json{{"policyId", p.policy_id()},
+                                        {p.exclusion_list(), exclusion_list_of(after.policy, p.exclusion_list())},
+                                        {"modifiedDateTime", after.policy.value("modifiedDateTime", nlohmann::json())}}
+                             .dump());
+    return r;
+}
+
 v1::CommandResult disable_mfa(graph::graph_client& gc, const v1::AgentCommand& cmd, const clock& clk) {
     const auto& p = cmd.plan().disable_per_user_mfa();
     auto user = read_user(gc, p.user_id());
@@ -173,6 +202,7 @@ v1::CommandResult execute_command(graph::graph_client& gc, const v1::AgentComman
             case v1::REMEDIATION_KIND_EXCLUDE_FROM_CA_POLICY: return exclude(gc, cmd, clk);
             case v1::REMEDIATION_KIND_DISABLE_PER_USER_MFA: return disable_mfa(gc, cmd, clk);
             case v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE: return remove_role(gc, cmd, clk);
+            case v1::REMEDIATION_KIND_REMOVE_CA_POLICY_EXCLUSION: return remove_exclusion(gc, cmd, clk);
             default: return make_result(cmd, v1::COMMAND_OUTCOME_REFUSED, "nothing to execute for this kind", clk);
         }
     } catch (const std::exception& e) {

@@ -159,4 +159,72 @@ TEST(CommandRules, VerifyExcludeNeedsThePlannedArray) {
     EXPECT_EQ(agent::verify_exclude(plan, live_policy()).verdict, command_verdict::failed);
 }
 
+
+// An expired exception's exclusion removed (REMOVE_CA_POLICY_EXCLUSION): the typed plan proceeds only
+// when its after-array is its before-array minus the object and its body is the rendering; the policy
+// must still be as planned (modified time and the list) or the command is STALE; the read-back must
+// show the planned list.
+v1::AgentCommand removal_command() {
+    auto c = exclude_command();
+    auto* plan = c.mutable_plan();
+    plan->Clear();
+    plan->set_kind(v1::REMEDIATION_KIND_REMOVE_CA_POLICY_EXCLUSION);
+    auto* p = plan->mutable_remove_ca_policy_exclusion();
+    p->set_policy_id("pol-1");
+    p->set_policy_name("Require MFA");
+    p->set_exclusion_list("excludeGroups");
+    p->set_object_id("grp-vendor");
+    p->set_expected_modified_date_time("2026-01-01T10:00:00Z");
+    p->add_exclude_before("grp-breakglass");
+    p->add_exclude_before("grp-vendor");
+    p->add_exclude_after("grp-breakglass");
+    p->set_exception_id("ex-1");
+    plan->set_http_method("PATCH");
+    plan->set_http_body(R"({"conditions":{"users":{"excludeGroups":["grp-breakglass"]}}})");
+    return c;
+}
+
+agent::observed_policy policy_with_groups(const std::vector<std::string>& groups,
+                                          const std::string& modified = "2026-01-01T10:00:00Z") {
+    return {true, json{{"id", "pol-1"}, {"modifiedDateTime", modified}, {"conditions", {{"users", {{"excludeGroups", groups}}}}}}};
+}
+
+TEST(CommandRules, RemovingAnExpiredExclusionChecksThePlanThePolicyAndTheReadBack) {
+    auto d = agent::validate_command(removal_command(), "contoso", "contoso", now);
+    EXPECT_TRUE(d.ok()) << d.detail;
+    const auto cmd = removal_command();
+    const auto& plan = cmd.plan().remove_ca_policy_exclusion();
+
+    auto keeps_it = removal_command();
+    keeps_it.mutable_plan()->mutable_remove_ca_policy_exclusion()->add_exclude_after("grp-vendor");
+    EXPECT_EQ(agent::validate_command(keeps_it, "contoso", "contoso", now).verdict, command_verdict::refused);
+    auto drops_more = removal_command();
+    drops_more.mutable_plan()->mutable_remove_ca_policy_exclusion()->clear_exclude_after();
+    EXPECT_EQ(agent::validate_command(drops_more, "contoso", "contoso", now).verdict, command_verdict::refused);
+    auto other_body = removal_command();
+    other_body.mutable_plan()->set_http_body(R"({"conditions":{"users":{"excludeGroups":[]}}})");
+    EXPECT_EQ(agent::validate_command(other_body, "contoso", "contoso", now).verdict, command_verdict::refused);
+    auto other_list = removal_command();
+    other_list.mutable_plan()->mutable_remove_ca_policy_exclusion()->set_exclusion_list("includeGroups");
+    EXPECT_EQ(agent::validate_command(other_list, "contoso", "contoso", now).verdict, command_verdict::refused);
+    auto guidance = removal_command();
+    guidance.mutable_plan()->mutable_guidance()->set_instructions("remove it by hand");
+    EXPECT_EQ(agent::validate_command(guidance, "contoso", "contoso", now).verdict, command_verdict::refused)
+        << "without the typed plan it is guidance only";
+
+    EXPECT_TRUE(agent::check_remove_exclusion_preconditions(plan, policy_with_groups({"GRP-VENDOR", "grp-breakglass"})).ok());
+    EXPECT_EQ(agent::check_remove_exclusion_preconditions(plan, policy_with_groups({"grp-vendor", "grp-breakglass"},
+                                                                                   "2026-03-01T00:00:00Z"))
+                  .verdict,
+              command_verdict::stale);
+    const auto changed = agent::check_remove_exclusion_preconditions(plan, policy_with_groups({"grp-vendor"}));
+    EXPECT_EQ(changed.verdict, command_verdict::stale);
+    EXPECT_NE(changed.detail.find("excludeGroups"), std::string::npos) << changed.detail;
+    EXPECT_EQ(agent::check_remove_exclusion_preconditions(plan, {false, json()}).verdict, command_verdict::stale);
+
+    EXPECT_TRUE(agent::verify_exclusion_removed(plan, policy_with_groups({"grp-breakglass"})).ok());
+    EXPECT_EQ(agent::verify_exclusion_removed(plan, policy_with_groups({"grp-breakglass", "grp-vendor"})).verdict,
+              command_verdict::failed);
+}
+
 }  // namespace

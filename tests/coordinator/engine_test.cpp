@@ -926,12 +926,13 @@ TEST_F(EngineTest, AnExceptionNearingExpiryAsksForReviewAndAnExpiredOneIsPropose
     pending = db_->list_tasks(v1::TASK_STATE_PENDING_APPROVAL, "contoso");
     ASSERT_EQ(pending->size(), 1u);
     EXPECT_EQ(pending->front().view.kind(), v1::REMEDIATION_KIND_REMOVE_CA_POLICY_EXCLUSION);
-    EXPECT_FALSE(pending->front().view.automatic()) << "nothing is removed without a person";
+    EXPECT_TRUE(pending->front().view.plan().has_remove_ca_policy_exclusion()) << "the exact PATCH, for approval";
+    EXPECT_EQ(pending->front().view.approvals_required(), 1u) << "not the account's exclusion: medium risk";
     const auto queued = db_->next_mqtt(100000);
     ASSERT_TRUE(queued);
     for (const auto& m : *queued) EXPECT_EQ(m.topic.find("/commands"), std::string::npos) << "nothing dispatched: " << m.topic;
 
-    // The exclusion goes (a person removed it): the expired exception is spent, the alert resolves.
+    // The exclusion goes (removed by hand here): the expired exception is spent, the alert resolves.
     clk_.advance(5min);
     send_report(with_exclusions(report(2, now()), "2026-03-01T00:00:00Z", {}));
     EXPECT_FALSE(has(active_causes(), "EXCEPTION_EXPIRED:" + id));

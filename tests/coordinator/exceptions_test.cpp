@@ -143,9 +143,27 @@ TEST(Exceptions, ExpiryWarnsWithinTheWindowThenProposesRemovalNeverRemoving) {
     ASSERT_TRUE(has_cause(d, "EXCEPTION_EXPIRED:ex-1"));
     EXPECT_FALSE(has_cause(d, "EXCEPTION_EXPIRING:ex-1"));
     ASSERT_EQ(d.tasks.size(), 1u);
-    EXPECT_EQ(d.tasks[0].kind, v1::REMEDIATION_KIND_REMOVE_CA_POLICY_EXCLUSION);
-    EXPECT_FALSE(d.tasks[0].automatic) << "an expired exclusion is only proposed for removal";
-    EXPECT_EQ(d.tasks[0].target, "ex-1");
+    const auto& removal = d.tasks[0];
+    EXPECT_EQ(removal.kind, v1::REMEDIATION_KIND_REMOVE_CA_POLICY_EXCLUSION);
+    EXPECT_EQ(removal.target, "ex-1");
+    // A proposal with the exact PATCH and its precondition; high risk: it is the account's own exclusion.
+    EXPECT_TRUE(removal.automatic);
+    EXPECT_EQ(removal.risk, v1::RISK_HIGH);
+    EXPECT_EQ(removal.approvals_required, 2u);
+    ASSERT_TRUE(removal.plan.has_remove_ca_policy_exclusion());
+    const auto& x = removal.plan.remove_ca_policy_exclusion();
+    EXPECT_EQ(x.exclusion_list(), "excludeUsers");
+    EXPECT_EQ(x.object_id(), user_id);
+    ASSERT_EQ(x.exclude_before_size(), 1);
+    EXPECT_EQ(x.exclude_after_size(), 0);
+    EXPECT_EQ(removal.plan.http_method(), "PATCH");
+    EXPECT_EQ(removal.plan.http_body(), R"({"conditions":{"users":{"excludeUsers":[]}}})");
+    // Without the policy's facts (an old agent), the removal is guidance for a person.
+    auto bare = report(6, t0);
+    const auto without = reconcile("contoso", {ex}, &bare, t0 + 30 * day, s);
+    ASSERT_EQ(without.tasks.size(), 1u);
+    EXPECT_FALSE(without.tasks[0].automatic);
+    EXPECT_TRUE(without.tasks[0].plan.has_guidance());
     // Once the exclusion is gone, an expired exception says nothing (no restore either).
     auto gone = report(7, t0);
     add_policy_exclusions(gone, policy, "Require MFA", "", {});

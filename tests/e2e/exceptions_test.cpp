@@ -6,7 +6,8 @@
 // edits CA000 by hand and drops the account -> EXCEPTION_REMOVED and a restore task under the same
 // approval rules -> approved, restored, the alert resolves -> someone excludes a whole group by hand
 // -> UNREGISTERED_EXCLUSION -> registered (import) with a near expiry -> EXCEPTION_EXPIRING and a
-// review task -> expired -> EXCEPTION_EXPIRED and a removal task that removes nothing by itself.
+// review task -> expired -> EXCEPTION_EXPIRED and a removal task that removes nothing by itself ->
+// approved, the agent removes exactly that group (the policy as planned), the alert resolves.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -120,9 +121,25 @@ TEST(E2EExceptions, ApproveRegistersThenHandEditsAlertAndExpiryProposesRemoval) 
     ASSERT_TRUE(eventually([&] { return (removal = newer_task(s, "REMOVE_CA_POLICY_EXCLUSION", "", "")).has_value(); }))
         << s.logs();
     EXPECT_EQ(short_enum(removal->value("state", "")), "PENDING_APPROVAL");
-    EXPECT_FALSE(removal->value("automatic", false)) << "guidance: a person removes it after approval";
-    const auto still = s.sim_get(policy_path())["conditions"]["users"]["excludeGroups"];
-    EXPECT_NE(std::find(still.begin(), still.end(), json(hand_group)), still.end()) << "nothing removed without approval";
+    EXPECT_TRUE(removal->value("automatic", false));
+    EXPECT_EQ(removal->value("approvals_required", 0), 1) << "the group does not hold the connection account";
+    const auto& rplan = (*removal)["plan"];
+    EXPECT_EQ(rplan.value("http_method", ""), "PATCH");
+    EXPECT_EQ(rplan["remove_ca_policy_exclusion"].value("object_id", ""), hand_group);
+    auto in_policy = [&] {
+        const auto g = s.sim_get(policy_path())["conditions"]["users"]["excludeGroups"];
+        return std::find(g.begin(), g.end(), json(hand_group)) != g.end();
+    };
+    EXPECT_TRUE(in_policy()) << "nothing removed without approval";
+    const std::string removal_id = removal->at("task_id");
+    EXPECT_EQ(s.ctl("olga", {"approve", removal_id}, &out), 1) << "an operator may not approve\n" << out;
+    ASSERT_EQ(s.ctl("alice", {"approve", removal_id}, &out), 0) << out;
+    ASSERT_TRUE(eventually([&] { return !in_policy(); })) << "the agent did not remove the expired exclusion" << s.logs();
+    EXPECT_EQ(s.sim_get(policy_path())["conditions"]["users"]["excludeUsers"], json::array({fabrikam_account}))
+        << "only that entry went";
+    ASSERT_TRUE(eventually([&] { return alerts.has("fabrikam", "EXCEPTION_EXPIRED:", v1::ALERT_STATE_RESOLVED); }))
+        << s.logs();
+    EXPECT_TRUE(eventually([&] { return state_of(s, removal_id) == "VERIFIED"; })) << state_of(s, removal_id) << s.logs();
 
     // Every registry change is in the intact audit chain.
     EXPECT_GE(s.sql_int("SELECT count(*) FROM audit WHERE action IN ('exception.created', 'exception.imported', "
