@@ -411,7 +411,7 @@ std::optional<record> from_succeeded_task(const coord::task& t, std::int64_t now
     return r;
 }
 
-std::vector<std::string> validate(const record& r, std::int64_t now) {
+std::vector<std::string> validate(const record& r, std::int64_t now, bool allow_expired) {
     std::vector<std::string> out;
     auto bad = [&](const char* field, const std::string& why) {
         std::string s = "field '";
@@ -428,7 +428,7 @@ std::vector<std::string> validate(const record& r, std::int64_t now) {
     if (r.owner.empty()) bad("owner", "missing (who answers for the exception)");
     if (r.reason.empty()) bad("reason", "missing");
     if (r.expires_ms <= 0) bad("expiresAt", "missing (every exception expires)");
-    else if (r.expires_ms <= now) bad("expiresAt", date_of(r.expires_ms) + " is in the past");
+    else if (r.expires_ms <= now && !allow_expired) bad("expiresAt", date_of(r.expires_ms) + " is in the past");
     for (const auto* f : {&r.tenant, &r.policy_id, &r.object_id, &r.owner, &r.reason, &r.ticket})
         if (f->size() > 1024) {
             bad("(text)", "longer than 1024 characters");
@@ -510,7 +510,7 @@ result<std::vector<record>> from_json(std::string_view text, const std::string& 
             if (auto x = parse_expiry(expires)) r.expires_ms = *x;
             else note("field 'expiresAt': '" + expires + "' is not a date (YYYY-MM-DD or RFC 3339)");
         }
-        for (const auto& p : validate(r, now))
+        for (const auto& p : validate(r, now, /*allow_expired=*/true))
             if (!(expires.empty() == false && r.expires_ms == 0 && p.rfind("field 'expiresAt'", 0) == 0)) note(p);
         if (!keys.insert(key_of(r)).second) note("duplicates an earlier entry (same tenant, kind, policy and object)");
         if (r.id.empty()) r.id = new_uuid();

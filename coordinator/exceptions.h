@@ -93,15 +93,16 @@ void merge_into(coord::plan_build& build, const decisions& d, const std::vector<
 std::optional<record> from_succeeded_task(const coord::task& t, std::int64_t now_ms, std::int64_t validity_ms);
 
 /// Field problems of a record as "field 'x': reason" (empty = valid). `now_ms` refuses an expiry in
-/// the past.
-std::vector<std::string> validate(const record& r, std::int64_t now_ms);
+/// the past unless `allow_expired` (an import restores history: an expired entry then proposes its
+/// removal like any expired exception).
+std::vector<std::string> validate(const record& r, std::int64_t now_ms, bool allow_expired = false);
 
 /// Export format: {"exceptions":[{"id","tenant","kind","policyId","objectId","objectName","owner",
 /// "reason","ticket","source","createdAt","expiresAt"}]} (times RFC 3339).
 std::string to_json(const std::vector<record>& records);
 /// Parses and validates a whole export; any bad entry refuses the whole file, every problem listed
 /// as "<label>: entry N: field 'x': reason". Missing ids get new ones; source becomes "import"
-/// when absent.
+/// when absent. Expired entries are accepted (see validate).
 result<std::vector<record>> from_json(std::string_view text, const std::string& label, std::int64_t now_ms);
 
 /// The wire form (AdminRequest / AdminResponse) and back; from_proto leaves id, source and

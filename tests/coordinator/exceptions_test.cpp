@@ -236,7 +236,7 @@ TEST(Exceptions, ExportImportRoundTripsAndABadEntryRefusesTheWholeFileNamingIt) 
     const std::string bad = R"({"exceptions":[
       {"tenant":"contoso","kind":"user","policyId":"p","objectId":"u","owner":"alice","reason":"r","expiresAt":"2026-12-31"},
       {"tenant":"contoso","kind":"usr","policyId":"p","objectId":"u2","owner":"alice","reason":"r","expiresAt":"2026-12-31"},
-      {"tenant":"contoso","kind":"group","policyId":"p","objectId":"g","reason":"r","expiresAt":"2025-01-01"}]})";
+      {"tenant":"contoso","kind":"group","policyId":"p","objectId":"g","reason":"r","expiresAt":"someday"}]})";
     auto refused = from_json(bad, "bad.json", t0);
     ASSERT_FALSE(refused);
     const auto& m = refused.err().message;
@@ -245,6 +245,13 @@ TEST(Exceptions, ExportImportRoundTripsAndABadEntryRefusesTheWholeFileNamingIt) 
     EXPECT_NE(m.find("bad.json: entry 3: field 'expiresAt'"), std::string::npos) << m;
     EXPECT_EQ(m.find("entry 1:"), std::string::npos) << m;
     EXPECT_NE(m.find("nothing was imported"), std::string::npos);
+    // An expired entry is history, not an error: imported, it proposes its removal like any other.
+    auto expired = from_json(R"({"exceptions":[{"tenant":"contoso","kind":"user","policyId":"p","objectId":"u",
+      "owner":"a","reason":"r","expiresAt":"2025-01-01"}]})", "old.json", t0);
+    ASSERT_TRUE(expired) << expired.err().message;
+    EXPECT_EQ(phase_of(expired->front(), t0, {}), phase::expired);
+    record past = account_exception(t0 - day);
+    EXPECT_FALSE(validate(past, t0).empty()) << "add refuses a past expiry";
 }
 
 TEST(Exceptions, ParseExpiryTakesADayAsItsEnd) {
