@@ -1,5 +1,6 @@
 #include "coordinator/exceptions.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -183,6 +184,7 @@ decisions reconcile(const std::string& tenant, const std::vector<record>& regist
         const std::string policy = to_lower(r.policy_id), object = to_lower(r.object_id);
         if (is_exclusion(r.what)) covered.insert(policy + std::string("|") + kind_word(r.what) + "|" + object);
         const auto ph = phase_of(r, now, s);
+        if (r.what == kind::role_kept && ph != phase::expired) out.kept_roles.push_back(object);
 
         // Does what the exception allows still stand? (unknown -> nullopt)
         std::optional<bool> present;
@@ -371,6 +373,16 @@ void merge_into(coord::plan_build& build, const decisions& d, const std::vector<
     for (const auto& t : tasks)
         if (t.view.state() == v1::TASK_STATE_SUCCEEDED || t.view.state() == v1::TASK_STATE_VERIFIED)
             done.insert(task_key(t.view.kind(), t.view.target()));
+    const std::set<std::string> kept(d.kept_roles.begin(), d.kept_roles.end());
+    build.plans.erase(std::remove_if(build.plans.begin(), build.plans.end(),
+                                     [&](const coord::planned_remediation& p) {
+                                         return p.kind == v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE &&
+                                                p.plan.has_remove_privileged_role() &&
+                                                kept.count(to_lower(p.plan.remove_privileged_role().role_template_id()));
+                                     }),
+                      build.plans.end());
+    planned.clear();
+    for (const auto& p : build.plans) planned.insert(task_key(p.kind, p.target));
     for (const auto& p : d.tasks) {
         const auto k = task_key(p.kind, p.target);
         if (planned.count(k)) continue;

@@ -73,6 +73,9 @@ phase phase_of(const record& r, std::int64_t now_ms, const settings& s);
 struct decisions {
     std::vector<coord::alert_cause> alerts;
     std::vector<coord::planned_remediation> tasks;  ///< restore / review / removal proposals
+    /// Role template ids (lower case) a valid role-kept exception lets the account keep: the
+    /// report's REMOVE_PRIVILEGED_ROLE plans for them are dropped (merge_into).
+    std::vector<std::string> kept_roles;
 };
 
 /// Everything the registry concludes for one tenant. `report` may be null (never reported): only
@@ -84,7 +87,9 @@ decisions reconcile(const std::string& tenant, const std::vector<record>& regist
 /// supersedes and verifies both (a proposal missing from the build would be superseded). A proposal
 /// whose (kind, target) the report already plans is dropped (the report's plan does the same); a
 /// guidance proposal whose (kind, target) already has a SUCCEEDED or VERIFIED task is dropped (a
-/// person said it is done: the alert stays standing if it is not).
+/// person said it is done: the alert stays standing if it is not). A REMOVE_PRIVILEGED_ROLE plan for a
+/// role in `kept_roles` is dropped: the exception says the account keeps it (an open task for it is
+/// then superseded by reconcile_tasks).
 void merge_into(coord::plan_build& build, const decisions& d, const std::vector<coord::task>& tasks);
 
 /// The exception an approved remediation created when it succeeded: EXCLUDE_FROM_CA_POLICY (kind

@@ -959,5 +959,42 @@ TEST_F(EngineTest, AnImportWithOneBadEntryImportsNothing) {
     EXPECT_EQ(db_->exceptions_of("")->front().source, "import");
 }
 
+
+TEST_F(EngineTest, ARoleKeptExceptionSupersedesTheRoleRemovalTaskAndStopsProposingIt) {
+    constexpr const char* global_admin = "62e90394-69f5-4237-9190-012177145e10";
+    auto with_role = [&](std::uint64_t cycle) {
+        auto r = report(cycle, now());
+        auto* role = r.add_checks();
+        role->set_id("CG-SECDEF-ADMIN");
+        role->set_status(v1::CHECK_STATUS_FAIL);
+        auto* e = role->add_evidence();
+        e->set_kind("role_assignment");
+        e->set_id("assign-1");
+        e->set_name("Global Administrator");
+        e->set_detail(global_admin);
+        auto* rs = role->add_remediations();
+        rs->set_kind(v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE);
+        rs->set_target_id("assign-1");
+        auto* p = rs->mutable_plan();
+        p->set_kind(v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE);
+        p->mutable_remove_privileged_role()->set_role_assignment_id("assign-1");
+        p->mutable_remove_privileged_role()->set_role_template_id(global_admin);
+        p->mutable_remove_privileged_role()->set_role_name("Global Administrator");
+        p->mutable_remove_privileged_role()->set_user_id(user_id);
+        p->mutable_remove_privileged_role()->set_user_principal_name(upn);
+        finish_overall(r);
+        return r;
+    };
+    send_report(with_role(1));
+    const auto id = only_task().view.task_id();
+    ASSERT_EQ(only_task().view.kind(), v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE);
+    auto req = add_exception_request("", global_admin, v1::EXCEPTION_KIND_ROLE_KEPT, now() + 90LL * 24 * 3600 * 1000);
+    ASSERT_TRUE(admin("alice", req).ok());
+    EXPECT_EQ(task_by_id(id).view.state(), v1::TASK_STATE_SUPERSEDED) << "the account keeps the role on purpose";
+    clk_.advance(5min);
+    send_report(with_role(2));
+    EXPECT_EQ(db_->list_tasks(v1::TASK_STATE_PENDING_APPROVAL, "contoso")->size(), 0u) << "not proposed again";
+}
+
 }  // namespace
 }  // namespace connguard::coord

@@ -192,6 +192,26 @@ TEST(Exceptions, MergeKeepsTheReportsOwnPlanAndDoesNotReaskADoneReview) {
     EXPECT_EQ(build2.plans.size(), 1u);
 }
 
+TEST(Exceptions, ARoleKeptExceptionDropsTheReportsRoleRemovalUntilItExpires) {
+    coord::plan_build build;
+    coord::planned_remediation role;
+    role.kind = v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE;
+    role.target = "assignment-1";
+    role.plan.mutable_remove_privileged_role()->set_role_template_id("62E90394-69F5-4237-9190-012177145E10");
+    build.plans.push_back(role);
+    record kept = account_exception(t0 + 30 * day);
+    kept.what = kind::role_kept;
+    kept.policy_id.clear();
+    kept.object_id = "62e90394-69f5-4237-9190-012177145e10";
+    auto b = build;
+    merge_into(b, reconcile("contoso", {kept}, nullptr, t0, {}), {});
+    EXPECT_TRUE(b.plans.empty()) << "the account keeps the role: no removal task";
+    b = build;
+    merge_into(b, reconcile("contoso", {kept}, nullptr, t0 + 31 * day, {}), {});
+    ASSERT_EQ(b.plans.size(), 2u) << "expired: the role removal is planned again, beside the exception's own removal task";
+    EXPECT_EQ(b.plans[0].kind, v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE);
+}
+
 TEST(Exceptions, ASucceededExclusionTaskCreatesAnExceptionOwnedByItsApprover) {
     coord::task t;
     t.view.set_task_id("t-9");
