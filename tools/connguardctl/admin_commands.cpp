@@ -753,7 +753,8 @@ const char* exception_usage =
     "reason, ticket and expiry. A registered exclusion that disappears raises EXCEPTION_REMOVED (and a\n"
     "restore task for a user); an exclusion nobody registered raises UNREGISTERED_EXCLUSION.\n"
     "add with the key (tenant, kind, policy, object) of an existing exception renews it (same id).\n"
-    "--name: the user's UPN (a restore task needs it; exceptions of the connection account have it).\n"
+    "--object: the user / group object id, or the role template id (role, role-kept); --name: the\n"
+    "user's UPN (a restore task needs it; exceptions of the connection account have it).\n"
     "export writes {\"exceptions\":[...]} (stdout without FILE); import takes that file whole: one bad\n"
     "entry refuses all of it (FILE: entry N: field 'x': reason). list/export: any admin role;\n"
     "add/remove/import: approvers. Every change is audited.\n";
