@@ -169,14 +169,27 @@ command_decision validate_command(const v1::AgentCommand& cmd, std::string_view 
     }
 }
 
+namespace {
+
+/// The policy a plan acts on still exists and was not modified since planning.
+command_decision check_policy_as_planned(const std::string& policy_id, const std::string& policy_name,
+                                         const std::string& expected_modified, const observed_policy& policy) {
+    if (!policy.found) return stale("policy " + policy_id + " ('" + policy_name + "') no longer exists");
+    const auto modified = json_string(policy.policy, "modifiedDateTime");
+    if (!same_time(modified, expected_modified))
+        return stale("policy " + policy_id + " ('" + policy_name + "') was modified at '" + or_null(modified) +
+                     "' after planning (plan expected '" + or_null(expected_modified) + "')");
+    return {};
+}
+
+}  // namespace
+
 command_decision check_exclude_preconditions(const v1::ExcludeFromCaPolicyPlan& plan, const observed_policy& policy,
                                              const observed_user& user) {
-    if (!policy.found) return stale("policy " + plan.policy_id() + " ('" + plan.policy_name() + "') no longer exists");
-    const auto modified = json_string(policy.policy, "modifiedDateTime");
-    if (!same_time(modified, plan.expected_modified_date_time()))
-        return stale("policy " + plan.policy_id() + " ('" + plan.policy_name() + "') was modified at '" +
-                     or_null(modified) + "' after planning (plan expected '" +
-                     or_null(plan.expected_modified_date_time()) + "')");
+    if (auto d = check_policy_as_planned(plan.policy_id(), plan.policy_name(), plan.expected_modified_date_time(),
+                                         policy);
+        !d.ok())
+        return d;
     auto now = exclude_users_of(policy.policy);
     if (std::set<std::string>(now.begin(), now.end()) != as_set(plan.exclude_users_before()))
         return stale("policy " + plan.policy_id() + ": excludeUsers differs from the plan's exclude_users_before");
@@ -206,12 +219,10 @@ command_decision check_remove_role_preconditions(const v1::RemovePrivilegedRoleP
 
 command_decision check_remove_exclusion_preconditions(const v1::RemoveCaPolicyExclusionPlan& plan,
                                                       const observed_policy& policy) {
-    if (!policy.found) return stale("policy " + plan.policy_id() + " ('" + plan.policy_name() + "') no longer exists");
-    const auto modified = json_string(policy.policy, "modifiedDateTime");
-    if (!same_time(modified, plan.expected_modified_date_time()))
-        return stale("policy " + plan.policy_id() + " ('" + plan.policy_name() + "') was modified at '" +
-                     or_null(modified) + "' after planning (plan expected '" +
-                     or_null(plan.expected_modified_date_time()) + "')");
+    if (auto d = check_policy_as_planned(plan.policy_id(), plan.policy_name(), plan.expected_modified_date_time(),
+                                         policy);
+        !d.ok())
+        return d;
     if (lower_set(exclusion_list_of(policy.policy, plan.exclusion_list())) != lower_set(plan.exclude_before()))
         return stale("policy " + plan.policy_id() + ": " + plan.exclusion_list() + " differs from the plan's exclude_before");
     return {};

@@ -266,6 +266,12 @@ std::vector<json> stack::tasks(const std::string& tenant) {
     return out;
 }
 
+std::string stack::task_state(const std::string& task_id) {
+    for (const auto& t : tasks())
+        if (t.value("task_id", "") == task_id) return short_enum(t.value("state", ""));
+    return "";
+}
+
 std::optional<json> stack::task(const std::string& tenant, const std::string& kind, const std::string& target) {
     for (const auto& t : tasks(tenant))  // newest first
         if (short_enum(t.value("kind", "")) == kind && (target.empty() || t.value("target", "") == target)) return t;

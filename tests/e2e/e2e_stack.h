@@ -125,6 +125,8 @@ public:
     /// Tasks (TaskView JSON, proto field names) as alice sees them; empty on failure.
     std::vector<nlohmann::json> tasks(const std::string& tenant = "");
     std::optional<nlohmann::json> task(const std::string& tenant, const std::string& kind, const std::string& target = "");
+    /// The state of one task without its enum prefix ("VERIFIED", ...); "" when alice cannot see it.
+    std::string task_state(const std::string& task_id);
     /// Overall status per tenant ("OK", "FAIL", ...; "" for no report yet).
     std::map<std::string, std::string> statuses();
 

@@ -16,22 +16,17 @@
 
 #include "common/clock.h"
 #include "tests/e2e/e2e_stack.h"
+#include "tests/e2e/scenario_ids.h"
 
 namespace connguard::e2e {
 namespace {
 
 using nlohmann::json;
+using ids::fabrikam_domain;
+using ids::fabrikam_account;
+using ids::ca000;
 
-constexpr const char* ca000 = "809741fe-fb1b-4746-9ff0-83a978a4c891";
-constexpr const char* fabrikam_account = "a1b2c3d4-0000-4000-8000-000000000021";
-constexpr const char* fabrikam_domain = "fabrikam-mfa.onmicrosoft.com";
 constexpr const char* hand_group = "e2e0c0de-0000-4000-8000-0000000000aa";
-
-std::string state_of(stack& s, const std::string& task_id) {
-    for (const auto& t : s.tasks())
-        if (t.value("task_id", "") == task_id) return short_enum(t.value("state", ""));
-    return "";
-}
 
 std::string policy_path() { return std::string("/_sim/tenants/") + fabrikam_domain + "/policies/" + ca000; }
 
@@ -60,7 +55,7 @@ TEST(E2EExceptions, ApproveRegistersThenHandEditsAlertAndExpiryProposesRemoval) 
     const std::string fix_id = fix->at("task_id");
     ASSERT_EQ(s.ctl("alice", {"approve", fix_id}, &out), 0) << out;
     ASSERT_EQ(s.ctl("bob", {"approve", fix_id}, &out), 0) << out;  // CA000 includes All users: high risk
-    ASSERT_TRUE(eventually([&] { return state_of(s, fix_id) == "VERIFIED"; })) << state_of(s, fix_id) << s.logs();
+    ASSERT_TRUE(eventually([&] { return s.task_state(fix_id) == "VERIFIED"; })) << s.task_state(fix_id) << s.logs();
     auto listed = s.ctl_json("vera", {"exception", "list", "--tenant", "fabrikam"});
     ASSERT_TRUE(listed.is_object() && listed.value("ok", false)) << listed.dump();
     ASSERT_EQ(listed["exceptions"].size(), 1u) << listed.dump();
@@ -84,7 +79,7 @@ TEST(E2EExceptions, ApproveRegistersThenHandEditsAlertAndExpiryProposesRemoval) 
     EXPECT_EQ(restore->value("approvals_required", 0), 2) << "same approval rules as any task";
     const std::string restore_id = restore->at("task_id");
     ASSERT_EQ(s.ctl("alice", {"approve", restore_id}, &out), 0) << out;
-    EXPECT_EQ(state_of(s, restore_id), "PENDING_APPROVAL") << "one approval is not enough";
+    EXPECT_EQ(s.task_state(restore_id), "PENDING_APPROVAL") << "one approval is not enough";
     ASSERT_EQ(s.ctl("bob", {"approve", restore_id}, &out), 0) << out;
     ASSERT_TRUE(eventually([&] { return alerts.has("fabrikam", removed, v1::ALERT_STATE_RESOLVED); }))
         << "restored, but EXCEPTION_REMOVED did not resolve" << s.logs();
@@ -141,7 +136,7 @@ TEST(E2EExceptions, ApproveRegistersThenHandEditsAlertAndExpiryProposesRemoval) 
         << "only that entry went";
     ASSERT_TRUE(eventually([&] { return alerts.has("fabrikam", "EXCEPTION_EXPIRED:", v1::ALERT_STATE_RESOLVED); }))
         << s.logs();
-    EXPECT_TRUE(eventually([&] { return state_of(s, removal_id) == "VERIFIED"; })) << state_of(s, removal_id) << s.logs();
+    EXPECT_TRUE(eventually([&] { return s.task_state(removal_id) == "VERIFIED"; })) << s.task_state(removal_id) << s.logs();
 
     // Every registry change is in the intact audit chain.
     EXPECT_GE(s.sql_int("SELECT count(*) FROM audit WHERE action IN ('exception.created', 'exception.imported', "

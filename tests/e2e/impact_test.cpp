@@ -22,28 +22,29 @@
 #include <tuple>
 
 #include "tests/e2e/e2e_stack.h"
+#include "tests/e2e/scenario_ids.h"
 
 namespace connguard::e2e {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using ids::contoso_account;
+using ids::fabrikam_account;
+using ids::northwind_account;
+using ids::tailspin_domain;
+using ids::tailspin_account;
 
 const fs::path corpus = fs::path(CONNGUARD_SHARED_DIR) / "reference" / "ca-policies";
 const fs::path baseline = corpus / "j0eyv__ConditionalAccessBaseline" / "Config" / "ConditionalAccess";
 
 constexpr const char* exo = "00000002-0000-0ff1-ce00-000000000000";
 constexpr const char* graph = "00000003-0000-0000-c000-000000000000";
-constexpr const char* contoso_account = "a1b2c3d4-0000-4000-8000-000000000011";
-constexpr const char* fabrikam_account = "a1b2c3d4-0000-4000-8000-000000000021";
-constexpr const char* northwind_account = "a1b2c3d4-0000-4000-8000-000000000031";
-constexpr const char* tailspin_account = "a1b2c3d4-0000-4000-8000-000000000041";
 // CA-Exclude-ServiceAccounts: contoso's account is in it through "MSP service accounts"; contoso's
 // enabled CA000 names it in excludeGroups, so it is the exclusion to reuse there.
 constexpr const char* service_accounts_exclusion = "7452a2db-063a-4048-84b0-ff691fa2900e";
 // CA001's excludeLocations: the baseline's country whitelist, which none of these tenants defines.
 constexpr const char* whitelist_location = "185c993e-10a9-44fa-98d1-230c8f72f497";
-constexpr const char* tailspin_domain = "tailspin-managed.onmicrosoft.com";
 constexpr const char* tailspin_app = "3f2a7c10-5b8e-4d21-9a6f-0c1d2e3f4004";
 
 /// What one tenant's answer must be. Sign-ins: every one of the account's two (Exchange Online,

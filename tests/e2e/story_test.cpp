@@ -15,26 +15,21 @@
 #include <set>
 
 #include "tests/e2e/e2e_stack.h"
+#include "tests/e2e/scenario_ids.h"
 
 namespace connguard::e2e {
 namespace {
 
 using nlohmann::json;
+using ids::contoso_domain;
+using ids::contoso_account;
+using ids::fabrikam_domain;
+using ids::fabrikam_account;
+using ids::ca000;
+using ids::northwind_domain;
+using ids::northwind_upn;
+using ids::global_admin;
 
-constexpr const char* ca000 = "809741fe-fb1b-4746-9ff0-83a978a4c891";
-constexpr const char* fabrikam_account = "a1b2c3d4-0000-4000-8000-000000000021";
-constexpr const char* fabrikam_domain = "fabrikam-mfa.onmicrosoft.com";
-constexpr const char* northwind_domain = "northwind-secdefaults.onmicrosoft.com";
-constexpr const char* northwind_upn = "svc-connguard@northwind-secdefaults.onmicrosoft.com";
-constexpr const char* global_admin = "62e90394-69f5-4237-9190-012177145e10";
-constexpr const char* contoso_domain = "contoso-healthy.onmicrosoft.com";
-constexpr const char* contoso_account = "a1b2c3d4-0000-4000-8000-000000000011";
-
-std::string state_of(stack& s, const std::string& task_id) {
-    for (const auto& t : s.tasks())
-        if (t.value("task_id", "") == task_id) return short_enum(t.value("state", ""));
-    return "";
-}
 
 /// Approves through the real connguardctl; returns its exit code and the output.
 int approve(stack& s, const std::string& admin, const std::string& task_id, std::string* out = nullptr) {
@@ -129,9 +124,9 @@ TEST(E2EStory, FindAlertApproveFixVerifyThenALiveChangeAlerts) {
     std::string out;
     EXPECT_EQ(approve(s, "vera", nw_id, &out), 1) << "a viewer must not approve: " << out;
     EXPECT_EQ(approve(s, "alice", nw_id, &out), 0) << out;
-    EXPECT_EQ(state_of(s, nw_id), "PENDING_APPROVAL") << "high risk: one approval is not enough";
+    EXPECT_EQ(s.task_state(nw_id), "PENDING_APPROVAL") << "high risk: one approval is not enough";
     EXPECT_EQ(approve(s, "alice", nw_id, &out), 1) << "the same approver twice must not count: " << out;
-    EXPECT_EQ(state_of(s, nw_id), "PENDING_APPROVAL");
+    EXPECT_EQ(s.task_state(nw_id), "PENDING_APPROVAL");
     EXPECT_EQ(approve(s, "bob", nw_id, &out), 0) << out;
     std::string fab_id;
     if (fab_planned) {
@@ -144,7 +139,7 @@ TEST(E2EStory, FindAlertApproveFixVerifyThenALiveChangeAlerts) {
     ASSERT_TRUE(eventually([&] {
         const auto r = s.sim_get(std::string("/_sim/tenants/") + northwind_domain + "/users/" + northwind_upn + "/roles");
         return r.contains("value") && r["value"].empty();
-    })) << "the Global Administrator assignment was not removed; task " << state_of(s, nw_id) << s.logs();
+    })) << "the Global Administrator assignment was not removed; task " << s.task_state(nw_id) << s.logs();
     if (fab_planned) {
         EXPECT_TRUE(eventually([&] {
             const auto p = s.sim_get(std::string("/_sim/tenants/") + fabrikam_domain + "/policies/" + ca000);
@@ -153,7 +148,7 @@ TEST(E2EStory, FindAlertApproveFixVerifyThenALiveChangeAlerts) {
     }
 
     // --- revalidation: VERIFIED, the tenants stop failing, the guidance tasks are superseded ---
-    ASSERT_TRUE(eventually([&] { return state_of(s, nw_id) == "VERIFIED"; })) << state_of(s, nw_id) << s.logs();
+    ASSERT_TRUE(eventually([&] { return s.task_state(nw_id) == "VERIFIED"; })) << s.task_state(nw_id) << s.logs();
     // Removing the role is not enough any more: Security Defaults demand MFA registration without a
     // grace period (graph.md §11.3), which a non-interactive account cannot do, so northwind stays
     // FAIL and the app-only guidance task stands (it is never superseded by a report that still fails).
@@ -163,7 +158,7 @@ TEST(E2EStory, FindAlertApproveFixVerifyThenALiveChangeAlerts) {
     EXPECT_FALSE(alerts.has("northwind", "status:FAIL", v1::ALERT_STATE_RESOLVED));
     EXPECT_TRUE(alerts.has("northwind", "task:" + nw_id + ":succeeded"));
     if (fab_planned) {
-        EXPECT_TRUE(eventually([&] { return state_of(s, fab_id) == "VERIFIED"; })) << state_of(s, fab_id) << s.logs();
+        EXPECT_TRUE(eventually([&] { return s.task_state(fab_id) == "VERIFIED"; })) << s.task_state(fab_id) << s.logs();
         EXPECT_TRUE(eventually([&] { return s.statuses()["fabrikam"] == "OK"; }));
         EXPECT_TRUE(eventually([&] { return alerts.has("fabrikam", "status:FAIL", v1::ALERT_STATE_RESOLVED); }));
     }
@@ -198,8 +193,8 @@ TEST(E2EStory, FindAlertApproveFixVerifyThenALiveChangeAlerts) {
         const auto p = s.sim_get(std::string("/_sim/tenants/") + contoso_domain + "/policies/" + new_policy);
         const auto& excluded = p["conditions"]["users"]["excludeUsers"];
         return excluded.is_array() && std::find(excluded.begin(), excluded.end(), json(contoso_account)) != excluded.end();
-    })) << "the account was not excluded from the new policy; task " << state_of(s, live_id) << s.logs();
-    EXPECT_TRUE(eventually([&] { return state_of(s, live_id) == "VERIFIED"; })) << state_of(s, live_id) << s.logs();
+    })) << "the account was not excluded from the new policy; task " << s.task_state(live_id) << s.logs();
+    EXPECT_TRUE(eventually([&] { return s.task_state(live_id) == "VERIFIED"; })) << s.task_state(live_id) << s.logs();
     EXPECT_TRUE(eventually([&] { return s.statuses()["contoso"] == "OK"; }));
 }
 
