@@ -106,6 +106,11 @@ request_target target_of(const v1::AdminRequest& req) {
                                                               ? std::string("(unnamed file)")
                                                               : req.import_exceptions().source());
             break;
+        case v1::AdminRequest::kAdoptExceptions:
+            t.tenant = req.adopt_exceptions().tenant();
+            t.text = req.adopt_exceptions().all() ? "adopt the unregistered exclusions of every tenant"
+                                                   : "adopt the unregistered exclusions";
+            break;
         default: t.text = "request without an operation"; break;
     }
     if (!t.tenant.empty()) t.text += " of tenant " + printable(t.tenant);
@@ -176,6 +181,14 @@ result<ingest_outcome> engine::on_report(const v1::Envelope& env, std::int64_t n
     p.received_ms = now;
     p.collected_ms = r.has_collected_at() ? ts(r.collected_at()) : (env.has_time() ? ts(env.time()) : now);
     CG_TRY(db_.put_posture(p));
+    // The first report with complete exclusion facts records what was already excluded when
+    // ConnGuard started watching (the onboarding set): a review item, not an incident.
+    if (auto keys = exceptions::onboarding_keys(tenant, r)) {
+        auto recorded = db_.record_onboarding(tenant, *keys, now, env.id());
+        if (!recorded) return recorded.err();
+        if (*recorded)
+            spdlog::info("tenant {}: onboarding set recorded ({} exclusions already present)", tenant, keys->size());
+    }
 
     auto build = plans_from_report(r);
     for (const auto& pr : build.problems) spdlog::warn("tenant {}: {}", tenant, pr.message);
@@ -264,9 +277,11 @@ result<exceptions::decisions> engine::registry_decisions(const std::string& tena
                                                          std::int64_t now) {
     auto registered = db_.exceptions_of(tenant);
     if (!registered) return registered.err();
+    auto onboarded = db_.onboarding_of(tenant);
+    if (!onboarded) return onboarded.err();
     exceptions::settings es;
     es.warning_ms = s_.exception_warning_ms;
-    return exceptions::reconcile(tenant, *registered, report, now, es);
+    return exceptions::reconcile(tenant, *registered, report, now, es, *onboarded);
 }
 
 status engine::reconcile_tenant(const std::string& tenant, std::int64_t now) {
@@ -834,6 +849,85 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
             auto rows = db_.exceptions_of(req.list_exceptions().tenant());
             if (!rows) return rows.err();
             for (const auto& r : *rows) *resp.add_exceptions() = exceptions::to_proto(r);
+            resp.set_ok(true);
+            return respond(admin, resp, corr);
+        }
+        case v1::AdminRequest::kAdoptExceptions: {
+            // Takes over what a tenant already excludes (the onboarding set, and anything since):
+            // changes the registry, so approvers only, like add / import.
+            if (who != role::approver)
+                return refuse("forbidden", "changing the exception registry needs the approver role ('" + admin + "' is " +
+                                               std::string(to_string(who)) + ")",
+                              "", "", "exception");
+            const auto& q = req.adopt_exceptions();
+            if (q.all() == !q.tenant().empty())
+                return refuse("bad_request", "adopt: name exactly one of a tenant or all tenants", "", "", "exception");
+            std::vector<std::string> tenants;
+            if (q.all()) {
+                auto summaries = db_.tenant_summaries();
+                if (!summaries) return summaries.err();
+                for (const auto& summary : *summaries) tenants.push_back(summary.tenant());
+            } else {
+                tenants.push_back(q.tenant());
+            }
+            // The fields every adopted exception shares, validated once as a template.
+            exceptions::record shared;
+            shared.id = "adopt";
+            shared.tenant = q.all() ? std::string("all") : q.tenant();
+            shared.what = exceptions::kind::group;
+            shared.policy_id = "adopt";
+            shared.object_id = "adopt";
+            shared.owner = q.owner();
+            shared.reason = q.reason();
+            shared.ticket = q.ticket();
+            shared.source = "adopt";
+            shared.created_ms = now;
+            shared.expires_ms = q.has_expires_at() ? ts(q.expires_at()) : 0;
+            if (auto problems = exceptions::validate(shared, now); !problems.empty()) {
+                std::string m;
+                for (const auto& pr : problems) m += (m.empty() ? "" : "; ") + pr;
+                return refuse("bad_request", "adopt: " + m, q.tenant(), "", "exception");
+            }
+            std::vector<exceptions::record> adopted;
+            for (const auto& tenant : tenants) {
+                auto posture = db_.posture(tenant);
+                if (!posture) return posture.err();
+                if (!*posture) {
+                    if (q.all()) continue;
+                    return refuse("not_found", "adopt: tenant '" + tenant + "' has not reported yet: no exclusions to adopt",
+                                  tenant, "", "exception");
+                }
+                auto registered = db_.exceptions_of(tenant);
+                if (!registered) return registered.err();
+                for (auto& r : exceptions::unregistered(tenant, *registered, &(*posture)->report)) {
+                    r.id = new_uuid();
+                    r.owner = q.owner();
+                    r.reason = q.reason();
+                    r.ticket = q.ticket();
+                    r.source = "adopt";
+                    r.created_ms = now;
+                    r.expires_ms = shared.expires_ms;
+                    if (auto problems = exceptions::validate(r, now); !problems.empty())
+                        return refuse("bad_request",
+                                      "adopt: " + exceptions::kind_word(r.what) + " " + r.object_id + " in policy " +
+                                          r.policy_id + ": " + problems.front() + "; nothing was adopted",
+                                      tenant, "", "exception");
+                    adopted.push_back(std::move(r));
+                }
+            }
+            std::set<std::string> touched;
+            for (const auto& r : adopted) {
+                CG_TRY(db_.put_exception(r));
+                CG_TRY(audit(now, admin, "exception.adopted", r.tenant, "",
+                             "exception " + r.id + ": " + exceptions::kind_word(r.what) + " " + r.object_id + " in policy " +
+                                 r.policy_id + ", owner " + r.owner + ", ticket " +
+                                 (r.ticket.empty() ? std::string("(none)") : r.ticket) + ", expires " +
+                                 exceptions::date_of(r.expires_ms) + "; reason: " + r.reason + " (adopted as it stood)"));
+                *resp.add_exceptions() = exceptions::to_proto(r);
+                touched.insert(r.tenant);
+            }
+            spdlog::info("admin {}: adopted {} exclusion(s) in {} tenant(s)", admin, adopted.size(), touched.size());
+            for (const auto& tenant : touched) CG_TRY(reconcile_tenant(tenant, now));
             resp.set_ok(true);
             return respond(admin, resp, corr);
         }

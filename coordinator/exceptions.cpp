@@ -65,6 +65,25 @@ std::string policy_label(const v1::PolicyExclusions& p) {
     return "'" + (p.policy_name().empty() ? p.policy_id() : p.policy_name()) + "' (" + p.policy_id() + ")";
 }
 
+/// Calls fn(policy, excluded object, kind) for every user / group / role exclusion of an enabled or
+/// report-only policy of `report` that no exclusion exception of `registered` covers.
+template <class Fn>
+void for_each_unregistered(const std::string& tenant, const std::vector<record>& registered,
+                           const v1::ValidationReport* report, Fn&& fn) {
+    if (report == nullptr || !report->has_evaluation_context() || !report->evaluation_context().has_exclusions()) return;
+    std::set<std::string> covered;
+    for (const auto& r : registered)
+        if (is_exclusion(r.what)) covered.insert(exclusion_key(tenant, r.what, r.policy_id, r.object_id));
+    for (const auto& p : report->evaluation_context().exclusions().policies()) {
+        if (p.state() == v1::CA_POLICY_STATE_DISABLED) continue;
+        for (const auto& o : p.excluded()) {
+            const auto k = kind_of(o.kind());
+            if (!k || covered.count(exclusion_key(tenant, *k, p.policy_id(), o.object_id()))) continue;
+            fn(p, o, *k);
+        }
+    }
+}
+
 }  // namespace
 
 std::string kind_word(kind k) {
@@ -86,8 +105,46 @@ std::optional<kind> parse_kind(std::string_view w) {
 
 bool is_exclusion(kind k) { return k == kind::user || k == kind::group || k == kind::role; }
 
-std::string key_of(const record& r) {
-    return r.tenant + std::string("|") + kind_word(r.what) + std::string("|") + to_lower(r.policy_id) + std::string("|") + to_lower(r.object_id);
+std::string exclusion_key(const std::string& tenant, kind k, std::string_view policy_id, std::string_view object_id) {
+    std::string key = tenant;
+    key += '|';
+    key += kind_word(k);
+    key += '|';
+    key += to_lower(policy_id);
+    key += '|';
+    key += to_lower(object_id);
+    return key;
+}
+
+std::string key_of(const record& r) { return exclusion_key(r.tenant, r.what, r.policy_id, r.object_id); }
+
+std::optional<std::vector<std::string>> onboarding_keys(const std::string& tenant, const v1::ValidationReport& report) {
+    if (!report.has_evaluation_context() || !report.evaluation_context().has_exclusions()) return std::nullopt;
+    const auto& facts = report.evaluation_context().exclusions();
+    if (!facts.complete()) return std::nullopt;
+    std::vector<std::string> keys;
+    for (const auto& p : facts.policies())
+        for (const auto& o : p.excluded())
+            if (const auto k = kind_of(o.kind())) keys.push_back(exclusion_key(tenant, *k, p.policy_id(), o.object_id()));
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    return keys;
+}
+
+std::vector<record> unregistered(const std::string& tenant, const std::vector<record>& registered,
+                                 const v1::ValidationReport* report) {
+    std::vector<record> out;
+    std::set<std::string> seen;
+    for_each_unregistered(tenant, registered, report, [&](const v1::PolicyExclusions& p, const v1::ExcludedObject& o, kind k) {
+        record r;
+        r.tenant = tenant;
+        r.what = k;
+        r.policy_id = to_lower(p.policy_id());
+        r.object_id = to_lower(o.object_id());
+        r.object_name = o.display_name();
+        if (seen.insert(key_of(r)).second) out.push_back(std::move(r));
+    });
+    return out;
 }
 
 phase phase_of(const record& r, std::int64_t now, const settings& s) {
@@ -163,7 +220,8 @@ std::optional<std::int64_t> parse_expiry(std::string_view text) {
 }
 
 decisions reconcile(const std::string& tenant, const std::vector<record>& registered,
-                    const v1::ValidationReport* report, std::int64_t now, const settings& s) {
+                    const v1::ValidationReport* report, std::int64_t now, const settings& s,
+                    const onboarding& onboarded) {
     decisions out;
     const v1::CaExclusionFacts* facts =
         report != nullptr && report->has_evaluation_context() && report->evaluation_context().has_exclusions()
@@ -179,10 +237,8 @@ decisions reconcile(const std::string& tenant, const std::vector<record>& regist
         return nullptr;
     };
 
-    std::set<std::string> covered;  // "policy|kind|object" of every registered exclusion
     for (const auto& r : registered) {
         const std::string policy = to_lower(r.policy_id), object = to_lower(r.object_id);
-        if (is_exclusion(r.what)) covered.insert(policy + std::string("|") + kind_word(r.what) + "|" + object);
         const auto ph = phase_of(r, now, s);
         if (r.what == kind::role_kept && ph != phase::expired) out.kept_roles.push_back(object);
 
@@ -332,32 +388,68 @@ decisions reconcile(const std::string& tenant, const std::vector<record>& regist
         out.alerts.push_back(std::move(a));
     }
 
-    // Exclusions no exception covers, in policies that act (enabled or report-only).
-    if (facts != nullptr) {
-        for (const auto& p : facts->policies()) {
-            if (p.state() == v1::CA_POLICY_STATE_DISABLED) continue;
-            for (const auto& o : p.excluded()) {
-                const auto k = kind_of(o.kind());
-                if (!k) continue;
-                const std::string object = to_lower(o.object_id());
-                if (covered.count(to_lower(p.policy_id()) + std::string("|") + kind_word(*k) + "|" + object)) continue;
-                coord::alert_cause a;
-                a.cause = std::string("UNREGISTERED_EXCLUSION:") + to_lower(p.policy_id()) + ":" + object;
-                a.severity = v1::SEVERITY_WARNING;
-                const std::string name = o.display_name().empty() ? object : o.display_name() + " (" + object + ")";
-                a.title = std::string("CA policy ") + policy_label(p) + std::string(" excludes ") + kind_word(*k) + " " + name +
-                          " and no exception registers it";
-                a.title = "tenant " + tenant + ": " + a.title;
-                a.detail = std::string("someone excluded ") +
-                           (*k == kind::group ? "a whole group" : *k == kind::role ? "a whole role" : "an account") +
-                           " by hand" +
-                           (o.covers_account() != v1::ACCOUNT_COVERAGE_NONE ? " (it covers the connection account)" : "") +
-                           std::string(". Register it (`connguardctl exception add --kind ") + kind_word(*k) + " --policy " +
-                           p.policy_id() + " --object " + object + " ...`) or remove the exclusion.";
-                a.evidence_ids = {p.policy_id(), object};
-                out.alerts.push_back(std::move(a));
+    // Exclusions no exception covers, in policies that act (enabled or report-only): nothing before
+    // the onboarding set is recorded; those already there then are one review item (info), an
+    // exclusion that appeared since is its own warning (someone excluded it by hand).
+    std::vector<std::string> onboarded_lines;
+    std::set<std::string> onboarded_policies;
+    if (onboarded.recorded) {
+        for_each_unregistered(tenant, registered, report, [&](const v1::PolicyExclusions& p, const v1::ExcludedObject& o, kind k) {
+            const std::string object = to_lower(o.object_id());
+            if (onboarded.keys.count(exclusion_key(tenant, k, p.policy_id(), o.object_id()))) {
+                std::string line = std::string("policy ") + policy_label(p);
+                line += ": ";
+                line += kind_word(k);
+                line += ' ';
+                line += object;
+                if (!o.display_name().empty()) {
+                    line += " (";
+                    line += o.display_name();
+                    line += ')';
+                }
+                onboarded_lines.push_back(std::move(line));
+                onboarded_policies.insert(p.policy_id());
+                return;
             }
+            coord::alert_cause a;
+            a.cause = std::string("UNREGISTERED_EXCLUSION:") + to_lower(p.policy_id()) + ":" + object;
+            a.severity = v1::SEVERITY_WARNING;
+            const std::string name = o.display_name().empty() ? object : o.display_name() + " (" + object + ")";
+            a.title = std::string("CA policy ") + policy_label(p) + std::string(" excludes ") + kind_word(k) + " " + name +
+                      " and no exception registers it";
+            a.title = "tenant " + tenant + ": " + a.title;
+            a.detail = std::string("someone excluded ") +
+                       (k == kind::group ? "a whole group" : k == kind::role ? "a whole role" : "an account") +
+                       " by hand" +
+                       (o.covers_account() != v1::ACCOUNT_COVERAGE_NONE ? " (it covers the connection account)" : "") +
+                       std::string(". Register it (`connguardctl exception add --kind ") + kind_word(k) + " --policy " +
+                       p.policy_id() + " --object " + object + " ...`) or remove the exclusion.";
+            a.evidence_ids = {p.policy_id(), object};
+            out.alerts.push_back(std::move(a));
+        });
+    }
+    if (!onboarded_lines.empty()) {
+        const std::size_t n = onboarded_lines.size();
+        coord::alert_cause a;
+        a.cause = "UNREGISTERED_EXCLUSION:onboarding";
+        a.severity = v1::SEVERITY_INFO;
+        a.title = "tenant " + tenant + ": " + std::to_string(n) + (n == 1 ? " exclusion that existed" : " exclusions that existed") +
+                  " when ConnGuard started watching " + (n == 1 ? "is" : "are") + " not registered";
+        std::string d = "CA policy exclusions already present in the first complete report";
+        if (onboarded.recorded_ms > 0) d += " (" + date_of(onboarded.recorded_ms) + ")";
+        d += " that no exception covers; a review item, not an incident:";
+        for (std::size_t i = 0; i < n && i < onboarding_listed; ++i) {
+            d += "\n  ";
+            d += onboarded_lines[i];
         }
+        if (n > onboarding_listed) d += "\n  ... and " + std::to_string(n - onboarding_listed) + " more";
+        d += "\nRegister them all with `connguardctl exception adopt --tenant " + tenant +
+             " --owner WHO --reason TEXT --expires YYYY-MM-DD`, or export the registry (`connguardctl exception export "
+             "FILE`), add or edit entries and import it; remove an exclusion nobody needs from its policy. An exclusion "
+             "added later raises its own UNREGISTERED_EXCLUSION warning.";
+        a.detail = std::move(d);
+        a.evidence_ids.assign(onboarded_policies.begin(), onboarded_policies.end());
+        out.alerts.push_back(std::move(a));
     }
     std::set<std::string> seen;
     std::vector<coord::alert_cause> unique;

@@ -11,7 +11,15 @@
 //   EXCEPTION_REMOVED:<policy>:<object>      a registered exclusion is no longer in its policy
 //                                            (+ a restore task EXCLUDE_FROM_CA_POLICY for a user)
 //   UNREGISTERED_EXCLUSION:<policy>:<object> an enabled / report-only policy excludes something no
-//                                            exception covers
+//                                            exception covers, and it was not there when ConnGuard
+//                                            started watching the tenant (warning: someone excluded
+//                                            an account or a group by hand)
+//   UNREGISTERED_EXCLUSION:onboarding        ONE info cause per tenant for the unregistered exclusions
+//                                            that are in its onboarding set (they existed before
+//                                            ConnGuard watched: a review item, not an incident);
+//                                            resolved when `exception adopt` (or add / import) covers
+//                                            them all. No UNREGISTERED_EXCLUSION at all until the
+//                                            onboarding set is recorded (first complete report).
 //   EXCEPTION_EXPIRING:<exception id>        within the warning window (+ a REVIEW_EXCEPTION task)
 //   EXCEPTION_EXPIRED:<exception id>         past its expiry while what it allows still stands
 //                                            (+ a REMOVE_CA_POLICY_EXCLUSION task: the typed PATCH
@@ -25,6 +33,7 @@
 // exception was created (the report stored when an approved exclusion succeeds predates it).
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,13 +64,34 @@ struct record {
     std::string owner;       ///< who answers for it (the approver for approval-created ones)
     std::string reason;
     std::string ticket;
-    std::string source;      ///< "task:<id>", "manual" or "import"
+    std::string source;      ///< "task:<id>", "manual", "import" or "adopt"
     std::int64_t created_ms = 0;
     std::int64_t expires_ms = 0;  ///< 0 = never (refused by validate: every exception expires)
 };
 
 /// The identity of an exception: at most one per (tenant, kind, policy, object).
 std::string key_of(const record& r);
+/// The same identity for one exclusion of a report (ids compared lower case): an exception covers
+/// the exclusion whose exclusion_key is its key_of.
+std::string exclusion_key(const std::string& tenant, kind k, std::string_view policy_id, std::string_view object_id);
+
+/// The exclusions a tenant already had when ConnGuard started watching it: recorded once, from its
+/// first report whose exclusion facts are complete (store migration 4), never changed afterwards.
+struct onboarding {
+    bool recorded = false;      ///< false: no complete report yet (no UNREGISTERED_EXCLUSION is raised)
+    std::int64_t recorded_ms = 0;
+    std::set<std::string> keys; ///< exclusion_key of each exclusion then present
+};
+/// The onboarding set a report records: the exclusion_key of every user / group / role exclusion
+/// of every listed policy (disabled ones too: enabling one later surprises nobody). nullopt when the
+/// report's exclusion facts are missing or incomplete (the set is recorded from a later report).
+std::optional<std::vector<std::string>> onboarding_keys(const std::string& tenant, const v1::ValidationReport& report);
+
+/// The exclusions of enabled / report-only policies in `report` that no exception of `registered`
+/// covers (what UNREGISTERED_EXCLUSION is about), as records with tenant, kind, policy, object and
+/// object name set; `exception adopt` completes and registers them. Empty without a report or facts.
+std::vector<record> unregistered(const std::string& tenant, const std::vector<record>& registered,
+                                 const v1::ValidationReport* report);
 
 struct settings {
     std::int64_t warning_ms = 14LL * 24 * 3600 * 1000;  ///< EXCEPTION_EXPIRING this long before expiry
@@ -79,9 +109,15 @@ struct decisions {
 };
 
 /// Everything the registry concludes for one tenant. `report` may be null (never reported): only
-/// the expiry causes then. Each cause appears once.
+/// the expiry causes then. `onboarded` is the tenant's onboarding set: unregistered exclusions in it
+/// are aggregated into UNREGISTERED_EXCLUSION:onboarding, the others raise their own warning; none is
+/// raised while it is not recorded. Each cause appears once.
 decisions reconcile(const std::string& tenant, const std::vector<record>& registered,
-                    const v1::ValidationReport* report, std::int64_t now_ms, const settings& s);
+                    const v1::ValidationReport* report, std::int64_t now_ms, const settings& s,
+                    const onboarding& onboarded);
+
+/// At most this many exclusions are listed in the onboarding cause's detail ("... and N more").
+inline constexpr std::size_t onboarding_listed = 20;
 
 /// Adds the registry's proposals to the plans of a report, so one reconcile_tasks call creates,
 /// supersedes and verifies both (a proposal missing from the build would be superseded). A proposal

@@ -84,6 +84,13 @@ CREATE TABLE exceptions(
   UNIQUE(tenant, kind, policy_id, object_id));
 CREATE INDEX exceptions_expiry ON exceptions(expires_at_ms);
 )sql",
+    // 4: the onboarding set: the exclusions a tenant already had when ConnGuard started watching it
+    // (its first report with complete exclusion facts), recorded once; the marker row says it was
+    R"sql(
+CREATE TABLE onboarding(tenant TEXT PRIMARY KEY, recorded_at_ms INTEGER NOT NULL, envelope_id TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE onboarding_exclusions(tenant TEXT NOT NULL, exclusion_key TEXT NOT NULL,
+  PRIMARY KEY(tenant, exclusion_key)) WITHOUT ROWID;
+)sql",
 };
 
 constexpr int n_migrations = static_cast<int>(sizeof migrations / sizeof migrations[0]);
@@ -433,6 +440,41 @@ result<bool> store::delete_exception(const std::string& id) {
     stmt s(*cache_, "DELETE FROM exceptions WHERE id = ?", "delete exception");
     if (auto st = s.text(id).run(); !st) return st.err();
     return sqlite3_changes(db_) > 0;
+}
+
+// ---- onboarding set ----
+
+result<exceptions::onboarding> store::onboarding_of(const std::string& tenant) {
+    exceptions::onboarding out;
+    stmt m(*cache_, "SELECT recorded_at_ms FROM onboarding WHERE tenant = ?", "read onboarding marker");
+    m.text(tenant);
+    if (!m.step()) {
+        if (m.failed()) return m.check().err();
+        return out;
+    }
+    out.recorded = true;
+    out.recorded_ms = m.col_i64(0);
+    stmt k(*cache_, "SELECT exclusion_key FROM onboarding_exclusions WHERE tenant = ?", "read onboarding set");
+    k.text(tenant);
+    while (k.step()) out.keys.insert(k.col_text(0));
+    if (k.failed()) return k.check().err();
+    return out;
+}
+
+result<bool> store::record_onboarding(const std::string& tenant, const std::vector<std::string>& keys, std::int64_t now_ms,
+                                      const std::string& envelope_id) {
+    {
+        stmt m(*cache_, "INSERT OR IGNORE INTO onboarding(tenant, recorded_at_ms, envelope_id) VALUES(?,?,?)",
+               "record onboarding marker");
+        if (auto st = m.text(tenant).i64(now_ms).text(envelope_id).run(); !st) return st.err();
+    }
+    if (sqlite3_changes(db_) == 0) return false;  // recorded before: the set never changes
+    for (const auto& key : keys) {
+        stmt k(*cache_, "INSERT OR IGNORE INTO onboarding_exclusions(tenant, exclusion_key) VALUES(?,?)",
+               "record onboarding exclusion");
+        if (auto st = k.text(tenant).text(key).run(); !st) return st.err();
+    }
+    return true;
 }
 
 // ---- tasks ----

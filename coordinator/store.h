@@ -164,6 +164,13 @@ public:
     /// False when there was no such exception.
     result<bool> delete_exception(const std::string& id);
 
+    // ---- onboarding set (the exclusions a tenant had when ConnGuard started watching it) ----
+    /// recorded = false until record_onboarding ran for the tenant.
+    result<exceptions::onboarding> onboarding_of(const std::string& tenant);
+    /// Records the tenant's onboarding set once: false (and nothing written) when it was recorded before.
+    result<bool> record_onboarding(const std::string& tenant, const std::vector<std::string>& keys, std::int64_t now_ms,
+                                   const std::string& envelope_id);
+
     // ---- audit (append-only, hash-chained) ----
     result<v1::AuditEntry> append_audit(std::int64_t at_ms, const std::string& actor, const std::string& action,
                                         const std::string& tenant, const std::string& task_id, const std::string& detail);

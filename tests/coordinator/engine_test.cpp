@@ -1,5 +1,6 @@
 // The engine on a real SQLite file with a manual clock: reports -> tasks -> approvals (refused and
 // audited) -> dispatch -> results -> verification; alerts raised once and resolved; audit chain.
+#include <algorithm>
 #include <map>
 
 #include <gtest/gtest.h>
@@ -742,6 +743,8 @@ TEST_F(EngineTest, SchemaIsMigratedAndVersioned) {
 
     // A database of schema 1 (before agents told their poll interval, before the exception
     // registry) keeps its rows on upgrade.
+    ASSERT_TRUE(db_->exec("DROP TABLE onboarding_exclusions"));
+    ASSERT_TRUE(db_->exec("DROP TABLE onboarding"));
     ASSERT_TRUE(db_->exec("DROP TABLE exceptions"));
     ASSERT_TRUE(db_->exec("ALTER TABLE agents DROP COLUMN poll_interval_ms"));
     ASSERT_TRUE(db_->exec("DELETE FROM schema_migrations WHERE version >= 2"));
@@ -758,6 +761,9 @@ TEST_F(EngineTest, SchemaIsMigratedAndVersioned) {
         auto registry = (*upgraded)->exceptions_of("");
         ASSERT_TRUE(registry) << registry.err().message;
         EXPECT_TRUE(registry->empty());
+        auto onboarded = (*upgraded)->onboarding_of("contoso");
+        ASSERT_TRUE(onboarded) << onboarded.err().message;
+        EXPECT_FALSE(onboarded->recorded) << "recorded from the tenant's next complete report";
     }
 
     ASSERT_TRUE(db_->exec("PRAGMA user_version=999"));
@@ -797,7 +803,8 @@ v1::AdminRequest add_exception_request(const std::string& policy, const std::str
 
 TEST_F(EngineTest, AnApprovedExclusionRegistersAnExceptionAndAHandEditRaisesExceptionRemovedWithARestoreTask) {
     send_report(with_exclusions(failing(1), "2026-01-01T10:00:00Z", {other_user}));
-    EXPECT_TRUE(has(active_causes(), std::string("UNREGISTERED_EXCLUSION:pol-1:") + other_user));
+    EXPECT_TRUE(has(active_causes(), "UNREGISTERED_EXCLUSION:onboarding")) << "there before ConnGuard watched";
+    EXPECT_FALSE(has(active_causes(), std::string("UNREGISTERED_EXCLUSION:pol-1:") + other_user));
     const auto id = only_task().view.task_id();
     ASSERT_TRUE(approve("alice", id, 1).ok());
     ASSERT_EQ(send_result("contoso", id, task_by_id(id).view.command_id(), v1::COMMAND_OUTCOME_SUCCEEDED),
@@ -848,8 +855,16 @@ TEST_F(EngineTest, AnApprovedExclusionRegistersAnExceptionAndAHandEditRaisesExce
     EXPECT_EQ(task_by_id(restore.view.task_id()).view.state(), v1::TASK_STATE_SUPERSEDED);
 }
 
+/// A report with complete exclusion facts and no exclusion: the tenant's onboarding set is empty.
+v1::ValidationReport without_exclusions(std::uint64_t cycle, std::int64_t collected_ms) {
+    auto r = report(cycle, collected_ms);
+    r.mutable_evaluation_context()->mutable_exclusions()->set_complete(true);
+    return r;
+}
+
 TEST_F(EngineTest, AHandMadeExclusionIsUnregisteredUntilAnApproverRegistersItAndViewersOnlyRead) {
-    auto r = report(1, now());
+    send_report(without_exclusions(1, now()));
+    auto r = report(2, now());
     add_policy_exclusions(r, "pol-2", "Block legacy", "", {{v1::EXCLUSION_KIND_GROUP, "grp-everyone-it"}});
     send_report(r);
     const std::string cause = "UNREGISTERED_EXCLUSION:pol-2:grp-everyone-it";
@@ -893,6 +908,120 @@ TEST_F(EngineTest, AHandMadeExclusionIsUnregisteredUntilAnApproverRegistersItAnd
     ASSERT_TRUE(admin("bob", remove).ok());
     EXPECT_TRUE(has(active_causes(), cause)) << "unregistered again";
     EXPECT_TRUE(has(audit_actions(), "exception.removed"));
+}
+
+long count_of(const std::vector<std::string>& v, const std::string& x) { return std::count(v.begin(), v.end(), x); }
+long unregistered_count(const std::vector<std::string>& causes) {
+    return std::count_if(causes.begin(), causes.end(),
+                         [](const std::string& c) { return c.rfind("UNREGISTERED_EXCLUSION:", 0) == 0; });
+}
+
+v1::AdminRequest adopt_request(const std::string& tenant, std::int64_t expires_ms) {
+    v1::AdminRequest req;
+    auto* q = req.mutable_adopt_exceptions();
+    q->set_tenant(tenant);
+    q->set_owner("it-security");
+    q->set_reason("there when ConnGuard started watching");
+    q->set_ticket("ONB-1");
+    *q->mutable_expires_at() = TimeUtil::MillisecondsToTimestamp(expires_ms);
+    return req;
+}
+
+TEST_F(EngineTest, TheFirstReportsExclusionsAreOneOnboardingAlertALaterOneItsOwnAndAdoptResolvesBoth) {
+    auto first = report(1, now());
+    add_policy_exclusions(first, "pol-2", "Block legacy", "",
+                          {{v1::EXCLUSION_KIND_GROUP, "grp-a"}, {v1::EXCLUSION_KIND_GROUP, "grp-b"}, {v1::EXCLUSION_KIND_USER, other_user}});
+    add_policy_exclusions(first, "pol-3", "Require compliant device", "", {{v1::EXCLUSION_KIND_ROLE, "role-x"}});
+    send_report(first);
+    auto causes = active_causes();
+    EXPECT_EQ(unregistered_count(causes), 1) << "one alert for the tenant, not one per exclusion";
+    ASSERT_TRUE(has(causes, "UNREGISTERED_EXCLUSION:onboarding"));
+    auto alert = db_->alert(fingerprint("contoso", "UNREGISTERED_EXCLUSION:onboarding"));
+    ASSERT_TRUE(alert && *alert);
+    EXPECT_EQ((*alert)->alert.severity(), v1::SEVERITY_INFO);
+    EXPECT_NE((*alert)->alert.title().find("4 exclusions that existed when ConnGuard started watching"), std::string::npos)
+        << (*alert)->alert.title();
+
+    // Someone excludes another group by hand: its own warning; the onboarding set stays as recorded.
+    clk_.advance(5min);
+    auto later = report(2, now());
+    add_policy_exclusions(later, "pol-2", "Block legacy", "",
+                          {{v1::EXCLUSION_KIND_GROUP, "grp-a"}, {v1::EXCLUSION_KIND_GROUP, "grp-b"},
+                           {v1::EXCLUSION_KIND_USER, other_user}, {v1::EXCLUSION_KIND_GROUP, "grp-hand"}});
+    add_policy_exclusions(later, "pol-3", "Require compliant device", "", {{v1::EXCLUSION_KIND_ROLE, "role-x"}});
+    send_report(later);
+    causes = active_causes();
+    EXPECT_EQ(unregistered_count(causes), 2);
+    EXPECT_TRUE(has(causes, "UNREGISTERED_EXCLUSION:onboarding"));
+    ASSERT_TRUE(has(causes, "UNREGISTERED_EXCLUSION:pol-2:grp-hand"));
+    auto hand = db_->alert(fingerprint("contoso", "UNREGISTERED_EXCLUSION:pol-2:grp-hand"));
+    ASSERT_TRUE(hand && *hand);
+    EXPECT_EQ((*hand)->alert.severity(), v1::SEVERITY_WARNING);
+    auto onboarded = db_->onboarding_of("contoso");
+    ASSERT_TRUE(onboarded);
+    EXPECT_TRUE(onboarded->recorded);
+    EXPECT_EQ(onboarded->keys.size(), 4u) << "later reports never change it";
+
+    // adopt: approvers only; it registers all five in one request and both alerts resolve.
+    const auto expires = now() + 180LL * 24 * 3600 * 1000;
+    auto refused = admin("vera", adopt_request("contoso", expires));
+    EXPECT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error_code(), "forbidden");
+    EXPECT_EQ(unregistered_count(active_causes()), 2);
+    auto missing = adopt_request("contoso", expires);
+    missing.mutable_adopt_exceptions()->clear_owner();
+    auto bad = admin("alice", missing);
+    EXPECT_FALSE(bad.ok());
+    EXPECT_NE(bad.error_message().find("field 'owner'"), std::string::npos) << bad.error_message();
+    auto unknown = admin("alice", adopt_request("northwind", expires));
+    EXPECT_FALSE(unknown.ok());
+    EXPECT_EQ(unknown.error_code(), "not_found");
+
+    auto adopted = admin("alice", adopt_request("contoso", expires));
+    ASSERT_TRUE(adopted.ok()) << adopted.error_message();
+    ASSERT_EQ(adopted.exceptions_size(), 5);
+    for (const auto& x : adopted.exceptions()) {
+        EXPECT_EQ(x.source(), "adopt");
+        EXPECT_EQ(x.owner(), "it-security");
+        EXPECT_EQ(x.ticket(), "ONB-1");
+    }
+    EXPECT_EQ(unregistered_count(active_causes()), 0) << "adopted: resolved at once";
+    EXPECT_EQ(count_of(audit_actions(), "exception.adopted"), 5);
+    auto registry = db_->exceptions_of("contoso");
+    ASSERT_TRUE(registry);
+    EXPECT_EQ(registry->size(), 5u);
+
+    // The next report changes nothing; a second adopt finds nothing left.
+    clk_.advance(5min);
+    later.set_cycle(3);
+    send_report(later);
+    EXPECT_EQ(unregistered_count(active_causes()), 0);
+    auto again = admin("alice", adopt_request("contoso", expires));
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again.exceptions_size(), 0);
+}
+
+TEST_F(EngineTest, NoUnregisteredExclusionIsRaisedUntilAReportWithCompleteFactsRecordsTheOnboardingSet) {
+    auto partial = report(1, now());
+    add_policy_exclusions(partial, "pol-2", "Block legacy", "", {{v1::EXCLUSION_KIND_GROUP, "grp-a"}});
+    partial.mutable_evaluation_context()->mutable_exclusions()->set_complete(false);
+    send_report(partial);
+    EXPECT_EQ(unregistered_count(active_causes()), 0) << "who knows what else is excluded: nothing said yet";
+    auto onboarded = db_->onboarding_of("contoso");
+    ASSERT_TRUE(onboarded);
+    EXPECT_FALSE(onboarded->recorded);
+
+    clk_.advance(5min);
+    auto complete = report(2, now());
+    add_policy_exclusions(complete, "pol-2", "Block legacy", "", {{v1::EXCLUSION_KIND_GROUP, "grp-a"}});
+    send_report(complete);
+    auto causes = active_causes();
+    EXPECT_EQ(unregistered_count(causes), 1);
+    EXPECT_TRUE(has(causes, "UNREGISTERED_EXCLUSION:onboarding"));
+    onboarded = db_->onboarding_of("contoso");
+    ASSERT_TRUE(onboarded);
+    EXPECT_TRUE(onboarded->recorded);
+    EXPECT_EQ(onboarded->keys.count(exceptions::exclusion_key("contoso", exceptions::kind::group, "pol-2", "grp-a")), 1u);
 }
 
 TEST_F(EngineTest, AnExceptionNearingExpiryAsksForReviewAndAnExpiredOneIsProposedForRemovalNeverRemoved) {

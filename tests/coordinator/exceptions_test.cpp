@@ -34,6 +34,9 @@ record account_exception(std::int64_t expires = t0 + 180 * day) {
     return r;
 }
 
+/// Watching since before any exclusion of these tests: each unregistered one is its own warning.
+const onboarding watching{true, t0 - day, {}};
+
 bool has_cause(const decisions& d, const std::string& cause) {
     return std::any_of(d.alerts.begin(), d.alerts.end(), [&](const auto& a) { return a.cause == cause; });
 }
@@ -46,7 +49,7 @@ const coord::alert_cause* cause_starting(const decisions& d, const std::string& 
 TEST(Exceptions, RegisteredExclusionPresentRaisesNothing) {
     auto r = report(1, t0);
     add_policy_exclusions(r, policy, "Require MFA", "2026-01-01T10:00:00Z", {{v1::EXCLUSION_KIND_USER, user_id}});
-    const auto d = reconcile("contoso", {account_exception()}, &r, t0 + day, {});
+    const auto d = reconcile("contoso", {account_exception()}, &r, t0 + day, {}, watching);
     EXPECT_TRUE(d.alerts.empty());
     EXPECT_TRUE(d.tasks.empty());
 }
@@ -54,7 +57,7 @@ TEST(Exceptions, RegisteredExclusionPresentRaisesNothing) {
 TEST(Exceptions, RemovedExclusionRaisesExceptionRemovedAndARestorePlanWithThePolicysPrecondition) {
     auto r = report(2, t0);
     add_policy_exclusions(r, policy, "Require MFA", "2026-02-01T09:00:00Z", {{v1::EXCLUSION_KIND_USER, other_user}});
-    const auto d = reconcile("contoso", {account_exception()}, &r, t0 + day, {});
+    const auto d = reconcile("contoso", {account_exception()}, &r, t0 + day, {}, watching);
     const auto* removed = cause_starting(d, "EXCEPTION_REMOVED:");
     ASSERT_NE(removed, nullptr);
     EXPECT_EQ(removed->cause, "EXCEPTION_REMOVED:" + policy + ":" + user_id);
@@ -83,14 +86,14 @@ TEST(Exceptions, IncompleteOrMissingFactsNeverConcludeAnExclusionDisappeared) {
     add_policy_exclusions(r, "another-policy", "Other", "", {});
     r.mutable_evaluation_context()->mutable_exclusions()->set_complete(false);
     r.mutable_evaluation_context()->mutable_exclusions()->set_omitted(1);
-    EXPECT_TRUE(reconcile("contoso", {account_exception()}, &r, t0 + day, {}).alerts.empty());
+    EXPECT_TRUE(reconcile("contoso", {account_exception()}, &r, t0 + day, {}, watching).alerts.empty());
     // A report of an agent that sends no exclusion facts at all, and no report.
     auto old = report(3, t0);
-    EXPECT_TRUE(reconcile("contoso", {account_exception()}, &old, t0 + day, {}).alerts.empty());
-    EXPECT_TRUE(reconcile("contoso", {account_exception()}, nullptr, t0 + day, {}).alerts.empty());
+    EXPECT_TRUE(reconcile("contoso", {account_exception()}, &old, t0 + day, {}, watching).alerts.empty());
+    EXPECT_TRUE(reconcile("contoso", {account_exception()}, nullptr, t0 + day, {}, watching).alerts.empty());
     // Complete facts without the policy: the policy is gone (info, no task).
     r.mutable_evaluation_context()->mutable_exclusions()->set_complete(true);
-    const auto d = reconcile("contoso", {account_exception()}, &r, t0 + day, {});
+    const auto d = reconcile("contoso", {account_exception()}, &r, t0 + day, {}, watching);
     EXPECT_TRUE(has_cause(d, "EXCEPTION_POLICY_GONE:" + policy + ":" + user_id));
     EXPECT_FALSE(cause_starting(d, "EXCEPTION_REMOVED"));
     EXPECT_TRUE(d.tasks.empty());
@@ -101,15 +104,15 @@ TEST(Exceptions, AReportCollectedBeforeTheExceptionExistedDoesNotSayItsExclusion
     add_policy_exclusions(r, policy, "Require MFA", "", {});
     auto ex = account_exception();
     ex.created_ms = t0 + 1000;
-    EXPECT_TRUE(reconcile("contoso", {ex}, &r, t0 + 2000, {}).alerts.empty());
+    EXPECT_TRUE(reconcile("contoso", {ex}, &r, t0 + 2000, {}, watching).alerts.empty());
     ex.created_ms = t0 - 1000;
-    EXPECT_TRUE(has_cause(reconcile("contoso", {ex}, &r, t0 + 2000, {}), "EXCEPTION_REMOVED:" + policy + ":" + user_id));
+    EXPECT_TRUE(has_cause(reconcile("contoso", {ex}, &r, t0 + 2000, {}, watching), "EXCEPTION_REMOVED:" + policy + ":" + user_id));
 }
 
 TEST(Exceptions, HandMadeExclusionOfAGroupIsUnregisteredUntilAnExceptionCoversIt) {
     auto r = report(4, t0);
     add_policy_exclusions(r, policy, "Require MFA", "", {{v1::EXCLUSION_KIND_USER, user_id}, {v1::EXCLUSION_KIND_GROUP, group}});
-    auto d = reconcile("contoso", {account_exception()}, &r, t0 + day, {});
+    auto d = reconcile("contoso", {account_exception()}, &r, t0 + day, {}, watching);
     ASSERT_EQ(d.alerts.size(), 1u);
     EXPECT_EQ(d.alerts[0].cause, "UNREGISTERED_EXCLUSION:" + policy + ":" + group);
     EXPECT_NE(d.alerts[0].title.find("group"), std::string::npos);
@@ -118,12 +121,12 @@ TEST(Exceptions, HandMadeExclusionOfAGroupIsUnregisteredUntilAnExceptionCoversIt
     g.id = "ex-2";
     g.what = kind::group;
     g.object_id = group;
-    d = reconcile("contoso", {account_exception(), g}, &r, t0 + day, {});
+    d = reconcile("contoso", {account_exception(), g}, &r, t0 + day, {}, watching);
     EXPECT_TRUE(d.alerts.empty());
     // The same group excluded in a disabled policy excludes nobody today: no alert.
     auto r2 = report(5, t0);
     add_policy_exclusions(r2, policy, "Old", "", {{v1::EXCLUSION_KIND_GROUP, group}}, v1::CA_POLICY_STATE_DISABLED);
-    EXPECT_TRUE(reconcile("contoso", {}, &r2, t0, {}).alerts.empty());
+    EXPECT_TRUE(reconcile("contoso", {}, &r2, t0, {}, watching).alerts.empty());
 }
 
 TEST(Exceptions, ExpiryWarnsWithinTheWindowThenProposesRemovalNeverRemoving) {
@@ -131,15 +134,15 @@ TEST(Exceptions, ExpiryWarnsWithinTheWindowThenProposesRemovalNeverRemoving) {
     add_policy_exclusions(r, policy, "Require MFA", "", {{v1::EXCLUSION_KIND_USER, user_id}});
     const auto ex = account_exception(t0 + 30 * day);
     settings s;  // 14 days
-    EXPECT_TRUE(reconcile("contoso", {ex}, &r, t0 + 15 * day, s).alerts.empty());
-    auto d = reconcile("contoso", {ex}, &r, t0 + 17 * day, s);
+    EXPECT_TRUE(reconcile("contoso", {ex}, &r, t0 + 15 * day, s, watching).alerts.empty());
+    auto d = reconcile("contoso", {ex}, &r, t0 + 17 * day, s, watching);
     ASSERT_TRUE(has_cause(d, "EXCEPTION_EXPIRING:ex-1"));
     ASSERT_EQ(d.tasks.size(), 1u);
     EXPECT_EQ(d.tasks[0].kind, v1::REMEDIATION_KIND_REVIEW_EXCEPTION);
     EXPECT_FALSE(d.tasks[0].automatic);
     s.warning_ms = 10 * day;  // configurable window
-    EXPECT_TRUE(reconcile("contoso", {ex}, &r, t0 + 17 * day, s).alerts.empty());
-    d = reconcile("contoso", {ex}, &r, t0 + 30 * day, s);
+    EXPECT_TRUE(reconcile("contoso", {ex}, &r, t0 + 17 * day, s, watching).alerts.empty());
+    d = reconcile("contoso", {ex}, &r, t0 + 30 * day, s, watching);
     ASSERT_TRUE(has_cause(d, "EXCEPTION_EXPIRED:ex-1"));
     EXPECT_FALSE(has_cause(d, "EXCEPTION_EXPIRING:ex-1"));
     ASSERT_EQ(d.tasks.size(), 1u);
@@ -160,14 +163,14 @@ TEST(Exceptions, ExpiryWarnsWithinTheWindowThenProposesRemovalNeverRemoving) {
     EXPECT_EQ(removal.plan.http_body(), R"({"conditions":{"users":{"excludeUsers":[]}}})");
     // Without the policy's facts (an old agent), the removal is guidance for a person.
     auto bare = report(6, t0);
-    const auto without = reconcile("contoso", {ex}, &bare, t0 + 30 * day, s);
+    const auto without = reconcile("contoso", {ex}, &bare, t0 + 30 * day, s, watching);
     ASSERT_EQ(without.tasks.size(), 1u);
     EXPECT_FALSE(without.tasks[0].automatic);
     EXPECT_TRUE(without.tasks[0].plan.has_guidance());
     // Once the exclusion is gone, an expired exception says nothing (no restore either).
     auto gone = report(7, t0);
     add_policy_exclusions(gone, policy, "Require MFA", "", {});
-    d = reconcile("contoso", {ex}, &gone, t0 + 31 * day, s);
+    d = reconcile("contoso", {ex}, &gone, t0 + 31 * day, s, watching);
     EXPECT_TRUE(d.alerts.empty());
     EXPECT_TRUE(d.tasks.empty());
 }
@@ -178,7 +181,7 @@ TEST(Exceptions, MergeKeepsTheReportsOwnPlanAndDoesNotReaskADoneReview) {
     add_policy_exclusions(r, policy, "Require MFA", "2026-01-01T10:00:00Z", {});
     auto build = coord::plans_from_report(r);
     ASSERT_EQ(build.plans.size(), 1u);
-    auto d = reconcile("contoso", {account_exception(t0 + 5 * day)}, &r, t0 + day, {});
+    auto d = reconcile("contoso", {account_exception(t0 + 5 * day)}, &r, t0 + day, {}, watching);
     // REMOVED: a restore with the same (kind, target) as the report's CG-CAP plan; plus a review.
     merge_into(build, d, {});
     ASSERT_EQ(build.plans.size(), 2u);
@@ -204,10 +207,10 @@ TEST(Exceptions, ARoleKeptExceptionDropsTheReportsRoleRemovalUntilItExpires) {
     kept.policy_id.clear();
     kept.object_id = "62e90394-69f5-4237-9190-012177145e10";
     auto b = build;
-    merge_into(b, reconcile("contoso", {kept}, nullptr, t0, {}), {});
+    merge_into(b, reconcile("contoso", {kept}, nullptr, t0, {}, watching), {});
     EXPECT_TRUE(b.plans.empty()) << "the account keeps the role: no removal task";
     b = build;
-    merge_into(b, reconcile("contoso", {kept}, nullptr, t0 + 31 * day, {}), {});
+    merge_into(b, reconcile("contoso", {kept}, nullptr, t0 + 31 * day, {}, watching), {});
     ASSERT_EQ(b.plans.size(), 2u) << "expired: the role removal is planned again, beside the exception's own removal task";
     EXPECT_EQ(b.plans[0].kind, v1::REMEDIATION_KIND_REMOVE_PRIVILEGED_ROLE);
 }
@@ -280,6 +283,82 @@ TEST(Exceptions, ParseExpiryTakesADayAsItsEnd) {
     EXPECT_EQ(*e, t0 + day - 1000);
     EXPECT_FALSE(parse_expiry("31/12/2026").has_value());
     EXPECT_EQ(date_of(t0), "2026-01-01");
+}
+
+// ---- the onboarding set: what was already excluded when ConnGuard started watching ----
+
+/// A report whose enabled policy excludes `n` groups grp-0 .. grp-(n-1) (named "Group i").
+v1::ValidationReport with_groups(int n) {
+    auto r = report(6, t0);
+    std::vector<std::pair<v1::ExclusionKind, std::string>> x;
+    for (int i = 0; i < n; ++i) x.emplace_back(v1::EXCLUSION_KIND_GROUP, "grp-" + std::to_string(i));
+    add_policy_exclusions(r, policy, "Require MFA", "", x);
+    auto& f = *r.mutable_evaluation_context()->mutable_exclusions();
+    for (int i = 0; i < n; ++i) f.mutable_policies(0)->mutable_excluded(i)->set_display_name("Group " + std::to_string(i));
+    return r;
+}
+
+TEST(Exceptions, ExclusionsOfTheOnboardingSetAreOneInfoCauseListingAtMostTwentyAndALaterOneIsItsOwnWarning) {
+    const auto first = with_groups(25);
+    const auto keys = onboarding_keys("contoso", first);
+    ASSERT_TRUE(keys.has_value());
+    ASSERT_EQ(keys->size(), 25u);
+    const onboarding set{true, t0, {keys->begin(), keys->end()}};
+
+    auto d = reconcile("contoso", {}, &first, t0 + day, {}, set);
+    ASSERT_EQ(d.alerts.size(), 1u) << "one cause for the tenant, not one per exclusion";
+    const auto& a = d.alerts[0];
+    EXPECT_EQ(a.cause, "UNREGISTERED_EXCLUSION:onboarding");
+    EXPECT_EQ(a.severity, v1::SEVERITY_INFO);
+    EXPECT_NE(a.title.find("tenant contoso: 25 exclusions that existed when ConnGuard started watching are not registered"),
+              std::string::npos) << a.title;
+    EXPECT_NE(a.detail.find("policy 'Require MFA' (" + policy + "): group grp-0 (Group 0)"), std::string::npos) << a.detail;
+    EXPECT_NE(a.detail.find("grp-19 (Group 19)"), std::string::npos) << a.detail;
+    EXPECT_EQ(a.detail.find("grp-20 (Group 20)"), std::string::npos) << "at most 20 listed: " << a.detail;
+    EXPECT_NE(a.detail.find("... and 5 more"), std::string::npos) << a.detail;
+    EXPECT_NE(a.detail.find("connguardctl exception adopt --tenant contoso"), std::string::npos) << a.detail;
+
+    // A group excluded after onboarding raises its own warning; the onboarding cause stays as it was.
+    auto later = with_groups(25);
+    auto* o = later.mutable_evaluation_context()->mutable_exclusions()->mutable_policies(0)->add_excluded();
+    o->set_kind(v1::EXCLUSION_KIND_GROUP);
+    o->set_object_id(group);
+    d = reconcile("contoso", {}, &later, t0 + day, {}, set);
+    ASSERT_EQ(d.alerts.size(), 2u);
+    EXPECT_TRUE(has_cause(d, "UNREGISTERED_EXCLUSION:onboarding"));
+    const auto* own = cause_starting(d, "UNREGISTERED_EXCLUSION:" + policy + ":" + group);
+    ASSERT_NE(own, nullptr);
+    EXPECT_EQ(own->severity, v1::SEVERITY_WARNING);
+
+    // Registering all but one leaves a count of one; registering that one resolves it.
+    auto rest = unregistered("contoso", {}, &later);
+    ASSERT_EQ(rest.size(), 26u);
+    EXPECT_EQ(rest[0].what, kind::group);
+    EXPECT_EQ(rest[0].object_name, "Group 0");
+    std::vector<record> registered(rest.begin() + 1, rest.end());
+    d = reconcile("contoso", registered, &later, t0 + day, {}, set);
+    ASSERT_EQ(d.alerts.size(), 1u);
+    EXPECT_NE(d.alerts[0].title.find(": 1 exclusion that existed"), std::string::npos) << d.alerts[0].title;
+    registered.push_back(rest[0]);
+    EXPECT_TRUE(reconcile("contoso", registered, &later, t0 + day, {}, set).alerts.empty());
+    EXPECT_TRUE(unregistered("contoso", registered, &later).empty());
+}
+
+TEST(Exceptions, NoUnregisteredExclusionIsRaisedBeforeTheOnboardingSetIsRecordedAndIncompleteFactsRecordNone) {
+    auto r = with_groups(3);
+    EXPECT_TRUE(reconcile("contoso", {}, &r, t0 + day, {}, onboarding{}).alerts.empty());
+    r.mutable_evaluation_context()->mutable_exclusions()->set_complete(false);
+    EXPECT_FALSE(onboarding_keys("contoso", r).has_value()) << "incomplete facts are not the onboarding set";
+    EXPECT_FALSE(onboarding_keys("contoso", report(7, t0)).has_value()) << "no facts at all";
+    // Watching with an empty onboarding set: each of the three is its own warning.
+    EXPECT_EQ(reconcile("contoso", {}, &r, t0 + day, {}, watching).alerts.size(), 3u);
+    // Keys are case-insensitive on ids and name the tenant, kind, policy and object like key_of.
+    record g;
+    g.tenant = "contoso";
+    g.what = kind::group;
+    g.policy_id = policy;
+    g.object_id = "grp-1";
+    EXPECT_EQ(exclusion_key("contoso", kind::group, "AAAAAAAA-0000-0000-0000-000000000001", "GRP-1"), key_of(g));
 }
 
 }  // namespace

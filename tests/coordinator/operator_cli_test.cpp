@@ -402,12 +402,23 @@ TEST(OperatorCli, ExceptionCommandsRegisterListExportImportAndRemove) {
     d.start();
     auto agent = d.client("contoso");
     ASSERT_TRUE(agent->connect());
-    auto r = report(1, to_unix_ms(system_clock::instance().now()));
+    // The first report's exclusions are the onboarding set: the break-glass policy's user exclusion.
+    auto first = report(1, to_unix_ms(system_clock::instance().now()));
+    add_policy_exclusions(first, "pol-9", "Break glass", "", {{v1::EXCLUSION_KIND_USER, "usr-break-glass"}});
+    ASSERT_TRUE(agent->publish(envelope_message(topics::validation("contoso"), wrap("contoso", first))));
+    const std::string onboarding =
+        "SELECT count(*) FROM alerts WHERE active = 1 AND cause = 'UNREGISTERED_EXCLUSION:onboarding' AND severity = " +
+        std::to_string(static_cast<int>(v1::SEVERITY_INFO));
+    ASSERT_TRUE(eventually([&] { return d.count(onboarding) == 1; })) << slurp(d.log_path());
+    // A group excluded afterwards, by hand: its own warning.
+    auto r = report(2, to_unix_ms(system_clock::instance().now()));
+    add_policy_exclusions(r, "pol-9", "Break glass", "", {{v1::EXCLUSION_KIND_USER, "usr-break-glass"}});
     add_policy_exclusions(r, "pol-2", "Block legacy auth", "", {{v1::EXCLUSION_KIND_GROUP, "grp-it-admins"}});
     ASSERT_TRUE(agent->publish(envelope_message(topics::validation("contoso"), wrap("contoso", r))));
     const std::string unregistered =
         "SELECT count(*) FROM alerts WHERE active = 1 AND cause = 'UNREGISTERED_EXCLUSION:pol-2:grp-it-admins'";
     ASSERT_TRUE(eventually([&] { return d.count(unregistered) == 1; })) << slurp(d.log_path());
+    EXPECT_EQ(d.count(onboarding), 1);
 
     std::string out;
     ASSERT_EQ(d.ctl("vera", {"exception", "--help"}, &out), 0) << out;
@@ -472,6 +483,35 @@ TEST(OperatorCli, ExceptionCommandsRegisterListExportImportAndRemove) {
                       "'exception.imported')"),
               3);
     EXPECT_EQ(d.count("SELECT count(*) FROM audit WHERE action = 'exception.refused'"), 2);
+
+    // adopt: the onboarding set's exclusion (and anything else unregistered) in one request,
+    // approvers only.
+    ASSERT_EQ(d.ctl("vera", {"exception", "adopt", "--help"}, &out), 0) << out;
+    EXPECT_NE(out.find("exception adopt --tenant K|--all"), std::string::npos) << out;
+    const std::vector<std::string> adopt = {"exception", "adopt", "--tenant", "contoso", "--owner", "it-security",
+                                            "--reason", "there when we started", "--ticket", "ONB-1", "--expires", "2099-06-30"};
+    EXPECT_EQ(d.ctl("vera", adopt, &out), 1) << "a viewer may not adopt\n" << out;
+    EXPECT_NE(out.find("forbidden"), std::string::npos) << out;
+    EXPECT_EQ(d.ctl("olga", adopt, &out), 1) << "an operator may not adopt\n" << out;
+    EXPECT_NE(out.find("forbidden"), std::string::npos) << out;
+    EXPECT_EQ(d.ctl("alice", {"exception", "adopt", "--tenant", "contoso", "--all", "--owner", "o", "--reason", "r",
+                              "--expires", "2099-06-30"}, &out), 2) << out;
+    EXPECT_EQ(d.ctl("alice", {"exception", "adopt", "--tenant", "contoso", "--owner", "o", "--reason", "r"}, &out), 2) << out;
+    EXPECT_NE(out.find("--expires"), std::string::npos) << out;
+    EXPECT_EQ(d.count(onboarding), 1) << "nothing adopted yet";
+
+    ASSERT_EQ(d.ctl("bob", adopt, &out), 0) << out;
+    EXPECT_NE(out.find("adopted 1 exclusion"), std::string::npos) << out;
+    EXPECT_NE(out.find("usr-break-glass"), std::string::npos) << out;
+    EXPECT_EQ(d.count("SELECT count(*) FROM exceptions WHERE source = 'adopt' AND object_id = 'usr-break-glass' AND "
+                      "owner = 'it-security' AND ticket = 'ONB-1'"), 1);
+    EXPECT_TRUE(eventually([&] { return d.count(onboarding) == 0; })) << "adopted: the onboarding alert resolves";
+    EXPECT_EQ(d.count("SELECT count(*) FROM alerts WHERE active = 1 AND cause LIKE 'UNREGISTERED_EXCLUSION:%'"), 0);
+    EXPECT_EQ(d.count("SELECT count(*) FROM audit WHERE action = 'exception.adopted' AND tenant = 'contoso'"), 1);
+    EXPECT_EQ(d.count("SELECT count(*) FROM audit WHERE action = 'exception.refused'"), 4) << "+ vera's and olga's adopt";
+    // Nothing left to adopt: a second run registers nothing and says so.
+    ASSERT_EQ(d.ctl("bob", adopt, &out), 0) << out;
+    EXPECT_NE(out.find("adopted 0 exclusion"), std::string::npos) << out;
 }
 
 }  // namespace

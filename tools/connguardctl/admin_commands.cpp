@@ -747,17 +747,23 @@ const char* exception_usage =
     "                                  --expires YYYY-MM-DD [--json] [connection flags]\n"
     "       connguardctl exception remove ID [--reason TEXT] [connection flags]\n"
     "       connguardctl exception export [FILE] [connection flags]\n"
-    "       connguardctl exception import FILE [connection flags]\n\n"
+    "       connguardctl exception import FILE [connection flags]\n"
+    "       connguardctl exception adopt --tenant K|--all --owner WHO --reason TEXT [--ticket T]\n"
+    "                                    --expires YYYY-MM-DD [--json] [connection flags]\n\n"
     "The exception registry: what is intentionally excluded from a CA policy (user, group, role; --policy\n"
     "required), holds per-user MFA off (mfa-off) or keeps a role (role-kept) in a tenant, with owner,\n"
     "reason, ticket and expiry. A registered exclusion that disappears raises EXCEPTION_REMOVED (and a\n"
-    "restore task for a user); an exclusion nobody registered raises UNREGISTERED_EXCLUSION.\n"
+    "restore task for a user); an exclusion nobody registered raises UNREGISTERED_EXCLUSION: one info\n"
+    "alert per tenant for those that existed when ConnGuard started watching it (its onboarding set),\n"
+    "a warning of its own for each one that appeared since.\n"
+    "adopt registers, in one request, every exclusion of the tenant's latest report (--all: of every\n"
+    "tenant) that no exception covers, with this owner, reason, ticket and expiry (source \"adopt\").\n"
     "add with the key (tenant, kind, policy, object) of an existing exception renews it (same id).\n"
     "--object: the user / group object id, or the role template id (role, role-kept); --name: the\n"
     "user's UPN (a restore task needs it; exceptions of the connection account have it).\n"
     "export writes {\"exceptions\":[...]} (stdout without FILE); import takes that file whole: one bad\n"
     "entry refuses all of it (FILE: entry N: field 'x': reason). list/export: any admin role;\n"
-    "add/remove/import: approvers. Every change is audited.\n";
+    "add/remove/import/adopt: approvers. Every change is audited.\n";
 
 void print_exceptions(const v1::AdminResponse& rsp) {
     std::printf("%-36s  %-12s  %-9s  %-36s  %-36s  %-14s  %-10s  %-10s  %s\n", "ID", "TENANT", "KIND", "POLICY", "OBJECT",
@@ -777,7 +783,7 @@ int run_exception(int argc, char** argv) {
     parsed_args a;
     int code = 0;
     if (!prepare("exception", argc, argv, exception_usage, a, code)) return code;
-    if (a.rest.empty()) return usage_error("exception", "expected list, add, remove, export or import", exception_usage);
+    if (a.rest.empty()) return usage_error("exception", "expected list, add, remove, export, import or adopt", exception_usage);
     const std::string verb = a.rest[0];
     const std::vector<std::string> args(a.rest.begin() + 1, a.rest.end());
     v1::AdminRequest req;
@@ -871,6 +877,35 @@ int run_exception(int argc, char** argv) {
         }
         req.mutable_import_exceptions()->set_json(*text);
         req.mutable_import_exceptions()->set_source(args[0]);
+    } else if (verb == "adopt") {
+        auto* q = req.mutable_adopt_exceptions();
+        std::string expires;
+        for (std::size_t i = 0; i < args.size(); ++i) {
+            const std::string& f = args[i];
+            if (f == "--all") {
+                q->set_all(true);
+                continue;
+            }
+            if (i + 1 >= args.size())
+                return usage_error("exception", "adopt: unexpected argument '" + f + "' (or its value is missing)", exception_usage);
+            const std::string& v = args[++i];
+            if (f == "--tenant") q->set_tenant(v);
+            else if (f == "--owner") q->set_owner(v);
+            else if (f == "--reason") q->set_reason(v);
+            else if (f == "--ticket") q->set_ticket(v);
+            else if (f == "--expires") expires = v;
+            else return usage_error("exception", "adopt: unexpected argument '" + f + "'", exception_usage);
+        }
+        if (q->all() == !q->tenant().empty())
+            return usage_error("exception", "adopt: give exactly one of --tenant K or --all", exception_usage);
+        if (q->owner().empty()) return usage_error("exception", "adopt: --owner is required (who answers for them)", exception_usage);
+        if (q->reason().empty()) return usage_error("exception", "adopt: --reason is required", exception_usage);
+        if (expires.empty()) return usage_error("exception", "adopt: --expires YYYY-MM-DD is required (every exception expires)", exception_usage);
+        const auto ms = exceptions::parse_expiry(expires);
+        if (!ms) return usage_error("exception", "adopt: --expires '" + expires + "': expected YYYY-MM-DD", exception_usage);
+        if (*ms <= TimeUtil::TimestampToMilliseconds(TimeUtil::GetCurrentTime()))
+            return usage_error("exception", "adopt: --expires " + expires + " is in the past", exception_usage);
+        *q->mutable_expires_at() = TimeUtil::MillisecondsToTimestamp(*ms);
     } else {
         return usage_error("exception", "unknown subcommand '" + verb + "'", exception_usage);
     }
@@ -881,6 +916,9 @@ int run_exception(int argc, char** argv) {
     }
     if (verb == "remove") std::printf("removed exception %s\n", req.remove_exception().id().c_str());
     else if (verb == "import") std::printf("imported %d exception(s) from %s\n", rsp.exceptions_size(), args[0].c_str());
+    else if (verb == "adopt")
+        std::printf("adopted %d exclusion(s) as exceptions%s\n", rsp.exceptions_size(),
+                    rsp.exceptions_size() == 0 ? " (every exclusion was registered already)" : "");
     print_exceptions(rsp);
     return exit_ok;
 }
