@@ -395,9 +395,10 @@ TEST(OperatorCli, ImpactOverThousandsOfTenantsComesInPages) {
 
 
 // The exception registry from the command line (issue 15): approvers change it, any role reads it,
-// every change is audited; a registered hand-made exclusion stops alerting; export / import round
-// trip and a bad file imports nothing.
-TEST(OperatorCli, ExceptionCommandsRegisterListExportImportAndRemove) {
+// every change is audited; the first report's exclusions are one onboarding alert, a hand-made
+// exclusion afterwards its own, and registering it stops it; export / import round trip and a bad
+// file imports nothing; adopt (approvers only) registers what is left and the onboarding alert resolves.
+TEST(OperatorCli, ExceptionCommandsRegisterListExportImportRemoveAndAdopt) {
     deployment d(broker_opts());
     d.start();
     auto agent = d.client("contoso");
