@@ -31,6 +31,12 @@ bool breaks(outcome o) {
 
 namespace {
 
+/// graph.md §2: organizations that implement CA policies "must disable security defaults", and the
+/// portal does not let a CA policy be enabled beside them.
+constexpr const char* security_defaults_note =
+    "Security Defaults are on in this tenant: a Conditional Access policy cannot be enabled until they are "
+    "turned off, and until then they, not this draft, decide the account's sign-ins";
+
 /// Severity order for the tenant's result over its sign-ins.
 int rank(outcome o) {
     switch (o) {
@@ -284,6 +290,8 @@ tenant_impact evaluate_tenant(const draft& d, const tenant_input& in, std::int64
         }
     }
     t.reason = what + (detail.empty() ? "" : ": " + detail);
+    if (c.security_defaults_known() && c.security_defaults_enabled())
+        t.notes.emplace_back(security_defaults_note);
     if (t.result == outcome::unaffected) {
         const auto ex = draft_excludes(d.policy, c);
         if (!ex.empty()) t.reason += " (" + ex + ")";
@@ -297,6 +305,7 @@ nlohmann::json to_json(const tenant_impact& t) {
     j["account"] = {{"upn", t.account_upn}, {"objectId", t.account_object_id}};
     if (t.collected_ms > 0) j["collectedMs"] = t.collected_ms;
     if (!t.missing.empty()) j["missing"] = t.missing;
+    if (!t.notes.empty()) j["notes"] = t.notes;
     nlohmann::json signins = nlohmann::json::array();
     for (const auto& s : t.sign_ins) {
         nlohmann::json x = {{"targetAppId", s.target_app_id}, {"evaluatedAppId", s.evaluated_app_id},
@@ -334,6 +343,7 @@ v1::TenantImpact to_proto(const tenant_impact& t) {
     x.set_reason(t.reason);
     x.set_account_upn(t.account_upn);
     x.set_account_object_id(t.account_object_id);
+    for (const auto& n : t.notes) x.add_notes(n);
     if (t.collected_ms > 0) {
         x.mutable_collected_at()->set_seconds(t.collected_ms / 1000);
         x.mutable_collected_at()->set_nanos(static_cast<std::int32_t>((t.collected_ms % 1000) * 1'000'000));

@@ -82,6 +82,7 @@ struct tenant_impact {
     exclusion exclude;                      ///< what to add to the draft so the account keeps working
     std::string reason;                     ///< one line for people (why stale / incomplete / the verdict)
     std::vector<std::string> missing;       ///< incomplete: the facts that are missing
+    std::vector<std::string> notes;         ///< what else decides in that tenant (Security Defaults on)
 };
 
 /// Evaluates the draft for one tenant.

@@ -1343,6 +1343,12 @@ v1::CaExclusionFacts exclusion_facts(const snapshot::tenant_snapshot& s) {
 v1::EvaluationContext evaluation_context(const snapshot::tenant_snapshot& s, const options& opts) {
     v1::EvaluationContext x;
     auto gap = [&](const std::string& g) { x.add_missing(g); };
+    // Not a gap: a draft evaluates the same either way; impact only says that Security Defaults,
+    // while on, keep any CA policy from being enabled.
+    if (s.security_defaults_enabled.ok()) {
+        x.set_security_defaults_known(true);
+        x.set_security_defaults_enabled(*s.security_defaults_enabled.value);
+    }
     if (!s.user.ok()) gap(missing("the connection account", *s.user.error));
     else if (s.user.value->id.empty()) gap("the connection account has no object id");
     else {

@@ -274,6 +274,35 @@ TEST(Impact, DraftStateIsForcedToEnabled) {
     EXPECT_EQ(to_json(t)["exclusion"]["id"], alpha_id);
 }
 
+TEST(Impact, SecurityDefaultsOnAreNamedBesideTheVerdict) {
+    nlohmann::json p = {{"displayName", "mfa for all"},
+                        {"state", "enabled"},
+                        {"conditions",
+                         {{"users", {{"includeUsers", {"All"}}}},
+                          {"applications", {{"includeApplications", {"All"}}}},
+                          {"clientAppTypes", {"all"}}}},
+                        {"grantControls", {{"operator", "OR"}, {"builtInControls", {"mfa"}}}}};
+    auto d = compile_draft(p);
+    ASSERT_TRUE(d);
+    fleet f;
+    // Off (or unknown): nothing to add to the verdict.
+    const auto off = evaluate_tenant(d.value(), f.inputs[0], now_ms);
+    EXPECT_EQ(off.result, outcome::mfa_required);
+    EXPECT_TRUE(off.notes.empty());
+    EXPECT_FALSE(to_json(off).contains("notes"));
+    // On: the draft is still evaluated as enabled, and the answer says that Entra will not enable
+    // it beside Security Defaults, which decide meanwhile.
+    f.alpha.mutable_evaluation_context()->set_security_defaults_known(true);
+    f.alpha.mutable_evaluation_context()->set_security_defaults_enabled(true);
+    const auto on = evaluate_tenant(d.value(), f.inputs[0], now_ms);
+    EXPECT_EQ(on.result, outcome::mfa_required);
+    ASSERT_EQ(on.notes.size(), 1u);
+    EXPECT_NE(on.notes[0].find("Security Defaults are on"), std::string::npos) << on.notes[0];
+    EXPECT_NE(on.notes[0].find("cannot be enabled until they are turned off"), std::string::npos) << on.notes[0];
+    ASSERT_EQ(to_proto(on).notes_size(), 1);
+    EXPECT_EQ(to_proto(on).notes(0), on.notes[0]);
+}
+
 TEST(Impact, BadDraftsAreRefusedWithTheReason) {
     auto two = compile_draft(nlohmann::json::parse(
         R"([{"state":"enabled","conditions":{}},{"state":"enabled","conditions":{}}])"));

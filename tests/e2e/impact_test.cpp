@@ -103,6 +103,15 @@ void expect_tenant(const json& t, const want& w) {
     EXPECT_EQ(t.value("exclusion_kind", ""), w.exclusion_kind);
     EXPECT_EQ(t.value("exclusion_id", ""), w.exclusion_id);
     EXPECT_TRUE(strings(t, "missing").empty());
+    // northwind-secdefaults.json has Security Defaults on: the answer says that Entra will not
+    // enable the draft beside them; the other tenants' answers carry no note.
+    const auto notes = strings(t, "notes");
+    if (w.tenant == "northwind") {
+        ASSERT_EQ(notes.size(), 1u);
+        EXPECT_NE(notes[0].find("Security Defaults are on"), std::string::npos) << notes[0];
+    } else {
+        EXPECT_TRUE(notes.empty());
+    }
     if (!w.reason_has.empty()) {
         EXPECT_NE(t.value("reason", "").find(w.reason_has), std::string::npos);
     }

@@ -327,6 +327,8 @@ TEST(Checks, EvaluationContextCarriesTheAccountsFacts) {
     EXPECT_EQ(c.missing_size(), 0);
     EXPECT_EQ(c.account_object_id(), account_id);
     EXPECT_FALSE(c.guest());
+    EXPECT_TRUE(c.security_defaults_known());
+    EXPECT_FALSE(c.security_defaults_enabled());
     ASSERT_EQ(c.group_ids_size(), 2);
     EXPECT_EQ(c.group_ids(0), "gggggggg-0000-0000-0000-000000000001");
     EXPECT_EQ(c.group_ids(1), "gggggggg-0000-0000-0000-000000000002");

@@ -156,6 +156,7 @@ int run_impact(int argc, char** argv) {
                     t.exclusion_id().empty() ? "-" : t.exclusion_id().c_str());
         std::printf("  %s\n", t.reason().c_str());
         if (!t.exclusion_why().empty()) std::printf("  fix: %s\n", t.exclusion_why().c_str());
+        for (const auto& n : t.notes()) std::printf("  note: %s\n", n.c_str());
     }
     std::printf("\n%zu tenants: %zu would break, %zu uncertain, %zu not evaluated\n",
                 static_cast<size_t>(rsp.impacts_size()), broken, uncertain, unevaluated);
