@@ -26,6 +26,22 @@ after(async () => {
   if (stack) stopStack(stack);
 });
 
+/// The plan version the page's own approval carries (GET /api/v1/tasks/{id}, as the person).
+async function planVersion(page, id) {
+  const rsp = await page.request.get(`${stack.consoleUrl}/api/v1/tasks/${encodeURIComponent(id)}`);
+  assert.equal(rsp.status(), 200, `GET /api/v1/tasks/${id}: ${rsp.status()}`);
+  const { task } = await rsp.json();
+  const v = Number(task.planVersion ?? task.plan_version);
+  assert.ok(Number.isInteger(v) && v > 0, `task ${id} has no plan version: ${JSON.stringify(task)}`);
+  return v;
+}
+
+/// Opens what a table row links to, as a person does: its link, or the row itself.
+async function openRow(row) {
+  if (await row.locator('a').count()) await row.locator('a').first().click();
+  else await row.click();
+}
+
 const hasSession = async (context) =>
   (await context.cookies(stack.consoleUrl)).some((c) => c.name === sessionCookie);
 
@@ -60,7 +76,7 @@ test('alice and bob approve fabrikam\'s task in the console; the page follows it
   await page.locator('main[data-page="tenants"]').waitFor();
   await waitForText(page, 'tr[data-tenant="fabrikam"] [data-field="status"]', 'FAIL');
   await screenshot(page, 'tenants');
-  await page.locator('tr[data-tenant="fabrikam"] a').first().click();
+  await openRow(page.locator('tr[data-tenant="fabrikam"]'));
   await page.locator('main[data-page="tenant"]').waitFor();
   await page.locator('[data-check]').first().waitFor();
   await screenshot(page, 'tenant-fabrikam');
@@ -71,7 +87,7 @@ test('alice and bob approve fabrikam\'s task in the console; the page follows it
   await waitForText(page, `tr[data-task-id="${id}"] [data-field="state"]`, 'PENDING_APPROVAL');
   assert.equal((await row.locator('[data-field="tenant"]').textContent()).trim(), 'fabrikam');
   await screenshot(page, 'tasks');
-  await row.locator('a').first().click();
+  await openRow(row);
   await page.locator('main[data-page="task"]').waitFor();
   await waitForText(page, '[data-field="state"]', 'PENDING_APPROVAL');
   assert.match(await page.locator('[data-field="diff"]').textContent(), /excludeUsers/);
@@ -126,18 +142,21 @@ test('a viewer sees no Approve button and her forged POST gets 403; a POST witho
   await screenshot(vera.page, 'task-as-viewer');
   // Her own session cookie and CSRF token, sent by hand: the server refuses her, not the page.
   const forged = await vera.page.request.post(approveUrl, {
-    headers: { 'x-csrf-token': await csrfToken(vera.page) }, data: { comment: 'forged by a viewer' } });
+    headers: { 'x-csrf-token': await csrfToken(vera.page) },
+    data: { planVersion: await planVersion(vera.page, id), comment: 'forged by a viewer' } });
   assert.equal(forged.status(), 403, `vera's forged approval answered ${forged.status()}`);
   await vera.context.close();
 
   const alice = await newPerson(browser);
   await signIn(alice.page, stack.consoleUrl, 'alice@msp.example', `/tasks/${id}`);
   await waitForText(alice.page, '[data-field="state"]', 'PENDING_APPROVAL');
-  const noToken = await alice.page.request.post(approveUrl, { data: { comment: 'no CSRF token' } });
+  const version = await planVersion(alice.page, id);
+  const noToken = await alice.page.request.post(approveUrl, { data: { planVersion: version, comment: 'no CSRF token' } });
   assert.equal(noToken.status(), 403, `an approval without the CSRF token answered ${noToken.status()}`);
   // The same request with the token is what the page sends: it is accepted (one of two approvals).
   const withToken = await alice.page.request.post(approveUrl, {
-    headers: { 'x-csrf-token': await csrfToken(alice.page) }, data: { comment: 'console test: the same request with the token' } });
+    headers: { 'x-csrf-token': await csrfToken(alice.page) },
+    data: { planVersion: version, comment: 'console test: the same request with the token' } });
   assert.equal(withToken.status(), 200, `alice's approval with the token answered ${withToken.status()}: ${await withToken.text()}`);
   await alice.context.close();
 });
