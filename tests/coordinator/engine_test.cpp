@@ -743,6 +743,7 @@ TEST_F(EngineTest, SchemaIsMigratedAndVersioned) {
 
     // A database of schema 1 (before agents told their poll interval, before the exception
     // registry) keeps its rows on upgrade.
+    ASSERT_TRUE(db_->exec("DROP TABLE webhook_subscriptions"));
     ASSERT_TRUE(db_->exec("DROP TABLE onboarding_exclusions"));
     ASSERT_TRUE(db_->exec("DROP TABLE onboarding"));
     ASSERT_TRUE(db_->exec("DROP TABLE exceptions"));
@@ -761,6 +762,9 @@ TEST_F(EngineTest, SchemaIsMigratedAndVersioned) {
         auto registry = (*upgraded)->exceptions_of("");
         ASSERT_TRUE(registry) << registry.err().message;
         EXPECT_TRUE(registry->empty());
+        auto subscriptions = (*upgraded)->webhook_subscriptions();
+        ASSERT_TRUE(subscriptions) << subscriptions.err().message;
+        EXPECT_TRUE(subscriptions->empty());
         auto onboarded = (*upgraded)->onboarding_of("contoso");
         ASSERT_TRUE(onboarded) << onboarded.err().message;
         EXPECT_FALSE(onboarded->recorded) << "recorded from the tenant's next complete report";
