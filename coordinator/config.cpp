@@ -9,6 +9,68 @@
 
 namespace connguard::coord {
 
+namespace {
+
+// The `console` section (coordinator/README.md "Console").
+console::console_settings load_console(config::reader& r) {
+    console::console_settings s;
+    const auto listen = r.optional_string("console.listen", "127.0.0.1:8444");
+    if (!console::parse_listen(listen, s.listen_host, s.listen_port))
+        r.fail("console.listen", "must be host:port (e.g. \"127.0.0.1:8444\" or \"[::1]:8444\"), not '" + listen + "'");
+    s.insecure_http = r.optional_bool("console.insecureHttp", false);
+    s.tls_cert_file = r.optional_path("console.tlsCertFile").string();
+    s.tls_key_file = r.optional_path("console.tlsKeyFile").string();
+    if (s.insecure_http) {
+        if (!s.listen_host.empty() && !console::is_loopback_host(s.listen_host))
+            r.fail("console.insecureHttp", "plain HTTP is only allowed on a loopback listen address (127.0.0.1, ::1, "
+                                           "localhost), not '" + s.listen_host + "'; configure tlsCertFile and tlsKeyFile");
+        if (!s.tls_cert_file.empty() || !s.tls_key_file.empty())
+            r.fail("console.insecureHttp", "set either insecureHttp or tlsCertFile/tlsKeyFile, not both");
+    } else {
+        if (s.tls_cert_file.empty()) r.fail("console.tlsCertFile", "required (HTTPS) unless console.insecureHttp is true");
+        if (s.tls_key_file.empty()) r.fail("console.tlsKeyFile", "required (HTTPS) unless console.insecureHttp is true");
+        else if (auto perm = config::check_secret_file_permissions(s.tls_key_file); !perm)
+            r.fail("console.tlsKeyFile", perm.err().message);
+    }
+    s.public_url = r.optional_string("console.publicUrl", "");
+    if (!s.public_url.empty() && s.public_url.rfind("https://", 0) != 0 && s.public_url.rfind("http://", 0) != 0)
+        r.fail("console.publicUrl", "must be an http(s) URL, e.g. https://console.msp.example:8444");
+    s.oidc.issuer = r.required_string("console.oidc.issuer");
+    if (!s.oidc.issuer.empty() && s.oidc.issuer.rfind("https://", 0) != 0 && s.oidc.issuer.rfind("http://", 0) != 0)
+        r.fail("console.oidc.issuer", "must be an https URL (http only for a loopback simulator)");
+    s.oidc.client_id = r.required_string("console.oidc.clientId");
+    const auto secret_file = r.required_path("console.oidc.clientSecretFile");
+    if (!secret_file.empty()) {
+        auto secret = config::read_secret_file(secret_file);
+        if (!secret) r.fail("console.oidc.clientSecretFile", secret.err().message);
+        else s.oidc.client_secret = *secret;
+    }
+    s.oidc.ca_file = r.optional_path("console.oidc.caFile").string();
+    auto read_roles = [&](const std::string& field, std::map<std::string, role>& out) {
+        const auto* m = r.find(field);
+        if (m == nullptr) return;
+        if (!m->is_object()) {
+            r.fail(field, "must be an object {\"name\": \"viewer|operator|approver|admin\"}");
+            return;
+        }
+        for (const auto& [key, value] : m->items()) {
+            const role who = value.is_string() ? parse_role(value.get<std::string>()) : role::none;
+            if (who == role::none) r.fail(field + "." + key, "role must be \"viewer\", \"operator\", \"approver\" or \"admin\"");
+            else out[key] = who;
+        }
+    };
+    read_roles("console.roles.claims", s.role_claims);
+    read_roles("console.roles.objects", s.role_objects);
+    if (s.role_claims.empty() && s.role_objects.empty())
+        r.fail("console.roles", "map at least one app role claim (roles.claims) or object/group id (roles.objects) to a role");
+    s.session_idle = std::chrono::minutes{r.optional_int("console.sessionIdleMinutes", 30, 1, 24 * 60)};
+    s.session_max = std::chrono::hours{r.optional_int("console.sessionMaxHours", 12, 1, 24 * 7)};
+    s.approval_reauth = std::chrono::seconds{r.optional_int("console.approvalReauthSeconds", 900, 60, 86400)};
+    return s;
+}
+
+}  // namespace
+
 result<coordinator_config> load_config(const std::filesystem::path& path) {
     auto doc = config::load_file(path);
     if (!doc) return doc.err();
@@ -130,6 +192,9 @@ result<coordinator_config> load_config(const std::filesystem::path& path) {
         }
     }
 
+    // Not r.has(): that would mark the whole section as read and let misspelled keys in it pass.
+    if (doc->root.is_object() && doc->root.contains("console")) c.console = load_console(r);
+
     c.log_level = r.optional_string("log.level", "info");
     c.log_json = r.optional_bool("log.json", false);
     c.log_file = r.optional_path("log.file").string();
@@ -151,6 +216,11 @@ status check_startable(const coordinator_config& c, const std::filesystem::path&
     if (!c.ca_file.empty()) check("broker.caFile", check_readable_file(c.ca_file));
     if (!c.persistence_dir.empty()) check("broker.persistenceDir", check_writable_folder(c.persistence_dir));
     if (c.audit && !c.audit->file.empty()) check("audit.checkpointFile", check_writable_file(c.audit->file));
+    if (c.console) {
+        if (!c.console->tls_cert_file.empty()) check("console.tlsCertFile", check_readable_file(c.console->tls_cert_file));
+        if (!c.console->tls_key_file.empty()) check("console.tlsKeyFile", check_readable_file(c.console->tls_key_file));
+        if (!c.console->oidc.ca_file.empty()) check("console.oidc.caFile", check_readable_file(c.console->oidc.ca_file));
+    }
     if (!errors.empty()) return make_error("config.not_startable", errors);
     return {};
 }

@@ -7,6 +7,7 @@
 
 #include "common/result.h"
 #include "coordinator/checkpointer.h"
+#include "coordinator/console/settings.h"
 #include "coordinator/engine.h"
 
 namespace connguard::coord {
@@ -35,6 +36,8 @@ struct coordinator_config {
     std::int64_t webhook_timeout_ms = 10000;
     // audit checkpoints: on when audit.signingKeyFile is set (the key is held in memory only)
     std::optional<checkpoint_settings> audit;
+    // the console (issue 12): on when the `console` section is present
+    std::optional<console::console_settings> console;
     // log
     std::string log_level = "info";
     bool log_json = false;
