@@ -85,19 +85,21 @@ test('alice and bob approve fabrikam\'s task in the console; the page follows it
   await page.goto(`${stack.consoleUrl}/tasks`);
   const row = page.locator(`tr[data-task-id="${id}"]`);
   await waitForText(page, `tr[data-task-id="${id}"] [data-field="state"]`, 'PENDING_APPROVAL');
-  assert.equal((await row.locator('[data-field="tenant"]').textContent()).trim(), 'fabrikam');
+  assert.equal((await row.locator('[data-field="tenant"]').first().textContent()).trim(), 'fabrikam');
   await screenshot(page, 'tasks');
   await openRow(row);
   await page.locator('main[data-page="task"]').waitFor();
   await waitForText(page, '[data-field="state"]', 'PENDING_APPROVAL');
-  assert.match(await page.locator('[data-field="diff"]').textContent(), /excludeUsers/);
+  assert.match(await page.locator('[data-field="diff"]').first().textContent(), /excludeUsers/);
   await screenshot(page, 'task-pending');
 
   // alice approves: one of two approvals (high risk), the task still waits.
   await page.locator('textarea[name="comment"]').fill('console test: ticket 4711');
   await page.locator('button[data-action="approve"]').click();
-  await page.locator('[data-field="message"]').filter({ hasText: /\S/ }).waitFor();
-  assert.equal((await page.locator('[data-field="state"]').textContent()).trim(), 'PENDING_APPROVAL');
+  const said = page.locator('[data-field="message"]').filter({ hasText: /\S/ }).first();
+  await said.waitFor();
+  assert.match(await said.textContent(), /^Approved/);
+  assert.equal((await page.locator('[data-field="state"]').first().textContent()).trim(), 'PENDING_APPROVAL');
 
   // From here on alice's page is never reloaded: a marker in the window proves it.
   await page.evaluate(() => { window.__connguardNoReload = true; });
@@ -137,7 +139,7 @@ test('a viewer sees no Approve button and her forged POST gets 403; a POST witho
   await signIn(vera.page, stack.consoleUrl, 'vera@msp.example', `/tasks/${id}`);
   await vera.page.locator('main[data-page="task"]').waitFor();
   await waitForText(vera.page, '[data-field="state"]', 'PENDING_APPROVAL');
-  await vera.page.locator('[data-field="diff"]').waitFor();
+  await vera.page.locator('[data-field="diff"]').first().waitFor();
   assert.equal(await vera.page.locator('button[data-action="approve"]').count(), 0, 'a viewer is offered Approve');
   await screenshot(vera.page, 'task-as-viewer');
   // Her own session cookie and CSRF token, sent by hand: the server refuses her, not the page.
