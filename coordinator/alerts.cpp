@@ -229,3 +229,63 @@ std::string webhook_body(webhook_format format, const std::string& tenant, const
 }
 
 }  // namespace connguard::coord
+
+namespace connguard::coord {
+
+namespace {
+
+struct url_parts {
+    std::string scheme, host, port;  ///< host without brackets for IPv6
+    bool ok = false;
+};
+
+url_parts split_url(std::string_view url) {
+    url_parts u;
+    const auto colon = url.find("://");
+    if (colon == std::string_view::npos || colon == 0) return u;
+    u.scheme = to_lower(std::string(url.substr(0, colon)));
+    auto rest = url.substr(colon + 3);
+    rest = rest.substr(0, rest.find_first_of("/?#"));
+    if (const auto at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);  // user info: a secret
+    if (!rest.empty() && rest.front() == '[') {
+        const auto close = rest.find(']');
+        if (close == std::string_view::npos) return u;
+        u.host = std::string(rest.substr(1, close - 1));
+        rest = rest.substr(close + 1);
+        if (!rest.empty() && rest.front() == ':') u.port = std::string(rest.substr(1));
+        else if (!rest.empty()) return u;
+    } else {
+        const auto c = rest.rfind(':');
+        u.host = std::string(rest.substr(0, c));
+        if (c != std::string_view::npos) u.port = std::string(rest.substr(c + 1));
+    }
+    u.host = to_lower(u.host);
+    u.ok = true;
+    return u;
+}
+
+}  // namespace
+
+std::string url_origin(std::string_view url) {
+    const auto u = split_url(url);
+    if (!u.ok) return "(not a URL)";
+    const bool v6 = u.host.find(':') != std::string::npos;
+    return u.scheme + "://" + (v6 ? "[" + u.host + "]" : u.host) + (u.port.empty() ? "" : ":" + u.port);
+}
+
+std::string webhook_url_problem(std::string_view url) {
+    if (url.size() > 2048) return "longer than 2048 characters";
+    for (const char c : url)
+        if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return "contains a space or a control character";
+    const auto u = split_url(url);
+    if (!u.ok || u.host.empty()) return "not an absolute http(s) URL";
+    for (const char c : u.port)
+        if (c < '0' || c > '9') return "the port is not a number";
+    if (u.scheme == "https") return {};
+    if (u.scheme != "http") return "must be https (http only to a loopback host)";
+    const bool loopback = u.host == "localhost" || u.host == "::1" || u.host.rfind("127.", 0) == 0;
+    if (!loopback) return "http is allowed only to a loopback host (localhost, 127.0.0.1, [::1]); use https";
+    return {};
+}
+
+}  // namespace connguard::coord

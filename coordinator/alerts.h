@@ -70,4 +70,12 @@ bool parse_webhook_format(std::string_view text, webhook_format& out);
 /// The JSON body POSTed to a sink: generic (the alert as JSON), teams (MessageCard), slack ({"text"}).
 std::string webhook_body(webhook_format format, const std::string& tenant, const v1::Alert& alert);
 
+/// What of a webhook URL may be shown to anyone and written to logs and the audit log:
+/// "scheme://host[:port]" (the path and query of a Teams / Slack URL are its secret; user info is
+/// dropped too). "(not a URL)" when it has no scheme.
+std::string url_origin(std::string_view url);
+/// Why `url` cannot be an alert subscription's target (empty = it can): https to any host, http
+/// only to a loopback host (localhost, 127.x.x.x, [::1]).
+std::string webhook_url_problem(std::string_view url);
+
 }  // namespace connguard::coord

@@ -106,7 +106,7 @@ result<coordinator_config> load_config(const std::filesystem::path& path) {
 
     if (const auto* approvers = r.find("approvers")) {
         if (!approvers->is_object()) {
-            r.fail("approvers", "must be an object {\"name\": \"viewer|operator|approver\"}");
+            r.fail("approvers", "must be an object {\"name\": \"viewer|operator|approver|admin\"}");
         } else {
             for (const auto& [name, value] : approvers->items()) {
                 if (!topics::valid_principal_name(name)) {
@@ -114,7 +114,7 @@ result<coordinator_config> load_config(const std::filesystem::path& path) {
                     continue;
                 }
                 const role who = value.is_string() ? parse_role(value.get<std::string>()) : role::none;
-                if (who == role::none) r.fail("approvers." + name, "role must be \"viewer\", \"operator\" or \"approver\"");
+                if (who == role::none) r.fail("approvers." + name, "role must be \"viewer\", \"operator\", \"approver\" or \"admin\"");
                 else c.engine.admins[name] = who;
             }
         }
@@ -129,6 +129,8 @@ result<coordinator_config> load_config(const std::filesystem::path& path) {
     c.engine.dispatch_timeout_ms = r.optional_int("tasks.dispatchTimeoutSeconds", 600, 1, 7LL * 86400) * 1000;
     c.engine.command_validity_ms = r.optional_int("tasks.commandValiditySeconds", 3600, 1, 7LL * 86400) * 1000;
     c.engine.silence_ms = r.optional_int("agents.silenceSeconds", 1800, 0, 30LL * 86400) * 1000;
+    // An approval through the web console needs a sign-in at most this old (0 = no limit).
+    c.engine.console_reauth_ms = r.optional_int("approvals.consoleReauthSeconds", 900, 0, 7LL * 86400) * 1000;
     c.tick_ms = static_cast<int>(r.optional_int("timers.tickMilliseconds", 1000, 10, 60000));
     // The exception registry (issue 15): warn this many days before an exception expires; an
     // exception an approved remediation creates lasts this many days.

@@ -44,6 +44,16 @@ std::string printable(std::string_view text, std::size_t max = 100) {
     return out;
 }
 
+/// How an admin request came, for the end of its audit entries: "via cli" or "via console by UPN
+/// (oid OID) from IP".
+std::string via_text(const principal& p) {
+    if (p.via == channel::cli) return "via cli";
+    std::string t = "via console by " + printable(p.upn.empty() ? p.name : p.upn);
+    if (!p.object_id.empty()) t += " (oid " + printable(p.object_id) + ")";
+    if (!p.ip.empty()) t += " from " + printable(p.ip);
+    return t;
+}
+
 /// What an admin request was about, for its audit entry: a refused request must name its target
 /// (task, tenant, filter), not only the refusal, so the log says what someone tried to do.
 struct request_target {
@@ -51,6 +61,36 @@ struct request_target {
     std::string task_id;
     std::string text;  ///< e.g. "approve task T plan v2", "list tasks of tenant contoso"
 };
+
+v1::WebhookFormat wire_format(webhook_format f) {
+    switch (f) {
+        case webhook_format::teams: return v1::WEBHOOK_FORMAT_TEAMS;
+        case webhook_format::slack: return v1::WEBHOOK_FORMAT_SLACK;
+        case webhook_format::generic: break;
+    }
+    return v1::WEBHOOK_FORMAT_GENERIC;
+}
+
+webhook_format format_of(v1::WebhookFormat f) {
+    switch (f) {
+        case v1::WEBHOOK_FORMAT_TEAMS: return webhook_format::teams;
+        case v1::WEBHOOK_FORMAT_SLACK: return webhook_format::slack;
+        default: return webhook_format::generic;
+    }
+}
+
+/// The webhook_outbox sink of a runtime subscription (stable across renames; removal drops its
+/// pending deliveries by it).
+std::string runtime_sink(const v1::WebhookSubscription& w) { return "subscription:" + w.id(); }
+
+/// One subscription for the audit log and logs: never the URL's path.
+std::string describe(const v1::WebhookSubscription& w) {
+    std::string tenants;
+    for (const auto& t : w.tenants()) tenants += (tenants.empty() ? "" : ",") + t;
+    return "subscription " + w.id() + " '" + printable(w.name()) + "' to " + url_origin(w.url()) + " (" +
+           to_lower(enum_word(v1::WebhookFormat_Name(w.format()), "WEBHOOK_FORMAT_")) + ", " +
+           severity_name(w.min_severity()) + " and above, tenants " + (tenants.empty() ? std::string("all") : tenants) + ")";
+}
 
 request_target target_of(const v1::AdminRequest& req) {
     request_target t;
@@ -111,6 +151,19 @@ request_target target_of(const v1::AdminRequest& req) {
             t.text = req.adopt_exceptions().all() ? "adopt the unregistered exclusions of every tenant"
                                                    : "adopt the unregistered exclusions";
             break;
+        case v1::AdminRequest::kShowTenant:
+            t.tenant = req.show_tenant().tenant();
+            t.text = "show tenant";
+            break;
+        case v1::AdminRequest::kListWebhooks: t.text = "list alert subscriptions"; break;
+        case v1::AdminRequest::kPutWebhook:
+            t.text = (req.put_webhook().subscription().id().empty() ? "add alert subscription '"
+                                                                     : "change alert subscription '") +
+                     printable(req.put_webhook().subscription().name()) + "' to " +
+                     url_origin(req.put_webhook().subscription().url());
+            break;
+        case v1::AdminRequest::kRemoveWebhook: t.text = "remove alert subscription " + printable(req.remove_webhook().id()); break;
+        case v1::AdminRequest::kTestWebhook: t.text = "test alert subscription " + printable(req.test_webhook().id()); break;
         default: t.text = "request without an operation"; break;
     }
     if (!t.tenant.empty()) t.text += " of tenant " + printable(t.tenant);
@@ -122,6 +175,7 @@ v1::AdminRole wire_role(role r) {
         case role::viewer: return v1::ADMIN_ROLE_VIEWER;
         case role::operator_: return v1::ADMIN_ROLE_OPERATOR;
         case role::approver: return v1::ADMIN_ROLE_APPROVER;
+        case role::admin: return v1::ADMIN_ROLE_ADMIN;
         default: return v1::ADMIN_ROLE_UNSPECIFIED;
     }
 }
@@ -181,6 +235,7 @@ result<ingest_outcome> engine::on_report(const v1::Envelope& env, std::int64_t n
     p.received_ms = now;
     p.collected_ms = r.has_collected_at() ? ts(r.collected_at()) : (env.has_time() ? ts(env.time()) : now);
     CG_TRY(db_.put_posture(p));
+    record_change(v1::ConsoleChange::KIND_REPORT, tenant);
     // The first report with complete exclusion facts records what was already excluded when
     // ConnGuard started watching (the onboarding set): a review item, not an incident.
     if (auto keys = exceptions::onboarding_keys(tenant, r)) {
@@ -208,6 +263,7 @@ result<ingest_outcome> engine::on_change(const v1::Envelope& env, const std::str
     CG_TRY(db_.insert_event(env.id(), tenant, "change_event", v1::ChangeKind_Name(e.kind()), e.subject_id(),
                             env.has_time() ? ts(env.time()) : now, now, raw));
     CG_TRY(db_.touch_agent(tenant, now));
+    record_change(v1::ConsoleChange::KIND_CHANGE_EVENT, tenant);
     auto tasks = db_.tasks_of_tenant(tenant);
     if (!tasks) return tasks.err();
     const auto actions = actions_for_event(e, *tasks);
@@ -231,6 +287,7 @@ result<ingest_outcome> engine::on_agent(const v1::Envelope& env, const std::stri
                                                                : 0;
     agent_row row{tenant, a.state(), a.reason(), now, poll_ms};
     CG_TRY(db_.put_agent(row));
+    record_change(v1::ConsoleChange::KIND_REPORT, tenant);
     CG_TRY(reconcile_alerts(tenant, now));
     return ingest_outcome::stored;
 }
@@ -404,6 +461,7 @@ status engine::commit_transition(const transition& tr, const std::string& actor,
     const auto& v = tr.after.view;
     CG_TRY(db_.put_task(tr.after));
     ++stats_.transitions;
+    record_change(v1::ConsoleChange::KIND_TASK, v.tenant(), v.task_id());
     CG_TRY(audit(now, actor, tr.action, v.tenant(), v.task_id(),
                  state_name(v.state()) + ": " + tr.detail));
     auto env = codec::make_envelope(v.tenant(), "coordinator");
@@ -437,9 +495,28 @@ status engine::dispatch(task t, std::int64_t now) {
 
 status engine::audit(std::int64_t now, const std::string& actor, const std::string& action, const std::string& tenant,
                      const std::string& task_id, const std::string& detail) {
-    auto e = db_.append_audit(now, actor, action, tenant, task_id, log::redact(detail));
+    std::string text = detail;
+    if (acting_ != nullptr && actor == acting_->name) text += (text.empty() ? "" : " ") + via_text(*acting_);
+    auto e = db_.append_audit(now, actor, action, tenant, task_id, log::redact(text));
     if (!e) return e.err();
+    record_change(v1::ConsoleChange::KIND_AUDIT, tenant, task_id, "", e->seq());
     return {};
+}
+
+void engine::record_change(v1::ConsoleChange::Kind kind, const std::string& tenant, const std::string& task_id,
+                           const std::string& alert_cause, std::uint64_t audit_seq) {
+    // Consecutive audit appends are one change (the newest seq): pages reload the log once.
+    if (kind == v1::ConsoleChange::KIND_AUDIT && !changes_.empty() && changes_.back().kind() == kind) {
+        changes_.back().set_audit_seq(audit_seq);
+        return;
+    }
+    v1::ConsoleChange c;
+    c.set_kind(kind);
+    c.set_tenant(tenant);
+    c.set_task_id(task_id);
+    c.set_alert_cause(alert_cause);
+    c.set_audit_seq(audit_seq);
+    changes_.push_back(std::move(c));
 }
 
 status engine::publish(const std::string& topic, const v1::Envelope& env_in, bool retained, const std::string& correlation) {
@@ -566,21 +643,39 @@ status engine::reconcile_alerts(const std::string& tenant, std::int64_t now) {
     auto active = db_.active_alerts(tenant);
     if (!active) return active.err();
 
+    std::optional<std::vector<v1::WebhookSubscription>> runtime;  // read at the first alert that needs them
     auto emit = [&](const alert_row& row) -> status {
         CG_TRY(db_.put_alert(row, now));
+        record_change(v1::ConsoleChange::KIND_ALERT, tenant, row.alert.task_id(), row.alert.cause());
         auto env = codec::make_envelope(tenant, "coordinator");
         *env.mutable_alert() = row.alert;
         CG_TRY(publish(topics::alert(severity_name(row.alert.severity()), tenant), env, false));
         const auto transition_ms = row.active ? ts(row.alert.raised_at()) : ts(row.alert.resolved_at());
-        for (const auto& sink : s_.webhooks) {
-            if (row.alert.severity() < sink.min_severity) continue;
+        auto queue = [&](const std::string& sink, const std::string& url, webhook_format format) {
             webhook_row w;
             w.delivery_key = sha256_hex(row.fingerprint + "|" + (row.active ? "raised" : "resolved") + "|" +
-                                        std::to_string(transition_ms) + "|" + sink.name);
-            w.sink = sink.name;
-            w.url = sink.url;
-            w.body = webhook_body(sink.format, tenant, row.alert);
-            CG_TRY(db_.enqueue_webhook(w, now));
+                                        std::to_string(transition_ms) + "|" + sink);
+            w.sink = sink;
+            w.url = url;
+            w.body = webhook_body(format, tenant, row.alert);
+            return db_.enqueue_webhook(w, now);
+        };
+        for (const auto& sink : s_.webhooks) {
+            if (row.alert.severity() < sink.min_severity) continue;
+            CG_TRY(queue(sink.name, sink.url, sink.format));
+        }
+        // Subscriptions added at runtime: read in this transaction, so a change applies at once.
+        if (!runtime) {
+            auto subs = db_.webhook_subscriptions();
+            if (!subs) return subs.err();
+            runtime = std::move(*subs);
+        }
+        for (const auto& sub : *runtime) {
+            if (row.alert.severity() < sub.min_severity()) continue;
+            if (sub.tenants_size() > 0 &&
+                std::find(sub.tenants().begin(), sub.tenants().end(), tenant) == sub.tenants().end())
+                continue;
+            CG_TRY(queue(runtime_sink(sub), sub.url(), format_of(sub.format())));
         }
         return {};
     };
@@ -640,6 +735,11 @@ status engine::respond(const std::string& admin, v1::AdminResponse& resp, const 
         else if (resp.tenants_size() > 1) resp.mutable_tenants()->DeleteSubrange(resp.tenants_size() / 2, resp.tenants_size() - resp.tenants_size() / 2);
         else if (resp.alerts_size() > 1) resp.mutable_alerts()->DeleteSubrange(resp.alerts_size() / 2, resp.alerts_size() - resp.alerts_size() / 2);
         else if (resp.exceptions_size() > 1) resp.mutable_exceptions()->DeleteSubrange(resp.exceptions_size() / 2, resp.exceptions_size() - resp.exceptions_size() / 2);
+        else if (!resp.has_tenant_detail()) break;
+        else if (auto* d = resp.mutable_tenant_detail(); d->timeline_size() > 1)
+            d->mutable_timeline()->DeleteSubrange(d->timeline_size() / 2, d->timeline_size() - d->timeline_size() / 2);
+        else if (d->alerts_size() > 1) d->mutable_alerts()->DeleteSubrange(d->alerts_size() / 2, d->alerts_size() - d->alerts_size() / 2);
+        else if (d->tasks_size() > 1) d->mutable_tasks()->DeleteSubrange(d->tasks_size() / 2, d->tasks_size() - d->tasks_size() / 2);
         else break;
         resp.set_error_message("truncated: " + std::to_string(entries()) + " of " + std::to_string(total) +
                                " entries fit one message; narrow the query");
@@ -651,8 +751,6 @@ status engine::respond(const std::string& admin, v1::AdminResponse& resp, const 
 
 status engine::on_admin(const std::string& admin, const v1::Envelope& env, const std::string& correlation, std::int64_t now) {
     const auto& req = env.admin_request();
-    v1::AdminResponse resp;
-    resp.set_request_id(req.request_id());
     const std::string corr = correlation.empty() ? req.request_id() : correlation;
     // The admin is the one the request topic names (the broker's ACL guarantees it); a different
     // identity claimed in the payload is ignored, and recorded.
@@ -661,26 +759,47 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
         CG_TRY(audit(now, admin, "admin.claimed_identity_ignored", "", "",
                      "request " + req.request_id() + " claimed source '" + env.source() + "' on the topic of '" + admin + "'"));
     }
+    principal who;
+    who.name = admin;
     const auto it = s_.admins.find(admin);
-    const role who = it == s_.admins.end() ? role::none : it->second;
+    who.who = it == s_.admins.end() ? role::none : it->second;
+    who.via = channel::cli;
+    auto resp = answer(who, req, now);
+    if (!resp) return resp.err();
+    return respond(admin, *resp, corr);
+}
+
+result<v1::AdminResponse> engine::answer(const principal& p, const v1::AdminRequest& req, std::int64_t now) {
+    // Every audit entry this request writes in the person's name says how the request came.
+    struct acting_scope {
+        const principal*& slot;
+        acting_scope(const principal*& s, const principal* p) : slot(s) { slot = p; }
+        ~acting_scope() { slot = nullptr; }
+        acting_scope(const acting_scope&) = delete;
+        acting_scope& operator=(const acting_scope&) = delete;
+    } scope(acting_, &p);
+    const std::string& admin = p.name;
+    const role who = p.who;
+    v1::AdminResponse resp;
+    resp.set_request_id(req.request_id());
 
     // Every refusal's audit entry names what the request was about: the task / tenant columns (the
     // request's own when the refusal has none) and the request in the detail.
     const request_target target = target_of(req);
     auto refuse = [&](const std::string& code, const std::string& message, const std::string& tenant,
-                      const std::string& task_id, const char* op) -> status {
+                      const std::string& task_id, const char* op) -> result<v1::AdminResponse> {
         ++stats_.refusals;
         resp.set_ok(false);
         resp.set_error_code(code);
         resp.set_error_message(message);
-        spdlog::warn("admin {}: {} refused ({}): {} [{}]", admin, op, code, message, target.text);
+        spdlog::warn("admin {}: {} refused ({}): {} [{}] {}", printable(admin), op, code, message, target.text, via_text(p));
         CG_TRY(audit(now, admin, std::string(op) + ".refused", tenant.empty() ? target.tenant : tenant,
                      task_id.empty() ? target.task_id : task_id, code + ": " + message + " (request: " + target.text + ")"));
-        return respond(admin, resp, corr);
+        return resp;
     };
 
-    if (who == role::none)
-        return refuse("forbidden", "admin '" + admin + "' has no role in this coordinator's configuration", "", "",
+    if (admin.empty() || who == role::none)
+        return refuse("forbidden", "admin '" + printable(admin) + "' has no role in this coordinator's configuration", "", "",
                       "admin");
 
     switch (req.op_case()) {
@@ -701,14 +820,14 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
             std::sort(t->begin(), t->end(), [](const auto& a, const auto& b) { return a.tenant() < b.tenant(); });
             for (auto& s : *t) *resp.add_tenants() = std::move(s);
             resp.set_ok(true);
-            return respond(admin, resp, corr);
+            return resp;
         }
         case v1::AdminRequest::kListTasks: {
             auto t = db_.list_tasks(req.list_tasks().state(), req.list_tasks().tenant());
             if (!t) return t.err();
             for (auto& x : *t) *resp.add_tasks() = std::move(x.view);
             resp.set_ok(true);
-            return respond(admin, resp, corr);
+            return resp;
         }
         case v1::AdminRequest::kShowTask: {
             auto t = db_.task_by_id(req.show_task().task_id());
@@ -716,11 +835,11 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
             if (!*t) {
                 resp.set_error_code("not_found");
                 resp.set_error_message("no task " + req.show_task().task_id());
-                return respond(admin, resp, corr);
+                return resp;
             }
             *resp.add_tasks() = (*t)->view;
             resp.set_ok(true);
-            return respond(admin, resp, corr);
+            return resp;
         }
         case v1::AdminRequest::kQueryAudit: {
             const auto& q = req.query_audit();
@@ -745,7 +864,7 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
                 x->set_hash(**h);
             }
             resp.set_ok(true);
-            return respond(admin, resp, corr);
+            return resp;
         }
         case v1::AdminRequest::kListAlerts: {
             const auto& q = req.list_alerts();
@@ -758,7 +877,7 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
                 *x->mutable_alert() = std::move(r.alert);
             }
             resp.set_ok(true);
-            return respond(admin, resp, corr);
+            return resp;
         }
         case v1::AdminRequest::kListAdmins: {
             // Any admin may see who may approve: an operator needs to know whom to ask.
@@ -769,7 +888,7 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
                 x->set_role(wire_role(r));
             }
             resp.set_ok(true);
-            return respond(admin, resp, corr);
+            return resp;
         }
         case v1::AdminRequest::kImpact: {
             // Any admin may ask (it reads the coordinator's own data; no Graph call); audited.
@@ -842,7 +961,7 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
                              std::to_string(uncertain) + " uncertain, " + std::to_string(unevaluated) +
                              " not evaluated"));
             resp.set_ok(true);
-            return respond(admin, resp, corr);
+            return resp;
         }
         case v1::AdminRequest::kListExceptions: {
             // Any admin role reads the registry (export is this list, written as JSON by connguardctl).
@@ -850,13 +969,13 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
             if (!rows) return rows.err();
             for (const auto& r : *rows) *resp.add_exceptions() = exceptions::to_proto(r);
             resp.set_ok(true);
-            return respond(admin, resp, corr);
+            return resp;
         }
         case v1::AdminRequest::kAdoptExceptions: {
             // Takes over what a tenant already excludes (the onboarding set, and anything since):
             // changes the registry, so approvers only, like add / import.
-            if (who != role::approver)
-                return refuse("forbidden", "changing the exception registry needs the approver role ('" + admin + "' is " +
+            if (!can_approve(who))
+                return refuse("forbidden", "changing the exception registry needs the approver or admin role ('" + admin + "' is " +
                                                std::string(to_string(who)) + ")",
                               "", "", "exception");
             const auto& q = req.adopt_exceptions();
@@ -929,14 +1048,14 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
             spdlog::info("admin {}: adopted {} exclusion(s) in {} tenant(s)", admin, adopted.size(), touched.size());
             for (const auto& tenant : touched) CG_TRY(reconcile_tenant(tenant, now));
             resp.set_ok(true);
-            return respond(admin, resp, corr);
+            return resp;
         }
         case v1::AdminRequest::kAddException:
         case v1::AdminRequest::kRemoveException:
         case v1::AdminRequest::kImportExceptions: {
             // Changing the registry changes what is alerted and proposed: approvers only, like approvals.
-            if (who != role::approver)
-                return refuse("forbidden", "changing the exception registry needs the approver role ('" + admin + "' is " +
+            if (!can_approve(who))
+                return refuse("forbidden", "changing the exception registry needs the approver or admin role ('" + admin + "' is " +
                                                std::string(to_string(who)) + ")",
                               "", "", "exception");
             if (req.op_case() == v1::AdminRequest::kRemoveException) {
@@ -954,7 +1073,7 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
                 CG_TRY(reconcile_tenant(r.tenant, now));
                 *resp.add_exceptions() = exceptions::to_proto(r);
                 resp.set_ok(true);
-                return respond(admin, resp, corr);
+                return resp;
             }
             std::vector<exceptions::record> incoming;
             std::string label = "request";
@@ -1018,7 +1137,7 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
             }
             for (const auto& tenant : tenants) CG_TRY(reconcile_tenant(tenant, now));
             resp.set_ok(true);
-            return respond(admin, resp, corr);
+            return resp;
         }
         case v1::AdminRequest::kApprove:
         case v1::AdminRequest::kReject: {
@@ -1029,6 +1148,15 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
             if (!t) return t.err();
             if (!*t) return refuse("not_found", "no task " + id, "", id, op);
             task cur = **t;
+            // Defense in depth: approving through the console needs a recent sign-in (the session
+            // may be hours old; approving changes a tenant).
+            if (approving && p.via == channel::console && s_.console_reauth_ms > 0 &&
+                now - p.auth_time_ms > s_.console_reauth_ms)
+                return refuse("reauth_required",
+                              "signed in " + std::to_string((now - p.auth_time_ms) / 60000) +
+                                  " min ago; approving through the console needs a sign-in within the last " +
+                                  std::to_string(s_.console_reauth_ms / 60000) + " min: sign in again",
+                              cur.view.tenant(), id, op);
             // A task past its TTL expires now (and the decision is refused as expired).
             if (approving && (cur.view.state() == v1::TASK_STATE_PENDING_APPROVAL) && cur.view.has_expires_at() &&
                 ts(cur.view.expires_at()) <= now) {
@@ -1040,7 +1168,8 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
                 }
             }
             task_event e = approving ? task_event{ev::approve{admin, who, req.approve().plan_version(),
-                                                              log::redact(req.approve().comment()), now}}
+                                                              log::redact(req.approve().comment()), now,
+                                                              p.via == channel::console ? "console" : "cli"}}
                                      : task_event{ev::reject{admin, who, log::redact(req.reject().reason()), now}};
             const auto tr = coord::apply(cur, e);
             if (!tr.ok) {
@@ -1054,11 +1183,218 @@ status engine::on_admin(const std::string& admin, const v1::Envelope& env, const
             if (!after) return after.err();
             *resp.add_tasks() = (*after)->view;
             resp.set_ok(true);
-            return respond(admin, resp, corr);
+            return resp;
+        }
+        case v1::AdminRequest::kShowTenant: return answer_show_tenant(req, resp);
+        case v1::AdminRequest::kListWebhooks:
+        case v1::AdminRequest::kPutWebhook:
+        case v1::AdminRequest::kRemoveWebhook:
+        case v1::AdminRequest::kTestWebhook: {
+            if (req.op_case() != v1::AdminRequest::kListWebhooks && who != role::admin)
+                return refuse("forbidden", "changing or testing alert subscriptions needs the admin role ('" +
+                                               printable(admin) + "' is " + std::string(to_string(who)) + ")",
+                              "", "", "webhook");
+            auto out = answer_webhooks(p, req, now, resp);
+            if (!out) return out.err();
+            if (!out->ok() && !out->error_code().empty())
+                return refuse(out->error_code(), out->error_message(), "", "", "webhook");
+            return out;
         }
         default:
             return refuse("bad_request", "request has no operation", "", "", "admin");
     }
+}
+
+}  // namespace connguard::coord
+
+namespace connguard::coord {
+
+result<std::vector<v1::WebhookSubscription>> engine::subscriptions() {
+    std::vector<v1::WebhookSubscription> out;
+    for (const auto& sink : s_.webhooks) {
+        v1::WebhookSubscription w;
+        w.set_id("config:" + sink.name);
+        w.set_name(sink.name);
+        w.set_url(sink.url);
+        w.set_format(wire_format(sink.format));
+        w.set_min_severity(sink.min_severity);
+        w.set_from_config(true);
+        out.push_back(std::move(w));
+    }
+    auto runtime = db_.webhook_subscriptions();
+    if (!runtime) return runtime.err();
+    for (auto& w : *runtime) out.push_back(std::move(w));
+    return out;
+}
+
+result<v1::AdminResponse> engine::answer_webhooks(const principal& p, const v1::AdminRequest& req, std::int64_t now,
+                                                  v1::AdminResponse& resp) {
+    // A refusal goes back to answer() (which audits it) as a response with a code.
+    auto no = [&](const std::string& code, const std::string& message) -> result<v1::AdminResponse> {
+        resp.set_ok(false);
+        resp.set_error_code(code);
+        resp.set_error_message(message);
+        return resp;
+    };
+    auto all = subscriptions();
+    if (!all) return all.err();
+    auto find = [&](const std::string& id) -> const v1::WebhookSubscription* {
+        for (const auto& w : *all)
+            if (w.id() == id) return &w;
+        return nullptr;
+    };
+    switch (req.op_case()) {
+        case v1::AdminRequest::kListWebhooks:
+            for (auto w : *all) {
+                // The URL's path is a secret: whole for admins only.
+                if (p.who != role::admin) w.set_url(url_origin(w.url()));
+                *resp.add_webhooks() = std::move(w);
+            }
+            resp.set_ok(true);
+            return resp;
+        case v1::AdminRequest::kPutWebhook: {
+            v1::WebhookSubscription w = req.put_webhook().subscription();
+            const v1::WebhookSubscription* before = nullptr;
+            if (!w.id().empty()) {
+                before = find(w.id());
+                if (before == nullptr) return no("not_found", "no alert subscription " + printable(w.id()));
+                if (before->from_config())
+                    return no("read_only", "subscription " + printable(w.id()) +
+                                               " comes from the configuration file; change it there");
+            }
+            std::vector<std::string> problems;
+            if (w.name().empty() || w.name().size() > 100) problems.push_back("field 'name': must be 1 to 100 characters");
+            for (const char c : w.name())
+                if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+                    problems.push_back("field 'name': contains a control character");
+                    break;
+                }
+            for (const auto& other : *all)
+                if (other.name() == w.name() && other.id() != w.id())
+                    problems.push_back("field 'name': '" + printable(w.name()) + "' is taken by " + other.id());
+            if (const auto why = webhook_url_problem(w.url()); !why.empty()) problems.push_back("field 'url': " + why);
+            if (w.format() != v1::WEBHOOK_FORMAT_GENERIC && w.format() != v1::WEBHOOK_FORMAT_TEAMS &&
+                w.format() != v1::WEBHOOK_FORMAT_SLACK)
+                problems.push_back("field 'format': must be generic, teams or slack");
+            if (w.min_severity() != v1::SEVERITY_INFO && w.min_severity() != v1::SEVERITY_WARNING &&
+                w.min_severity() != v1::SEVERITY_CRITICAL)
+                problems.push_back("field 'min_severity': must be info, warning or critical");
+            if (w.tenants_size() > 1000) problems.push_back("field 'tenants': at most 1000");
+            for (const auto& t : w.tenants())
+                if (!topics::valid_tenant_key(t)) {
+                    problems.push_back("field 'tenants': '" + printable(t) + "' is not a tenant key");
+                    break;
+                }
+            if (!problems.empty()) {
+                std::string m;
+                for (const auto& x : problems) m += (m.empty() ? "" : "; ") + x;
+                return no("bad_request", m);
+            }
+            if (w.id().empty()) w.set_id(new_uuid());
+            w.set_from_config(false);
+            w.set_created_by(p.name);
+            *w.mutable_updated_at() = TimeUtil::MillisecondsToTimestamp(now);
+            CG_TRY(db_.put_webhook_subscription(w));
+            CG_TRY(audit(now, p.name, before ? "webhook.changed" : "webhook.added", "", "",
+                         describe(w) + (before && url_origin(before->url()) != url_origin(w.url())
+                                            ? "; was to " + url_origin(before->url())
+                                            : std::string())));
+            record_change(v1::ConsoleChange::KIND_WEBHOOK, "");
+            spdlog::info("admin {}: {} {}", printable(p.name), before ? "changed" : "added", describe(w));
+            *resp.add_webhooks() = std::move(w);
+            resp.set_ok(true);
+            return resp;
+        }
+        case v1::AdminRequest::kRemoveWebhook: {
+            const auto* w = find(req.remove_webhook().id());
+            if (w == nullptr) return no("not_found", "no alert subscription " + printable(req.remove_webhook().id()));
+            if (w->from_config())
+                return no("read_only", "subscription " + printable(w->id()) +
+                                           " comes from the configuration file; remove it there");
+            auto gone = db_.delete_webhook_subscription(w->id());
+            if (!gone) return gone.err();
+            auto dropped = db_.drop_pending_webhooks(runtime_sink(*w));
+            if (!dropped) return dropped.err();
+            CG_TRY(audit(now, p.name, "webhook.removed", "", "",
+                         describe(*w) + (*dropped > 0 ? "; " + std::to_string(*dropped) + " undelivered alert(s) dropped"
+                                                      : std::string())));
+            record_change(v1::ConsoleChange::KIND_WEBHOOK, "");
+            *resp.add_webhooks() = *w;
+            resp.set_ok(true);
+            return resp;
+        }
+        case v1::AdminRequest::kTestWebhook: {
+            const auto* w = find(req.test_webhook().id());
+            if (w == nullptr) return no("not_found", "no alert subscription " + printable(req.test_webhook().id()));
+            const std::string tenant = w->tenants_size() > 0 ? w->tenants(0) : std::string("connguard-test");
+            v1::Alert a;
+            a.set_cause("test");
+            a.set_fingerprint(fingerprint(tenant, "test:" + w->id()));
+            a.set_severity(w->min_severity() == v1::SEVERITY_UNSPECIFIED ? v1::SEVERITY_INFO : w->min_severity());
+            a.set_state(v1::ALERT_STATE_RAISED);
+            a.set_title("ConnGuard test alert (no action needed)");
+            a.set_detail("A test of the alert subscription '" + printable(w->name()) + "', sent by " + printable(p.name) +
+                         ". Nothing happened in any tenant.");
+            *a.mutable_raised_at() = TimeUtil::MillisecondsToTimestamp(now);
+            webhook_row row;
+            row.delivery_key = sha256_hex("test|" + w->id() + "|" + new_uuid());
+            row.sink = w->from_config() ? w->name() : runtime_sink(*w);
+            row.url = w->url();
+            row.body = webhook_body(format_of(w->format()), tenant, a);
+            CG_TRY(db_.enqueue_webhook(row, now));
+            CG_TRY(audit(now, p.name, "webhook.tested", "", "", "sample alert queued to " + describe(*w)));
+            *resp.add_webhooks() = *w;
+            resp.set_ok(true);
+            return resp;
+        }
+        default: return no("bad_request", "not a webhook request");
+    }
+}
+
+result<v1::AdminResponse> engine::answer_show_tenant(const v1::AdminRequest& req, v1::AdminResponse& resp) {
+    const auto& q = req.show_tenant();
+    const std::string& tenant = q.tenant();
+    auto* d = resp.mutable_tenant_detail();
+    auto summaries = db_.tenant_summaries();
+    if (!summaries) return summaries.err();
+    bool known = false;
+    for (const auto& x : *summaries)
+        if (x.tenant() == tenant) {
+            *d->mutable_summary() = x;
+            known = true;
+        }
+    if (!known) {
+        if (tenant.empty() || s_.expected_tenants.count(tenant) == 0) {
+            resp.clear_tenant_detail();
+            resp.set_ok(false);
+            resp.set_error_code("not_found");
+            resp.set_error_message("no tenant '" + printable(tenant) + "'");
+            return resp;
+        }
+        d->mutable_summary()->set_tenant(tenant);  // expected, never reported
+    }
+    auto posture = db_.posture(tenant);
+    if (!posture) return posture.err();
+    if (*posture) *d->mutable_report() = (*posture)->report;
+    const int limit = q.timeline_limit() == 0 ? 100 : static_cast<int>(std::min<std::uint32_t>(q.timeline_limit(), 1000));
+    auto events = db_.recent_events(tenant, "change_event", limit);
+    if (!events) return events.err();
+    for (const auto& raw : *events) {
+        v1::Envelope env;
+        if (env.ParseFromString(raw) && env.has_change_event()) *d->add_timeline() = env.change_event();
+    }
+    auto tasks = db_.list_tasks(v1::TASK_STATE_UNSPECIFIED, tenant);
+    if (!tasks) return tasks.err();
+    for (auto& t : *tasks) *d->add_tasks() = std::move(t.view);
+    auto alerts = db_.list_alerts(true, 0, tenant, v1::SEVERITY_UNSPECIFIED, 0);
+    if (!alerts) return alerts.err();
+    for (auto& r : *alerts) {
+        auto* x = d->add_alerts();
+        x->set_tenant(r.tenant);
+        *x->mutable_alert() = std::move(r.alert);
+    }
+    resp.set_ok(true);
+    return resp;
 }
 
 }  // namespace connguard::coord

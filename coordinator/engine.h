@@ -11,13 +11,16 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "connguard/v1/admin.pb.h"
 #include "connguard/v1/envelope.pb.h"
 #include "coordinator/alerts.h"
 #include "coordinator/exceptions.h"
+#include "coordinator/principal.h"
 #include "coordinator/rules.h"
 #include "coordinator/store.h"
 
@@ -47,6 +50,10 @@ struct engine_settings {
     /// expires; an approved remediation that succeeds registers an exception lasting exception_validity_ms.
     std::int64_t exception_warning_ms = 14LL * 24 * 3600 * 1000;
     std::int64_t exception_validity_ms = 180LL * 24 * 3600 * 1000;
+    /// Defense in depth for the console (config `approvals.consoleReauthSeconds`): an approval
+    /// through the console by a person who signed in longer ago than this is refused with
+    /// "reauth_required" (they sign in again). 0 = no limit.
+    std::int64_t console_reauth_ms = 15LL * 60 * 1000;
 };
 
 /// What happened to one ingested envelope.
@@ -64,6 +71,22 @@ public:
 
     /// Time-driven transitions: expired tasks, dispatch deadlines, silent agents.
     status tick();
+
+    /// Decides one admin request of `who` (the one approval path: the MQTT admin path and the
+    /// console both come here): reads, task decisions, registry and subscription changes, each
+    /// audited in who.name with how it came ("via cli" / "via console by UPN (oid ..) from IP").
+    /// A refusal is a response with ok=false (audited); an error means the transaction must be
+    /// rolled back.
+    result<v1::AdminResponse> answer(const principal& who, const v1::AdminRequest& req, std::int64_t now);
+
+    /// What the transaction so far changed, for the console's live feed (seq left 0: the service
+    /// numbers them after COMMIT). change_mark() / drop_changes(mark) bracket a savepoint;
+    /// take_changes() empties the list (after COMMIT, or to discard on rollback).
+    std::size_t change_mark() const { return changes_.size(); }
+    void drop_changes(std::size_t mark) {
+        if (mark < changes_.size()) changes_.resize(mark);
+    }
+    std::vector<v1::ConsoleChange> take_changes() { return std::exchange(changes_, {}); }
 
     /// Counts of decisions since start (logs, tests, benchmarks).
     struct counters {
@@ -103,6 +126,13 @@ private:
     /// Two poll intervals of the agent when it said its interval, else silence_ms; 0 = off.
     std::int64_t silence_threshold(std::int64_t agent_poll_interval_ms) const;
     status respond(const std::string& admin, v1::AdminResponse& resp, const std::string& correlation);
+    void record_change(v1::ConsoleChange::Kind kind, const std::string& tenant, const std::string& task_id = {},
+                       const std::string& alert_cause = {}, std::uint64_t audit_seq = 0);
+    /// Alert subscriptions: config sinks then runtime ones (the database), as the wire shows them.
+    result<std::vector<v1::WebhookSubscription>> subscriptions();
+    result<v1::AdminResponse> answer_webhooks(const principal& who, const v1::AdminRequest& req, std::int64_t now,
+                                              v1::AdminResponse& resp);
+    result<v1::AdminResponse> answer_show_tenant(const v1::AdminRequest& req, v1::AdminResponse& resp);
 
     store& db_;
     const clock& clk_;
@@ -112,6 +142,9 @@ private:
     /// Last phase the tick saw per exception id: a tenant is re-planned only when one changes (a
     /// restart re-plans every tenant with exceptions once).
     std::map<std::string, exceptions::phase> exception_phase_;
+    /// The person whose request answer() is deciding (null outside answer()).
+    const principal* acting_ = nullptr;
+    std::vector<v1::ConsoleChange> changes_;
 };
 
 }  // namespace connguard::coord

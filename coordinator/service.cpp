@@ -72,6 +72,10 @@ status service::start() {
     }
     if (auto st = publisher_->connect(10s); !st) return st;
 
+    {
+        std::lock_guard lock(qmu_);
+        committer_running_ = true;
+    }
     committer_ = std::thread([this] { committer_loop(); });
     publisher_thread_ = std::thread([this] { publisher_loop(); });
 
@@ -106,6 +110,7 @@ void service::stop() {
     {
         std::lock_guard lock(qmu_);
         stop_committer_ = true;
+        committer_running_ = false;
     }
     qcv_.notify_all();
     if (committer_.joinable()) committer_.join();
@@ -150,6 +155,23 @@ mqtt::handler_result service::on_message(const mqtt::message& m) {
     return ok ? mqtt::handler_result::handled : mqtt::handler_result::retry;
 }
 
+result<v1::AdminResponse> service::admin(const principal& who, const v1::AdminRequest& req) {
+    work w;
+    w.who = &who;
+    w.request = req;
+    auto fut = w.done.get_future();
+    {
+        std::lock_guard lock(qmu_);
+        if (stop_committer_ || !committer_running_)
+            return make_error("coord.stopping", "the coordinator is not running; nothing was done");
+        queue_.push_back(&w);
+    }
+    qcv_.notify_one();
+    if (!fut.get())  // the committer always fulfils the promise
+        return make_error("coord.admin_failed", "the request was not committed (nothing changed): " + w.error);
+    return std::move(w.response);
+}
+
 void service::committer_loop() {
     auto next_tick = std::chrono::steady_clock::now();
     std::vector<work*> batch;
@@ -169,10 +191,29 @@ void service::committer_loop() {
         bool committed = false;
         if (auto st = db_->begin(); !st) {
             spdlog::error("ingest: cannot begin a transaction: {}", st.err().message);
+            for (auto* w : batch) w->error = st.err().message;
         } else {
             for (std::size_t i = 0; i < batch.size(); ++i) {
                 work& w = *batch[i];
-                if (auto sp = db_->savepoint(); !sp) continue;
+                if (auto sp = db_->savepoint(); !sp) {
+                    w.error = sp.err().message;
+                    continue;
+                }
+                const auto mark = engine_->change_mark();
+                if (w.who != nullptr) {
+                    auto r = engine_->answer(*w.who, w.request, to_unix_ms(clk_.now()));
+                    if (r) {
+                        (void)db_->release_savepoint();
+                        results[i] = true;
+                        w.response = std::move(*r);
+                    } else {
+                        db_->rollback_to_savepoint();
+                        engine_->drop_changes(mark);
+                        w.error = r.err().message;
+                        spdlog::error("console: request of {} not committed: {}", w.who->name, r.err().message);
+                    }
+                    continue;
+                }
                 auto r = engine_->handle(w.topic, w.envelope, w.raw, w.correlation);
                 if (r) {
                     (void)db_->release_savepoint();
@@ -180,15 +221,18 @@ void service::committer_loop() {
                     if (*r == ingest_outcome::duplicate) ++duplicates_;
                 } else {
                     db_->rollback_to_savepoint();
+                    engine_->drop_changes(mark);
                     spdlog::error("ingest: envelope {} on '{}' not stored (will be redelivered): {}", w.envelope.id(),
                                   w.topic, r.err().message);
                 }
             }
             if (tick_due) {
                 if (db_->savepoint()) {
+                    const auto mark = engine_->change_mark();
                     if (auto st = engine_->tick(); st) (void)db_->release_savepoint();
                     else {
                         db_->rollback_to_savepoint();
+                        engine_->drop_changes(mark);
                         spdlog::error("timers: {}", st.err().message);
                     }
                 }
@@ -196,19 +240,24 @@ void service::committer_loop() {
             if (auto st = db_->commit(); st) {
                 committed = true;
                 ++commits_;
+                feed_.publish(engine_->take_changes());  // before the waiters learn of the commit
             } else {
                 spdlog::error("ingest: commit of {} message(s) failed (they will be redelivered): {}", batch.size(),
                               st.err().message);
                 db_->rollback();
+                (void)engine_->take_changes();  // none of it happened
+                for (auto* w : batch)
+                    if (w->error.empty()) w->error = st.err().message;
             }
         }
         if (tick_due) next_tick = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.tick_ms);
         bool approval = false;  // an approval request was committed: its audit entries get an anchor now
         for (std::size_t i = 0; i < batch.size(); ++i) {
             const bool ok = committed && results[i];
-            if (ok) ++committed_;
+            if (ok && batch[i]->who == nullptr) ++committed_;  // MQTT messages (console requests are not ingest)
             if (ok && batch[i]->envelope.has_admin_request() && batch[i]->envelope.admin_request().has_approve())
                 approval = true;
+            if (ok && batch[i]->who != nullptr && batch[i]->request.has_approve()) approval = true;
             batch[i]->done.set_value(ok);  // the work item belongs to its handler again from here on
         }
         batch.clear();

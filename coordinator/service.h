@@ -17,6 +17,10 @@
 //  - The publisher thread ("{clientId}-pub") sends the mqtt_outbox rows (alerts, task views,
 //    commands, admin responses) in order and deletes each after the broker's PUBACK.
 //  - The webhook worker delivers webhook_outbox rows.
+//  - The console (console_backend::admin) queues its requests on the same committer queue: they
+//    run in the same transactions, through engine::answer, as the MQTT admin requests; the
+//    answer is returned after COMMIT. What each committed transaction changed goes to the change
+//    feed (coordinator/change_feed.h) after COMMIT; a rolled-back message's changes are dropped.
 //  - With audit.signingKeyFile, after each commit the committer signs an audit checkpoint when one
 //    is due (coordinator/checkpointer.h): right after an approval, else at most every
 //    audit.checkpointSeconds while the audit head moves.
@@ -35,17 +39,19 @@
 #include "common/clock.h"
 #include "common/envelope_codec.h"
 #include "common/mqtt_client.h"
+#include "coordinator/change_feed.h"
 #include "coordinator/checkpointer.h"
 #include "coordinator/config.h"
+#include "coordinator/console/backend.h"
 #include "coordinator/engine.h"
 #include "coordinator/webhooks.h"
 
 namespace connguard::coord {
 
-class service {
+class service : public console_backend {
 public:
     service(coordinator_config cfg, const clock& clk);
-    ~service();
+    ~service() override;
     service(const service&) = delete;
     service& operator=(const service&) = delete;
 
@@ -65,12 +71,27 @@ public:
     /// One line for the log: counters and reject reasons.
     std::string summary() const;
 
+    // ---- console_backend ----
+    /// Queued on the committer like an MQTT admin request and answered after its COMMIT. Errors:
+    /// coord.stopping (not started or stopping), coord.admin_failed (the transaction was rolled
+    /// back: nothing changed).
+    result<v1::AdminResponse> admin(const principal& who, const v1::AdminRequest& req) override;
+    std::uint64_t change_head() const override { return feed_.head(); }
+    std::vector<v1::ConsoleChange> wait_changes(std::uint64_t after, std::chrono::milliseconds timeout,
+                                                bool* gap) override {
+        return feed_.wait(after, timeout, gap);
+    }
+
 private:
     struct work {
         std::string topic;
         v1::Envelope envelope;
         std::string raw;
         std::string correlation;
+        const principal* who = nullptr;  ///< set: a console request (`request`), answered in `response`
+        v1::AdminRequest request;
+        v1::AdminResponse response;
+        std::string error;               ///< why a console request was rolled back
         std::promise<bool> done;
     };
     mqtt::handler_result on_message(const mqtt::message& m);
@@ -91,6 +112,8 @@ private:
     std::condition_variable qcv_;
     std::deque<work*> queue_;
     bool stop_committer_ = false;
+    bool committer_running_ = false;  ///< under qmu_: console requests are accepted only then
+    change_feed feed_;
     std::thread committer_;
 
     std::mutex pmu_;

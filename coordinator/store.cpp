@@ -91,6 +91,12 @@ CREATE TABLE onboarding(tenant TEXT PRIMARY KEY, recorded_at_ms INTEGER NOT NULL
 CREATE TABLE onboarding_exclusions(tenant TEXT NOT NULL, exclusion_key TEXT NOT NULL,
   PRIMARY KEY(tenant, exclusion_key)) WITHOUT ROWID;
 )sql",
+    // 5: alert subscriptions added at runtime (issue 12): the WebhookSubscription as stored
+    R"sql(
+CREATE TABLE webhook_subscriptions(
+  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, updated_at_ms INTEGER NOT NULL, subscription BLOB NOT NULL)
+  WITHOUT ROWID;
+)sql",
 };
 
 constexpr int n_migrations = static_cast<int>(sizeof migrations / sizeof migrations[0]);
@@ -440,6 +446,64 @@ result<bool> store::delete_exception(const std::string& id) {
     stmt s(*cache_, "DELETE FROM exceptions WHERE id = ?", "delete exception");
     if (auto st = s.text(id).run(); !st) return st.err();
     return sqlite3_changes(db_) > 0;
+}
+
+// ---- alert subscriptions ----
+
+result<std::vector<v1::WebhookSubscription>> store::webhook_subscriptions() {
+    stmt s(*cache_, "SELECT subscription FROM webhook_subscriptions ORDER BY name", "list webhook subscriptions");
+    std::vector<v1::WebhookSubscription> out;
+    while (s.step()) {
+        v1::WebhookSubscription w;
+        w.ParseFromString(s.col_text(0));
+        out.push_back(std::move(w));
+    }
+    if (s.failed()) return s.check().err();
+    return out;
+}
+
+result<std::optional<v1::WebhookSubscription>> store::webhook_subscription(const std::string& id) {
+    stmt s(*cache_, "SELECT subscription FROM webhook_subscriptions WHERE id = ?", "read webhook subscription");
+    s.text(id);
+    if (!s.step()) {
+        if (s.failed()) return s.check().err();
+        return std::optional<v1::WebhookSubscription>{};
+    }
+    v1::WebhookSubscription w;
+    w.ParseFromString(s.col_text(0));
+    return std::optional<v1::WebhookSubscription>{std::move(w)};
+}
+
+status store::put_webhook_subscription(const v1::WebhookSubscription& w) {
+    stmt s(*cache_,
+           "INSERT INTO webhook_subscriptions(id, name, updated_at_ms, subscription) VALUES(?,?,?,?) "
+           "ON CONFLICT(id) DO UPDATE SET name = excluded.name, updated_at_ms = excluded.updated_at_ms, "
+           "subscription = excluded.subscription",
+           "store webhook subscription");
+    return s.text(w.id()).text(w.name()).i64(ts_ms(w.updated_at())).blob(w.SerializeAsString()).run();
+}
+
+result<bool> store::delete_webhook_subscription(const std::string& id) {
+    stmt s(*cache_, "DELETE FROM webhook_subscriptions WHERE id = ?", "delete webhook subscription");
+    if (auto st = s.text(id).run(); !st) return st.err();
+    return sqlite3_changes(db_) > 0;
+}
+
+result<std::int64_t> store::drop_pending_webhooks(const std::string& sink) {
+    stmt s(*cache_, "DELETE FROM webhook_outbox WHERE sink = ? AND delivered_at_ms IS NULL AND gave_up = 0",
+           "drop pending webhook deliveries");
+    if (auto st = s.text(sink).run(); !st) return st.err();
+    return static_cast<std::int64_t>(sqlite3_changes(db_));
+}
+
+result<std::vector<std::string>> store::recent_events(const std::string& tenant, const std::string& body_type, int limit) {
+    stmt s(*cache_, "SELECT envelope FROM events WHERE tenant = ? AND body_type = ? ORDER BY seq DESC LIMIT ?",
+           "read recent events");
+    s.text(tenant).text(body_type).i64(limit);
+    std::vector<std::string> out;
+    while (s.step()) out.push_back(s.col_text(0));
+    if (s.failed()) return s.check().err();
+    return out;
 }
 
 // ---- onboarding set ----

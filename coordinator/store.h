@@ -164,6 +164,20 @@ public:
     /// False when there was no such exception.
     result<bool> delete_exception(const std::string& id);
 
+    // ---- alert subscriptions added at runtime (config ones live in engine_settings) ----
+    /// By name.
+    result<std::vector<v1::WebhookSubscription>> webhook_subscriptions();
+    result<std::optional<v1::WebhookSubscription>> webhook_subscription(const std::string& id);
+    /// Inserts or replaces by id (a name another subscription has is a store.constraint error).
+    status put_webhook_subscription(const v1::WebhookSubscription& w);
+    /// False when there was no such subscription.
+    result<bool> delete_webhook_subscription(const std::string& id);
+    /// Deletes the undelivered webhook_outbox rows of `sink`; returns how many.
+    result<std::int64_t> drop_pending_webhooks(const std::string& sink);
+    /// The stored envelopes (raw payloads) of `tenant` with `body_type` ("change_event", ...),
+    /// newest first, at most `limit`.
+    result<std::vector<std::string>> recent_events(const std::string& tenant, const std::string& body_type, int limit);
+
     // ---- onboarding set (the exclusions a tenant had when ConnGuard started watching it) ----
     /// recorded = false until record_onboarding ran for the tenant.
     result<exceptions::onboarding> onboarding_of(const std::string& tenant);

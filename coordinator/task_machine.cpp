@@ -58,6 +58,7 @@ std::string_view to_string(role r) {
         case role::viewer: return "viewer";
         case role::operator_: return "operator";
         case role::approver: return "approver";
+        case role::admin: return "admin";
         case role::none: break;
     }
     return "none";
@@ -67,6 +68,7 @@ role parse_role(std::string_view text) {
     if (text == "viewer") return role::viewer;
     if (text == "operator") return role::operator_;
     if (text == "approver") return role::approver;
+    if (text == "admin") return role::admin;
     return role::none;
 }
 
@@ -106,9 +108,9 @@ transition apply(const task& t, const task_event& e) {
                              "waiting for " + std::to_string(t.view.approvals_required()) + " approval(s)");
             },
             [&](const ev::approve& a) -> transition {
-                if (a.who != role::approver)
+                if (!can_approve(a.who))
                     return refuse("forbidden", "admin '" + a.admin + "' has role " + std::string(to_string(a.who)) +
-                                                   "; approving needs the approver role");
+                                                   "; approving needs the approver or admin role");
                 if (s == v1::TASK_STATE_EXPIRED) return refuse("expired", in_state(t) + "; it can no longer be approved");
                 if (s != v1::TASK_STATE_PENDING_APPROVAL) return refuse("invalid_state", in_state(t) + ", not PENDING_APPROVAL");
                 if (t.view.has_expires_at() && a.now_ms >= TimeUtil::TimestampToMilliseconds(t.view.expires_at()))
@@ -129,6 +131,7 @@ transition apply(const task& t, const task_event& e) {
                 ap->set_admin(a.admin);
                 ap->set_plan_version(a.plan_version);
                 ap->set_comment(a.comment);
+                ap->set_via(a.via);
                 *ap->mutable_at() = TimeUtil::MillisecondsToTimestamp(a.now_ms);
                 const auto have = static_cast<std::uint32_t>(n.view.approvals_size());
                 const auto need = std::max<std::uint32_t>(1, n.view.approvals_required());
@@ -148,9 +151,9 @@ transition apply(const task& t, const task_event& e) {
                 return moved(std::move(n), v1::TASK_STATE_APPROVED, a.now_ms, "task.approved", detail);
             },
             [&](const ev::reject& r) -> transition {
-                if (r.who != role::approver && r.who != role::operator_)
+                if (!can_approve(r.who) && r.who != role::operator_)
                     return refuse("forbidden", "admin '" + r.admin + "' has role " + std::string(to_string(r.who)) +
-                                                   "; rejecting needs the operator or approver role");
+                                                   "; rejecting needs the operator, approver or admin role");
                 if (r.reason.empty()) return refuse("bad_request", "a rejection needs a reason");
                 if (s != v1::TASK_STATE_PENDING_APPROVAL && s != v1::TASK_STATE_PROPOSED)
                     return refuse("invalid_state", in_state(t) + ", cannot reject it");

@@ -26,11 +26,13 @@ namespace connguard::coord {
 using v1::TaskState;
 
 /// Admin roles (config `approvers`). viewer: read. operator: read + reject (stopping a change is
-/// always safe). approver: read + approve + reject.
-enum class role { none, viewer, operator_, approver };
+/// always safe). approver: read + approve + reject. admin: approver + manages alert subscriptions.
+enum class role { none, viewer, operator_, approver, admin };
 std::string_view to_string(role r);
-/// "viewer" | "operator" | "approver"; role::none for anything else.
+/// "viewer" | "operator" | "approver" | "admin"; role::none for anything else.
 role parse_role(std::string_view text);
+/// approver or admin: may approve tasks and change the exception registry.
+inline bool can_approve(role r) { return r == role::approver || r == role::admin; }
 
 /// A task as the coordinator keeps it: the published view plus private bookkeeping.
 struct task {
@@ -49,7 +51,8 @@ namespace ev {
 /// PROPOSED -> PENDING_APPROVAL (the rule offers the task for approval).
 struct offer { std::int64_t now_ms; std::int64_t expires_at_ms; };
 /// An admin approves a plan version.
-struct approve { std::string admin; role who; std::uint32_t plan_version; std::string comment; std::int64_t now_ms; };
+struct approve { std::string admin; role who; std::uint32_t plan_version; std::string comment; std::int64_t now_ms;
+                 std::string via = {}; };  ///< via: "cli" | "console" (Approval.via)
 /// An admin rejects.
 struct reject { std::string admin; role who; std::string reason; std::int64_t now_ms; };
 /// The TTL passed without a decision (PROPOSED / PENDING_APPROVAL).

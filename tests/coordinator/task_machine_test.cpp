@@ -235,7 +235,8 @@ TEST(TaskMachine, RolesParse) {
     EXPECT_EQ(parse_role("viewer"), role::viewer);
     EXPECT_EQ(parse_role("operator"), role::operator_);
     EXPECT_EQ(parse_role("approver"), role::approver);
-    EXPECT_EQ(parse_role("admin"), role::none);
+    EXPECT_EQ(parse_role("admin"), role::admin);
+    EXPECT_EQ(parse_role("root"), role::none);
 }
 
 }  // namespace

@@ -712,7 +712,8 @@ int run_alerts(int argc, char** argv) {
 int run_who(int argc, char** argv) {
     static const char* usage = "usage: connguardctl who [--json] [connection flags]\n\n"
                                "Lists the admin identities the coordinator is configured with and their roles:\n"
-                               "viewer (reads), operator (reads, rejects), approver (reads, approves, rejects).\n"
+                               "viewer (reads), operator (reads, rejects), approver (reads, approves, rejects),\n"
+                               "admin (an approver who also manages alert subscriptions: connguardctl webhook).\n"
                                "High-risk tasks need two different approvers.\n";
     parsed_args a;
     int code = 0;
