@@ -329,6 +329,22 @@ TEST_F(OidcAgainstSim, SsoSkipsTheFormUnlessMaxAgeAsksForAFreshSignIn) {
     EXPECT_EQ(get(fourth.authorize_url).status, 302);
 }
 
+TEST_F(OidcAgainstSim, ANewSigningKeyIsFetchedOnceWhenTheKidIsUnknown) {
+    // The simulator makes a new RSA key at every start: after a restart (same port, same issuer) the
+    // client's JWKS is stale, and finish() refreshes it once instead of refusing.
+    std::string before, after;
+    ASSERT_EQ(sim_.admin("GET", "/_sim/idp", "", &before), 200);
+    sim_.restart();
+    ASSERT_EQ(sim_.admin("GET", "/_sim/idp", "", &after), 200);
+    ASSERT_NE(json::parse(before)["kid"], json::parse(after)["kid"]);
+    cookie_.clear();  // the sessions went with the old process
+    const auto start = idp_->begin(redirect_uri_, std::nullopt);
+    const auto q = sign_in_alice(start);
+    auto claims = idp_->finish(q.at("code"), start.pending, unix_now());
+    ASSERT_TRUE(claims.ok()) << claims.err().code << ": " << claims.err().message;
+    EXPECT_EQ(claims->upn, "alice@msp.example");
+}
+
 TEST_F(OidcAgainstSim, AuthorizeRefusesAnUnregisteredRedirectWithAPageAndOtherErrorsAtTheClient) {
     auto start = idp_->begin("https://evil.example/auth/callback", std::nullopt);
     const auto page = get(start.authorize_url);
