@@ -23,7 +23,8 @@ const char* usage =
     "       connguard-graph-sim --generate N --out DIR [--seed S]\n"
     "\n"
     "Serves the Entra token endpoint (/{tenant}/oauth2/v2.0/token), Microsoft Graph (/v1.0, /beta)\n"
-    "and the admin API (/_sim/...) on one port for every tenant scenario (*.json) in DIR.\n"
+    "and the admin API (/_sim/...) on one port for every tenant scenario (*.json) in DIR; with --idp\n"
+    "also the MSP's sign-in (OpenID Connect: authorize, token, keys).\n"
     "\n"
     "options:\n"
     "  --listen HOST:PORT       address to listen on (default 127.0.0.1:8443)\n"
@@ -31,6 +32,9 @@ const char* usage =
     "  --page-size N            items per page on every Graph list (default 100)\n"
     "  --token-lifetime SECONDS access token lifetime, expires_in (default 3599)\n"
     "  --ca-rate-limit on|off   override every scenario's 1 request/s limit on CA endpoints\n"
+    "  --idp FILE               also be the MSP's own tenant as an OpenID Connect provider (people,\n"
+    "                           app registrations; e.g. tools/graph-sim/idp/msp.json): discovery at\n"
+    "                           /{tid}/v2.0/.well-known/openid-configuration, sign-in form, code + PKCE\n"
     "  --threads N              I/O threads (default 2)\n"
     "  --log-level LEVEL        trace, debug (one line per request), info, warn, error (default info)\n"
     "  --log-json               JSON log lines\n"
@@ -57,7 +61,7 @@ bool parse_long(const std::string& s, long min, long max, long& out) {
 
 int main(int argc, char** argv) {
     using namespace connguard;
-    std::string listen = "127.0.0.1:8443", scenarios, level = "info", out_dir, ca_limit;
+    std::string listen = "127.0.0.1:8443", scenarios, level = "info", out_dir, ca_limit, idp_file;
     long page_size = 100, lifetime = 3599, threads = 2, generate = -1, seed = 1;
     bool check = false, json_logs = false;
     for (int i = 1; i < argc; ++i) {
@@ -88,6 +92,7 @@ int main(int argc, char** argv) {
         else if (a == "--log-level") value(level);
         else if (a == "--log-json") json_logs = true;
         else if (a == "--ca-rate-limit") value(ca_limit);
+        else if (a == "--idp") value(idp_file);
         else if (a == "--check") check = true;
         else if (a == "--generate") number(generate, 1, 100000);
         else if (a == "--out") value(out_dir);
@@ -128,6 +133,7 @@ int main(int argc, char** argv) {
     opts.scenarios = scenarios;
     opts.page_size = static_cast<std::size_t>(page_size);
     opts.token_lifetime = lifetime;
+    opts.idp_file = idp_file;
     if (ca_limit == "on") opts.ca_rate_limit = true;
     else if (ca_limit == "off") opts.ca_rate_limit = false;
     else if (!ca_limit.empty()) {

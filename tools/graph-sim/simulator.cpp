@@ -15,6 +15,7 @@
 #include "tools/graph-sim/graph_routes.h"
 #include "tools/graph-sim/graph_wire.h"
 #include "tools/graph-sim/handler_context.h"
+#include "tools/graph-sim/idp.h"
 #include "tools/graph-sim/sign_in_log.h"
 #include "tools/graph-sim/sim_util.h"
 #include "tools/graph-sim/tenant_state.h"
@@ -64,10 +65,21 @@ std::shared_ptr<simulator::tenant_state> make_tenant(tenant_scenario sc, const s
 }  // namespace
 
 simulator::simulator(sim_options opts) : opts_(std::move(opts)), token_key_(random_bytes(32)) {}
+simulator::~simulator() = default;
 
 result<std::unique_ptr<simulator>> simulator::create(sim_options opts) {
     std::unique_ptr<simulator> s(new simulator(std::move(opts)));
     if (auto st = s->load(); !st) return st.err();
+    if (!s->opts_.idp_file.empty()) {
+        auto cfg = load_idp_config(s->opts_.idp_file);
+        if (!cfg) return cfg.err();
+        if (s->find_tenant(cfg->tenant_id))
+            return make_error("sim.idp", s->opts_.idp_file.string() + ": field 'tenantId': " + cfg->tenant_id +
+                                             " is also a scenario tenant; the MSP's tenant must be its own");
+        auto idp = identity_provider::create(std::move(*cfg));
+        if (!idp) return idp.err();
+        s->idp_ = std::move(*idp);
+    }
     return s;
 }
 
@@ -128,7 +140,15 @@ http::server_response simulator::dispatch(const http::server_request& req, std::
     c.query = parse_query(req.query);
     sim_handlers h{*this};
     const auto seg = split_path(req.path);
+    if (seg.size() >= 2 && seg[0] == "_sim" && seg[1] == "idp") {
+        if (!idp_) return http::server_response{404, {{"Content-Type", "application/json"}}, R"({"error":"no --idp given"})"};
+        return idp_->handle_admin(c, seg);
+    }
     if (!seg.empty() && seg[0] == "_sim") return handle_admin_request(h, c, tenant_for_log);
+    if (idp_ && !seg.empty() && iequals(seg[0], idp_->tenant_id())) {
+        tenant_for_log = idp_->tenant_id();
+        if (auto r = idp_->handle(c, seg)) return std::move(*r);
+    }
     if (seg.size() == 4 && seg[1] == "oauth2" && seg[2] == "v2.0" && seg[3] == "token")
         return handle_token_request(h, c, seg[0], tenant_for_log);
     if (!seg.empty() && (seg[0] == "v1.0" || seg[0] == "beta")) return handle_graph_request(h, c, tenant_for_log);

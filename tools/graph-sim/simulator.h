@@ -26,7 +26,10 @@ struct sim_options {
     std::size_t page_size = 100;     ///< items per page on every list (Graph's $top wins when smaller)
     long token_lifetime = 3599;      ///< seconds (expires_in)
     std::optional<bool> ca_rate_limit;  ///< overrides every scenario's caRateLimit.enabled when set
+    std::filesystem::path idp_file;     ///< --idp: the MSP's own tenant as an OIDC provider (idp.h); empty = none
 };
+
+class identity_provider;
 
 class simulator {
 public:
@@ -37,6 +40,8 @@ public:
     http::server_response handle(const http::server_request& req);
 
     std::size_t tenant_count() const;
+
+    ~simulator();
 
     struct tenant_state;  ///< opaque; defined in tenant_state.h
 
@@ -51,6 +56,7 @@ private:
     mutable std::shared_mutex mu_;
     std::vector<std::shared_ptr<tenant_state>> tenants_;
     std::unordered_map<std::string, std::shared_ptr<tenant_state>> by_key_;  ///< tenant id and domain, lower case
+    std::unique_ptr<identity_provider> idp_;  ///< --idp; kept across reloads (its key and sessions too)
 
     friend struct sim_handlers;
 };

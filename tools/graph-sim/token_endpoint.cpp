@@ -22,8 +22,6 @@ namespace connguard::graph_sim {
 
 using http::server_response;
 
-namespace {
-
 // ---- Entra's wire format -----------------------------------------------------------------------
 
 /// Entra's error timestamp: "2016-01-09 02:02:12Z".
@@ -58,7 +56,7 @@ server_response aad_json(const request_ctx& c, int status, const json& body) {
 
 /// Entra token endpoint error (graph.md §1.5): 400, or 401 for invalid_client.
 server_response aad_error(const request_ctx& c, const std::string& error, std::vector<long> codes, const std::string& text,
-                          json extra = json::object()) {
+                          json extra) {
     const std::string trace = c.request_id;
     const std::string corr = is_guid(c.client_request_id) ? c.client_request_id : new_uuid();
     const std::string ts = aad_timestamp();
@@ -72,6 +70,8 @@ server_response aad_error(const request_ctx& c, const std::string& error, std::v
     for (auto it = extra.begin(); it != extra.end(); ++it) body[it.key()] = it.value();
     return aad_json(c, error == "invalid_client" ? 401 : 400, body);
 }
+
+namespace {
 
 // ---- request facts -----------------------------------------------------------------------------
 
