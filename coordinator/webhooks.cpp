@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/http/http_client.h"
+#include "coordinator/alerts.h"
 
 namespace connguard::coord {
 
@@ -81,7 +82,10 @@ void webhook_worker::run() {
                     continue;
                 }
                 ++failed_;
-                const std::string why = rsp ? "HTTP " + std::to_string(rsp->status) : rsp.err().message;
+                std::string why = rsp ? "HTTP " + std::to_string(rsp->status) : rsp.err().message;
+                // The URL's path is a secret (Teams / Slack): logs and the outbox name its origin only.
+                for (auto at = why.find(w.url); !w.url.empty() && at != std::string::npos; at = why.find(w.url))
+                    why.replace(at, w.url.size(), url_origin(w.url));
                 const int attempts = w.attempts + 1;
                 const bool give_up = opts_.max_attempts > 0 && attempts >= opts_.max_attempts;
                 std::int64_t delay = webhook_backoff_ms(attempts, opts_.initial_backoff_ms, opts_.max_backoff_ms);

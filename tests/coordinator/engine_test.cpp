@@ -8,10 +8,13 @@
 #include <sqlite3.h>
 
 #include "common/topics.h"
+#include "common/http/http_server.h"
 #include "coordinator/engine.h"
 #include "coordinator/store.h"
+#include "coordinator/webhooks.h"
 #include "tests/support/report_fixtures.h"
 #include "tests/support/process.h"
+#include "tests/support/util.h"
 
 namespace connguard::coord {
 namespace {
@@ -36,7 +39,8 @@ protected:
         es.task_ttl_ms = 3600'000;
         es.dispatch_timeout_ms = 600'000;
         es.silence_ms = 1800'000;
-        es.admins = {{"alice", role::approver}, {"bob", role::approver}, {"olga", role::operator_}, {"vera", role::viewer}};
+        es.admins = {{"alice", role::approver}, {"bob", role::approver}, {"olga", role::operator_}, {"vera", role::viewer},
+                     {"adam", role::admin}};
         es.webhooks.push_back({"psa", "http://127.0.0.1:9/hook", webhook_format::generic, v1::SEVERITY_WARNING});
         eng_ = std::make_unique<engine>(*db_, clk_, es);
     }
@@ -78,6 +82,44 @@ protected:
         r.mutable_approve()->set_task_id(id);
         r.mutable_approve()->set_plan_version(version);
         return admin(who, r);
+    }
+    /// Runs `req` as `who` through engine::answer in its own transaction, as the committer does
+    /// for the console.
+    v1::AdminResponse answer(const principal& who, v1::AdminRequest req) {
+        req.set_request_id(new_uuid());
+        EXPECT_TRUE(db_->begin());
+        auto r = eng_->answer(who, req, now());
+        EXPECT_TRUE(r) << (r ? "" : r.err().message);
+        EXPECT_TRUE(db_->commit());
+        return r ? *r : v1::AdminResponse{};
+    }
+    principal console_person(const std::string& upn, role r) const {
+        principal p;
+        p.name = upn;
+        p.upn = upn;
+        p.who = r;
+        p.via = channel::console;
+        p.object_id = "1234abcd-0000-4000-8000-" + std::string(upn.substr(0, 4)) + "00000000";
+        p.ip = "127.0.0.1";
+        p.auth_time_ms = now() - 60'000;  // signed in a minute ago
+        return p;
+    }
+    static v1::AdminRequest approve_request(const std::string& id, std::uint32_t version) {
+        v1::AdminRequest r;
+        r.mutable_approve()->set_task_id(id);
+        r.mutable_approve()->set_plan_version(version);
+        return r;
+    }
+    /// The newest audit entry with `action`.
+    v1::AuditEntry last_audit(const std::string& action) {
+        auto a = db_->audit(0, 100000, "");
+        for (auto it = a->rbegin(); it != a->rend(); ++it)
+            if (it->action() == action) return *it;
+        ADD_FAILURE() << "no audit entry " << action;
+        return {};
+    }
+    static bool ends_with(const std::string& s, const std::string& tail) {
+        return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
     }
     task only_task() {
         auto t = db_->list_tasks(v1::TASK_STATE_UNSPECIFIED, "contoso");
@@ -1127,6 +1169,266 @@ TEST_F(EngineTest, ARoleKeptExceptionSupersedesTheRoleRemovalTaskAndStopsProposi
     clk_.advance(5min);
     send_report(with_role(2));
     EXPECT_EQ(db_->list_tasks(v1::TASK_STATE_PENDING_APPROVAL, "contoso")->size(), 0u) << "not proposed again";
+}
+
+}  // namespace
+}  // namespace connguard::coord
+
+namespace connguard::coord {
+namespace {
+
+// ---- the console's path (issue 12): one approval path, show_tenant, alert subscriptions ----
+
+TEST_F(EngineTest, AConsoleApprovalAndACliApprovalAreTwoPeopleAndTheAuditSaysWhoAndHow) {
+    send_report(failing(1, "2026-01-01T10:00:00Z", "block"));
+    const auto t = only_task();
+    ASSERT_EQ(t.view.approvals_required(), 2u);
+    const auto id = t.view.task_id();
+    const auto alice = console_person("alice@msp.example", role::approver);
+
+    auto r = answer(alice, approve_request(id, 1));
+    ASSERT_TRUE(r.ok()) << r.error_message();
+    EXPECT_EQ(r.tasks(0).state(), v1::TASK_STATE_PENDING_APPROVAL);
+    auto e = last_audit("task.approval_recorded");
+    EXPECT_EQ(e.actor(), "alice@msp.example");
+    EXPECT_TRUE(ends_with(e.detail(), "via console by alice@msp.example (oid " + alice.object_id + ") from 127.0.0.1"))
+        << e.detail();
+    ASSERT_EQ(r.tasks(0).approvals_size(), 1);
+    EXPECT_EQ(r.tasks(0).approvals(0).via(), "console");
+
+    // The same person twice is one approval.
+    r = answer(alice, approve_request(id, 1));
+    EXPECT_EQ(r.error_code(), "already_approved");
+    EXPECT_TRUE(ends_with(last_audit("approval.refused").detail(), "from 127.0.0.1"));
+
+    // A second person through the CLI completes the two-person rule.
+    r = approve("bob", id, 1);
+    ASSERT_TRUE(r.ok()) << r.error_message();
+    EXPECT_EQ(r.tasks(0).state(), v1::TASK_STATE_DISPATCHED);
+    e = last_audit("task.approved");
+    EXPECT_EQ(e.actor(), "bob");
+    EXPECT_TRUE(ends_with(e.detail(), "via cli")) << e.detail();
+    const auto view = task_by_id(id).view;
+    ASSERT_EQ(view.approvals_size(), 2);
+    EXPECT_EQ(view.approvals(0).via(), "console");
+    EXPECT_EQ(view.approvals(1).via(), "cli");
+}
+
+TEST_F(EngineTest, AConsoleApprovalNeedsARecentSignInAndTheApproverRole) {
+    send_report(failing(1));
+    const auto id = only_task().view.task_id();
+    auto alice = console_person("alice@msp.example", role::approver);
+    alice.auth_time_ms = now() - 16 * 60'000;  // the default limit is 15 min
+    auto r = answer(alice, approve_request(id, 1));
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.error_code(), "reauth_required");
+    auto e = last_audit("approval.refused");
+    EXPECT_EQ(e.actor(), "alice@msp.example");
+    EXPECT_EQ(e.task_id(), id);
+    EXPECT_NE(e.detail().find("reauth_required"), std::string::npos) << e.detail();
+    EXPECT_NE(e.detail().find("via console by alice@msp.example"), std::string::npos) << e.detail();
+    EXPECT_EQ(only_task().view.state(), v1::TASK_STATE_PENDING_APPROVAL);
+
+    r = answer(console_person("vera@msp.example", role::viewer), approve_request(id, 1));
+    EXPECT_EQ(r.error_code(), "forbidden");
+    EXPECT_EQ(only_task().view.state(), v1::TASK_STATE_PENDING_APPROVAL);
+
+    // An admin is an approver too; a fresh sign-in passes.
+    r = answer(console_person("adam@msp.example", role::admin), approve_request(id, 1));
+    ASSERT_TRUE(r.ok()) << r.error_message();
+    EXPECT_EQ(r.tasks(0).state(), v1::TASK_STATE_DISPATCHED);
+}
+
+TEST_F(EngineTest, ShowTenantHasTheReportTimelineTasksAndAlertsForAViewer) {
+    send_report(failing(1));
+    for (int i = 0; i < 3; ++i) {
+        clk_.advance(1min);
+        v1::ChangeEvent ce;
+        ce.set_kind(v1::CHANGE_KIND_CA_POLICY_UPDATED);
+        ce.set_subject_id("pol-" + std::to_string(i));
+        auto env = codec::make_envelope("contoso", "agent/contoso");
+        *env.mutable_change_event() = ce;
+        feed(topics::events("contoso"), env);
+    }
+    v1::AdminRequest q;
+    q.mutable_show_tenant()->set_tenant("contoso");
+    q.mutable_show_tenant()->set_timeline_limit(2);
+    auto r = answer(console_person("vera@msp.example", role::viewer), q);
+    ASSERT_TRUE(r.ok()) << r.error_message();
+    const auto& d = r.tenant_detail();
+    EXPECT_EQ(d.summary().tenant(), "contoso");
+    EXPECT_EQ(d.summary().overall(), v1::CHECK_STATUS_FAIL);
+    EXPECT_EQ(d.report().cycle(), 1u);
+    ASSERT_EQ(d.timeline_size(), 2);
+    EXPECT_EQ(d.timeline(0).subject_id(), "pol-2") << "newest first";
+    EXPECT_EQ(d.timeline(1).subject_id(), "pol-1");
+    ASSERT_EQ(d.tasks_size(), 1);
+    EXPECT_EQ(d.tasks(0).task_id(), only_task().view.task_id());
+    EXPECT_EQ(d.alerts_size(), 3);
+    for (const auto& a : d.alerts()) EXPECT_EQ(a.tenant(), "contoso");
+
+    q.mutable_show_tenant()->set_tenant("fabrikam");
+    r = answer(console_person("vera@msp.example", role::viewer), q);
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.error_code(), "not_found");
+}
+
+TEST_F(EngineTest, AlertSubscriptionsAreManagedByAdminsValidatedAuditedAndTheirUrlPathStaysSecret) {
+    const auto adam = console_person("adam@msp.example", role::admin);
+    v1::AdminRequest put;
+    auto* w = put.mutable_put_webhook()->mutable_subscription();
+    w->set_name("teams-noc");
+    w->set_url("https://example.webhook.office.com/webhookb2/SECRET-PATH?sig=SECRET-SIG");
+    w->set_format(v1::WEBHOOK_FORMAT_TEAMS);
+    w->set_min_severity(v1::SEVERITY_WARNING);
+    w->add_tenants("contoso");
+
+    // An approver may not; an admin may, through the console or the CLI.
+    auto r = answer(console_person("alice@msp.example", role::approver), put);
+    EXPECT_EQ(r.error_code(), "forbidden");
+    EXPECT_EQ(last_audit("webhook.refused").actor(), "alice@msp.example");
+    r = answer(adam, put);
+    ASSERT_TRUE(r.ok()) << r.error_message();
+    ASSERT_EQ(r.webhooks_size(), 1);
+    const auto id = r.webhooks(0).id();
+    EXPECT_FALSE(id.empty());
+    EXPECT_EQ(r.webhooks(0).created_by(), "adam@msp.example");
+    auto e = last_audit("webhook.added");
+    EXPECT_EQ(e.actor(), "adam@msp.example");
+    EXPECT_NE(e.detail().find("https://example.webhook.office.com"), std::string::npos) << e.detail();
+    EXPECT_EQ(e.detail().find("SECRET"), std::string::npos) << "the URL's path is a secret: " << e.detail();
+    EXPECT_TRUE(ends_with(e.detail(), "from 127.0.0.1")) << e.detail();
+
+    // Bad input is refused with the field named; a taken name too.
+    auto bad = put;
+    bad.mutable_put_webhook()->mutable_subscription()->set_name("other");
+    bad.mutable_put_webhook()->mutable_subscription()->set_url("http://hooks.example.com/x");
+    r = answer(adam, bad);
+    EXPECT_EQ(r.error_code(), "bad_request");
+    EXPECT_NE(r.error_message().find("field 'url'"), std::string::npos) << r.error_message();
+    bad.mutable_put_webhook()->mutable_subscription()->set_url("https://hooks.example.com/x");
+    bad.mutable_put_webhook()->mutable_subscription()->set_name("psa");  // the config sink's name
+    bad.mutable_put_webhook()->mutable_subscription()->add_tenants("Not A Key");
+    r = answer(adam, bad);
+    EXPECT_NE(r.error_message().find("field 'name'"), std::string::npos) << r.error_message();
+    EXPECT_NE(r.error_message().find("field 'tenants'"), std::string::npos) << r.error_message();
+
+    // Everyone lists config and runtime subscriptions; only admins see the URL whole.
+    v1::AdminRequest list;
+    list.mutable_list_webhooks();
+    r = answer(console_person("vera@msp.example", role::viewer), list);
+    ASSERT_TRUE(r.ok()) << r.error_message();
+    ASSERT_EQ(r.webhooks_size(), 2);
+    EXPECT_EQ(r.webhooks(0).id(), "config:psa");
+    EXPECT_TRUE(r.webhooks(0).from_config());
+    EXPECT_EQ(r.webhooks(1).url(), "https://example.webhook.office.com");
+    r = answer(adam, list);
+    EXPECT_EQ(r.webhooks(1).url(), w->url());
+
+    // Config ones are read-only here; a runtime one is removed.
+    v1::AdminRequest rm;
+    rm.mutable_remove_webhook()->set_id("config:psa");
+    EXPECT_EQ(answer(adam, rm).error_code(), "read_only");
+    rm.mutable_remove_webhook()->set_id(id);
+    r = answer(adam, rm);
+    ASSERT_TRUE(r.ok()) << r.error_message();
+    EXPECT_EQ(last_audit("webhook.removed").detail().find("SECRET"), std::string::npos);
+    EXPECT_EQ(answer(adam, list).webhooks_size(), 1);
+}
+
+TEST_F(EngineTest, ARuntimeSubscriptionReceivesItsTenantsAlertsAtARealReceiverUntilRemoved) {
+    struct received {
+        std::mutex mu;
+        std::vector<std::string> bodies;
+    } got;
+    http::server sink({.host = "127.0.0.1", .port = 0, .threads = 1}, [&](const http::server_request& req) {
+        std::lock_guard lock(got.mu);
+        got.bodies.push_back(req.body);
+        return http::server_response{};
+    });
+    ASSERT_TRUE(sink.start());
+    auto count = [&] {
+        std::lock_guard lock(got.mu);
+        return got.bodies.size();
+    };
+    auto body = [&](std::size_t i) {
+        std::lock_guard lock(got.mu);
+        return got.bodies.at(i);
+    };
+    webhook_options wo;
+    wo.db_path = db_path_;
+    wo.poll_ms = 20;
+    wo.initial_backoff_ms = 20;
+    webhook_worker worker(wo, clk_);
+    ASSERT_TRUE(worker.start());
+
+    const auto adam = console_person("adam@msp.example", role::admin);
+    v1::AdminRequest put;
+    auto* w = put.mutable_put_webhook()->mutable_subscription();
+    w->set_name("fabrikam-only");
+    w->set_url("http://127.0.0.1:" + std::to_string(sink.port()) + "/hook/secret");
+    w->set_format(v1::WEBHOOK_FORMAT_GENERIC);
+    w->set_min_severity(v1::SEVERITY_WARNING);
+    w->add_tenants("fabrikam");
+    auto r = answer(adam, put);
+    ASSERT_TRUE(r.ok()) << r.error_message();
+    const auto id = r.webhooks(0).id();
+
+    // The test alert: one sample, clearly a test.
+    v1::AdminRequest test_req;
+    test_req.mutable_test_webhook()->set_id(id);
+    ASSERT_TRUE(answer(adam, test_req).ok());
+    worker.wake();
+    ASSERT_TRUE(eventually([&] { return count() == 1; }));
+    EXPECT_NE(body(0).find("ConnGuard test alert"), std::string::npos) << body(0);
+
+    // contoso's alerts do not match the tenant filter; fabrikam's do (effective without a restart).
+    send_report(failing(1));
+    feed(topics::validation("fabrikam"), wrap("fabrikam", failing(1)));
+    std::size_t expected = 1;  // the test, then fabrikam's alerts of warning and above
+    const auto fabrikam_alerts = db_->active_alerts("fabrikam");
+    ASSERT_TRUE(fabrikam_alerts);
+    for (const auto& a : *fabrikam_alerts)
+        if (a.alert.severity() >= v1::SEVERITY_WARNING) ++expected;
+    ASSERT_GE(expected, 2u);
+    worker.wake();
+    ASSERT_TRUE(eventually([&] { return count() >= expected; }));
+    for (std::size_t i = 1; i < count(); ++i) {
+        EXPECT_NE(body(i).find("\"tenant\":\"fabrikam\""), std::string::npos) << body(i);
+        EXPECT_EQ(body(i).find("\"tenant\":\"contoso\""), std::string::npos) << body(i);
+    }
+
+    // Removed: the next fabrikam alert is not sent there (the config sink still gets it queued).
+    v1::AdminRequest rm;
+    rm.mutable_remove_webhook()->set_id(id);
+    ASSERT_TRUE(answer(adam, rm).ok());
+    clk_.advance(5min);
+    auto report = failing(2);
+    add_cap_fail(report, "pol-2", "2026-01-01T10:00:00Z");
+    finish_overall(report);
+    feed(topics::validation("fabrikam"), wrap("fabrikam", report));
+    auto due = db_->due_webhooks(now() + 3600'000, 1000);
+    ASSERT_TRUE(due);
+    for (const auto& row : *due) EXPECT_EQ(row.sink, "psa") << "nothing queued for the removed subscription";
+    EXPECT_FALSE(due->empty()) << "the new alert went to the config sink";
+    worker.stop();
+    EXPECT_EQ(count(), expected);
+}
+
+TEST_F(EngineTest, AnAnswerRecordsItsChangesForTheLiveFeed) {
+    send_report(failing(1));
+    (void)eng_->take_changes();
+    auto r = answer(console_person("alice@msp.example", role::approver), approve_request(only_task().view.task_id(), 1));
+    ASSERT_TRUE(r.ok()) << r.error_message();
+    const auto changes = eng_->take_changes();
+    bool task_change = false, audit_change = false;
+    for (const auto& c : changes) {
+        if (c.kind() == v1::ConsoleChange::KIND_TASK && c.task_id() == only_task().view.task_id()) task_change = true;
+        if (c.kind() == v1::ConsoleChange::KIND_AUDIT && c.audit_seq() > 0) audit_change = true;
+    }
+    EXPECT_TRUE(task_change);
+    EXPECT_TRUE(audit_change);
+    EXPECT_TRUE(eng_->take_changes().empty());
 }
 
 }  // namespace
