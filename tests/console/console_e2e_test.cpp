@@ -75,8 +75,15 @@ public:
     http::response sign_in(const std::string& path, const std::string& upn) {
         auto r = request("GET", console_ + path);
         std::string url = console_ + path;
-        for (int hops = 0; hops < 10 && r.status == 302; ++hops) {
-            url = absolute(origin_of(url), r.header("Location"));
+        auto next = [&]() -> std::string {
+            if (r.status == 302) return r.header("Location");
+            // The console's page after the callback moves on with a meta refresh (no script).
+            const auto at = r.body.find("http-equiv=\"refresh\" content=\"0;url=");
+            if (r.status != 200 || at == std::string::npos) return "";
+            return html_unescape(r.body.substr(at + 36, r.body.find('"', at + 36) - at - 36));
+        };
+        for (int hops = 0; hops < 12 && !next().empty(); ++hops) {
+            url = absolute(origin_of(url), next());
             r = request("GET", url);
             if (r.status == 200 && r.body.find("<form") != std::string::npos && r.body.find("name=\"password\"") != std::string::npos) {
                 // The IdP's sign-in form: fill in username and password, keep the hidden fields.
