@@ -130,7 +130,6 @@ result<coordinator_config> load_config(const std::filesystem::path& path) {
     c.engine.command_validity_ms = r.optional_int("tasks.commandValiditySeconds", 3600, 1, 7LL * 86400) * 1000;
     c.engine.silence_ms = r.optional_int("agents.silenceSeconds", 1800, 0, 30LL * 86400) * 1000;
     // An approval through the web console needs a sign-in at most this old (0 = no limit).
-    c.engine.console_reauth_ms = r.optional_int("approvals.consoleReauthSeconds", 900, 0, 7LL * 86400) * 1000;
     c.tick_ms = static_cast<int>(r.optional_int("timers.tickMilliseconds", 1000, 10, 60000));
     // The exception registry (issue 15): warn this many days before an exception expires; an
     // exception an approved remediation creates lasts this many days.
@@ -193,7 +192,11 @@ result<coordinator_config> load_config(const std::filesystem::path& path) {
     }
 
     // Not r.has(): that would mark the whole section as read and let misspelled keys in it pass.
-    if (doc->root.is_object() && doc->root.contains("console")) c.console = load_console(r);
+    if (doc->root.is_object() && doc->root.contains("console")) {
+        c.console = load_console(r);
+        // One setting: the console asks for a fresh sign-in, and the engine refuses an older one.
+        c.engine.console_reauth_ms = std::chrono::milliseconds(c.console->approval_reauth).count();
+    }
 
     c.log_level = r.optional_string("log.level", "info");
     c.log_json = r.optional_bool("log.json", false);

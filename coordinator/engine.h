@@ -50,7 +50,7 @@ struct engine_settings {
     /// expires; an approved remediation that succeeds registers an exception lasting exception_validity_ms.
     std::int64_t exception_warning_ms = 14LL * 24 * 3600 * 1000;
     std::int64_t exception_validity_ms = 180LL * 24 * 3600 * 1000;
-    /// Defense in depth for the console (config `approvals.consoleReauthSeconds`): an approval
+    /// Defense in depth for the console (config `console.approvalReauthSeconds`): an approval
     /// through the console by a person who signed in longer ago than this is refused with
     /// "reauth_required" (they sign in again). 0 = no limit.
     std::int64_t console_reauth_ms = 15LL * 60 * 1000;

@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include <spdlog/spdlog.h>
@@ -10,6 +11,8 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "coordinator/config.h"
+#include "coordinator/console/oidc_provider.h"
+#include "coordinator/console/server.h"
 #include "coordinator/service.h"
 
 namespace {
@@ -20,6 +23,8 @@ const char* usage_text =
 Ingests ConnGuard agents' messages from the MQTT broker into SQLite (idempotent, acknowledged only
 after commit), turns FAILs into approval-gated remediation tasks, answers admin requests
 (connguardctl), dispatches approved commands, raises and resolves alerts (MQTT + webhooks).
+With a `console` section it also serves the web console (HTTPS, OpenID Connect sign-in, JSON API
+under /api/v1/, live updates; coordinator/console/README.md) and logs its URL once at start.
 
 options:
   --config FILE     JSON configuration (see coordinator/README.md and coordinator.example.json)
@@ -92,6 +97,8 @@ int main(int argc, char** argv) {
         return 2;
     }
     connguard::log::add_secret(cfg->password);
+    if (cfg->console) connguard::log::add_secret(cfg->console->oidc.client_secret);
+    const auto console_settings = cfg->console;
 
     // Signals are taken by sigwait() in this thread; every other thread inherits the block.
     sigset_t sigs;
@@ -106,9 +113,24 @@ int main(int argc, char** argv) {
         svc.stop();
         return 1;
     }
+    // The console after the service (it runs requests through it), stopped before it.
+    std::unique_ptr<connguard::coord::console::identity_provider> idp;
+    std::unique_ptr<connguard::coord::console::server> web;
+    if (console_settings) {
+        idp = connguard::coord::console::make_oidc_provider(console_settings->oidc);
+        web = std::make_unique<connguard::coord::console::server>(*console_settings, svc, *idp,
+                                                                 connguard::system_clock::instance());
+        if (auto st = web->start(); !st) {
+            spdlog::critical("cannot start the console: {}", st.err().message);
+            svc.stop();
+            return 1;
+        }
+        spdlog::info("console at {}", web->url());
+    }
     int sig = 0;
     sigwait(&sigs, &sig);
     spdlog::info("signal {} received; stopping", strsignal(sig));
+    if (web) web->stop();
     svc.stop();
     return 0;
 }

@@ -11,6 +11,7 @@
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/http/http_client.h"
 #include "common/text.h"
 
 namespace connguard::coord::console {
@@ -69,13 +70,14 @@ int http_status_for(const std::string& code) {
 struct call_result {
     std::optional<v1::AdminResponse> response;
     api_response error;
+    std::string code;  ///< the coordinator's error_code when it refused
 };
 call_result call(const api_context& ctx, v1::AdminRequest req) {
     req.set_request_id(new_uuid());
     auto r = ctx.backend.admin(ctx.who, req);
-    if (!r) return {std::nullopt, fail(503, "unavailable", r.err().message)};
-    if (!r->ok()) return {std::nullopt, fail(http_status_for(r->error_code()), r->error_code(), r->error_message())};
-    return {std::move(*r), {}};
+    if (!r) return {std::nullopt, fail(503, "unavailable", r.err().message), {}};
+    if (!r->ok()) return {std::nullopt, fail(http_status_for(r->error_code()), r->error_code(), r->error_message()), r->error_code()};
+    return {std::move(*r), {}, {}};
 }
 
 int status_rank(v1::CheckStatus s) {
@@ -210,6 +212,14 @@ json parse_body(const api_request& req) {
     return j;
 }
 
+// 401 with where to sign in again: max_age asks the IdP for a fresh sign-in, then back to the task.
+api_response reauth(const std::string& task_id, const api_context& ctx, const std::string& message) {
+    const auto max_age = std::to_string(ctx.approval_reauth.count());
+    return reply(401, {{"error", "reauth_required"},
+                       {"message", message},
+                       {"signIn", "/auth/sign-in?max_age=" + max_age + "&return=/tasks/" + http::url_encode(task_id)}});
+}
+
 api_response decide(const std::string& id, const std::string& verb, const api_request& req, const api_context& ctx) {
     const auto body = parse_body(req);
     v1::AdminRequest ar;
@@ -219,12 +229,9 @@ api_response decide(const std::string& id, const std::string& verb, const api_re
             return fail(403, "forbidden", ctx.who.upn + " has the role " + std::string(r) + "; approving needs approver or admin");
         // Approving a change to a customer's security policy needs a recent sign-in.
         const auto age_ms = ctx.now_ms - ctx.who.auth_time_ms;
-        if (ctx.who.auth_time_ms <= 0 || age_ms > std::chrono::milliseconds(ctx.approval_reauth).count()) {
-            const auto max_age = std::to_string(ctx.approval_reauth.count());
-            return reply(401, {{"error", "reauth_required"},
-                               {"message", "approving needs a sign-in within the last " + max_age + " seconds; sign in again"},
-                               {"signIn", "/auth/sign-in?max_age=" + max_age + "&return=/tasks/" + id}});
-        }
+        if (ctx.who.auth_time_ms <= 0 || age_ms > std::chrono::milliseconds(ctx.approval_reauth).count())
+            return reauth(id, ctx, "approving needs a sign-in within the last " + std::to_string(ctx.approval_reauth.count()) +
+                                       " seconds; sign in again");
         if (!body.contains("planVersion") || !body["planVersion"].is_number_unsigned())
             return fail(400, "bad_request", "planVersion (the plan version you saw) is required");
         auto* a = ar.mutable_approve();
@@ -239,6 +246,8 @@ api_response decide(const std::string& id, const std::string& verb, const api_re
         r->set_reason(reason);
     }
     auto res = call(ctx, ar);
+    // The coordinator checks the sign-in's age too (its clock decides at commit).
+    if (!res.response && res.code == "reauth_required") return reauth(id, ctx, json::parse(res.error.body).value("message", ""));
     if (!res.response) return res.error;
     json out = {{"ok", true}};
     if (res.response->tasks_size() > 0) out["task"] = to_json(res.response->tasks(0));

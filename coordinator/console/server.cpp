@@ -58,6 +58,15 @@ std::string message_page(const std::string& title, const std::string& text, cons
            html_escape(link) + "\">" + html_escape(link_text) + "</a></p></main></body></html>";
 }
 
+// After sign-in: go on to `path` (a checked local path) from this origin.
+std::string continue_page(const std::string& path) {
+    const auto p = html_escape(path);
+    return "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url=" + p +
+           "\"><title>ConnGuard — signed in</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main "
+           "data-page=\"message\" class=\"message\"><h1>Signed in</h1><p><a data-field=\"continue\" href=\"" +
+           p + "\">Continue</a></p></main></body></html>";
+}
+
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
     for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) s.replace(pos, from.size(), to);
     return s;
@@ -141,6 +150,10 @@ struct server::impl {
         if (path == "/auth/sign-out" && read) return sign_out(req, res);
         if (path.rfind("/api/v1/", 0) == 0) return api(req, res);
         if (path == "/" && read) return redirect(res, "/tenants");
+        if (path == "/favicon.ico" && read) {
+            res.status = 204;  // none; saves browsers a 404 in their console
+            return;
+        }
         if (read) {
             if (const auto page = page_of(path); !page.empty()) return serve_page(req, res, page);
         }
@@ -227,7 +240,11 @@ struct server::impl {
         const auto sess = sessions.create(person);
         spdlog::info("console: {} signed in as {} from {}", sess.upn, to_string(sess.who), req.remote_addr);
         res.set_header("Set-Cookie", session_cookie(sess.id, -1));
-        redirect(res, pending->return_path);
+        // Not a 302: this response ends a navigation that started at the IdP (another site), and a
+        // browser does not send a SameSite=Strict cookie on a redirect in that chain, so the page
+        // would bounce back to sign-in. A page of this origin that moves on by itself (meta refresh,
+        // no script) starts a same-site navigation that carries the cookie.
+        respond_html(res, 200, continue_page(pending->return_path));
     }
 
     void sign_out(const httplib::Request& req, httplib::Response& res) {

@@ -20,11 +20,15 @@
       else if (k.startsWith('on') && typeof v === 'function') e.addEventListener(k.slice(2), v);
       else e.setAttribute(k, v === true ? '' : String(v));
     }
-    for (const c of children.flat()) {
+    return put(e, children);
+  }
+  // Appends children (nested arrays flattened; null / false skipped; strings as text nodes).
+  function put(node, ...children) {
+    for (const c of children.flat(Infinity)) {
       if (c === undefined || c === null || c === false) continue;
-      e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
-    return e;
+    return node;
   }
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
   function word(name, prefix) {
@@ -37,6 +41,10 @@
     if (w === 'OK') return 'PASS';
     if (w === 'UNSPECIFIED' || w === '') return 'NO REPORT';
     return w;
+  }
+  function agentWord(s) {
+    const w = word(s, 'AGENT_STATE_').toLowerCase();
+    return w === 'unspecified' || w === '' ? 'unknown' : w;
   }
   function taskState(s) { return word(s, 'TASK_STATE_'); }
   function badge(text, cls, field) { return el('span', { class: 'status ' + (cls || text), 'data-field': field }, text); }
@@ -133,7 +141,7 @@
     const next = el('button', { type: 'button', 'data-action': 'next-page' }, 'next →');
     const pageInfo = el('span', { class: 'muted', 'data-field': 'page' });
     const msg = el('p', { class: 'msg', 'data-field': 'message' });
-    clear(main).append(
+    put(clear(main), 
       el('h1', {}, 'Tenants'),
       el('div', { class: 'controls' }, status, q, sort, summary),
       msg,
@@ -158,12 +166,12 @@
       pages = data.pages;
       clear(body);
       for (const t of data.tenants) {
-        const agent = word(t.agentState, 'AGENT_STATE_').toLowerCase();
+        const agent = agentWord(t.agentState);
         body.append(el('tr', { 'data-tenant': t.tenant },
           el('td', {}, el('a', { href: '/tenants/' + encodeURIComponent(t.tenant) }, t.tenant)),
           el('td', {}, badge(statusWord(t.overall), statusWord(t.overall).replace(' ', '_'), 'status')),
           el('td', { 'data-field': 'account' }, t.accountUpn),
-          el('td', { 'data-field': 'agent' }, agent === 'unspecified' ? 'unknown' : agent),
+          el('td', { 'data-field': 'agent' }, agent),
           el('td', { 'data-field': 'last-report' }, age(t.lastReportAt)),
           el('td', { 'data-field': 'open-tasks' }, String(t.openTasks)),
           el('td', { 'data-field': 'alerts' }, String(t.activeAlerts))));
@@ -228,7 +236,7 @@
     relevant = (c) => c.tenant === key;
     return async function load() {
       let d;
-      try { d = await api('GET', 'tenants/' + encodeURIComponent(key)); } catch (e) { clear(main).append(el('h1', {}, key), errorBox(e)); return; }
+      try { d = await api('GET', 'tenants/' + encodeURIComponent(key)); } catch (e) { put(clear(main), el('h1', {}, key), errorBox(e)); return; }
       const s = d.summary || {};
       const report = d.report || null;
       const names = policyNames(report);
@@ -254,11 +262,11 @@
         el('td', {}, e.subjectName || e.subjectId),
         el('td', {}, (e.changedFields || []).join(', ')),
         el('td', {}, e.initiatedBy || '')));
-      clear(main).append(
+      put(clear(main), 
         el('h1', {}, 'Tenant ', el('span', { 'data-field': 'tenant' }, key), ' ', badge(statusWord(s.overall), statusWord(s.overall).replace(' ', '_'), 'overall')),
         el('div', { class: 'card' }, el('dl', { class: 'facts' },
           el('dt', {}, 'Connection account'), el('dd', { 'data-field': 'account' }, s.accountUpn || (report && report.accountUpn) || ''),
-          el('dt', {}, 'Agent'), el('dd', { 'data-field': 'agent' }, word(s.agentState, 'AGENT_STATE_').toLowerCase()),
+          el('dt', {}, 'Agent'), el('dd', { 'data-field': 'agent' }, agentWord(s.agentState)),
           el('dt', {}, 'Last report'), el('dd', {}, age(s.lastReportAt) + (s.lastReportAt ? ' (' + when(s.lastReportAt) + ')' : '')),
           el('dt', {}, 'Open tasks'), el('dd', {}, String(s.openTasks || 0)),
           el('dt', {}, 'Active alerts'), el('dd', {}, String(s.activeAlerts || 0)))),
@@ -282,14 +290,14 @@
         ['SUCCEEDED', 'succeeded'], ['VERIFIED', 'verified'], ['FAILED', 'failed'], ['REJECTED', 'rejected'], ['EXPIRED', 'expired']]
         .map(([v, t]) => el('option', { value: v, selected: v === (params.get('state') || '') }, t)));
     const holder = el('div');
-    clear(main).append(el('h1', {}, 'Tasks'), el('div', { class: 'controls' }, state), holder);
+    put(clear(main), el('h1', {}, 'Tasks'), el('div', { class: 'controls' }, state), holder);
     relevant = (c) => c.kind === 'task';
     async function load() {
       const q = state.value ? '?state=' + encodeURIComponent(state.value) : '';
       try {
         const d = await api('GET', 'tasks' + q);
-        clear(holder).append(tasksTable(d.tasks, true));
-      } catch (e) { clear(holder).append(errorBox(e)); }
+        put(clear(holder), tasksTable(d.tasks, true));
+      } catch (e) { put(clear(holder), errorBox(e)); }
     }
     state.addEventListener('change', () => {
       history.replaceState(null, '', '/tasks' + (state.value ? '?state=' + state.value : ''));
@@ -392,10 +400,11 @@
       const st = taskState(t.state);
       const plan = t.plan || {};
       const open = st === 'PENDING_APPROVAL' || st === 'PROPOSED';
-      const canApprove = me && me.canApprove && st === 'PENDING_APPROVAL';
+      const mine = (t.approvals || []).some((a) => a.admin === (me && me.upn) && a.planVersion === t.planVersion);
+      const canApprove = me && me.canApprove && st === 'PENDING_APPROVAL' && !mine;
       const canReject = me && me.canReject && open;
       const conds = preconditions(plan);
-      clear(view).append(
+      put(clear(view), 
         el('h1', {}, plan.summary || ('Task ' + t.taskId)),
         el('div', { class: 'card' }, el('dl', { class: 'facts' },
           el('dt', {}, 'State'), el('dd', {}, badge(st, st, 'state'), t.stateReason ? el('span', { class: 'muted', 'data-field': 'state-reason' }, ' ' + t.stateReason) : null),
@@ -421,22 +430,22 @@
     return async function load() {
       try {
         render(await api('GET', 'tasks/' + encodeURIComponent(id)));
-      } catch (e) { clear(main).append(el('h1', {}, 'Task ' + id), errorBox(e)); return; }
-      if (!main.contains(view)) clear(main).append(view);
+      } catch (e) { put(clear(main), el('h1', {}, 'Task ' + id), errorBox(e)); return; }
+      if (!main.contains(view)) put(clear(main), view);
     };
   };
 
   pages.alerts = function () {
     const all = el('input', { type: 'checkbox', name: 'all' });
     const holder = el('div');
-    clear(main).append(el('h1', {}, 'Alerts'),
+    put(clear(main), el('h1', {}, 'Alerts'),
       el('div', { class: 'controls' }, el('label', {}, all, ' include resolved')), holder);
     relevant = (c) => c.kind === 'alert';
     async function load() {
       try {
         const d = await api('GET', 'alerts' + (all.checked ? '?all=1' : ''));
-        clear(holder).append(alertsTable(d.alerts));
-      } catch (e) { clear(holder).append(errorBox(e)); }
+        put(clear(holder), alertsTable(d.alerts));
+      } catch (e) { put(clear(holder), errorBox(e)); }
     }
     all.addEventListener('change', load);
     return load;
@@ -447,7 +456,7 @@
     const chain = el('span', { 'data-field': 'chain' });
     const holder = el('div');
     let entries = [];
-    clear(main).append(el('h1', {}, 'Audit'),
+    put(clear(main), el('h1', {}, 'Audit'),
       el('div', { class: 'controls' }, filter, el('span', {}, 'Hash chain: ', chain)), holder);
     function render() {
       const f = filter.value.trim().toLowerCase();
@@ -457,7 +466,7 @@
           el('td', { 'data-field': 'action' }, e.action), el('td', {}, e.tenant),
           el('td', {}, e.taskId ? el('a', { href: '/tasks/' + encodeURIComponent(e.taskId) }, e.taskId.slice(0, 8)) : ''),
           el('td', { 'data-field': 'detail' }, e.detail)));
-      clear(holder).append(el('table', {}, el('thead', {}, el('tr', {}, ['#', 'When', 'Actor', 'Action', 'Tenant', 'Task', 'Detail'].map((h) => el('th', {}, h)))),
+      put(clear(holder), el('table', {}, el('thead', {}, el('tr', {}, ['#', 'When', 'Actor', 'Action', 'Tenant', 'Task', 'Detail'].map((h) => el('th', {}, h)))),
         el('tbody', {}, rows)));
     }
     filter.addEventListener('input', render);
@@ -470,7 +479,7 @@
         chain.textContent = v.ok ? 'verified' : 'BROKEN at ' + v.firstBadSeq;
         chain.className = 'status ' + (v.ok ? 'OK' : 'FAIL');
         render();
-      } catch (e) { clear(holder).append(errorBox(e)); }
+      } catch (e) { put(clear(holder), errorBox(e)); }
     };
   };
 
@@ -510,12 +519,12 @@
         await load();
       } catch (e) { message(msg, e.message); }
     });
-    clear(main).append(el('h1', {}, 'Alert subscriptions'),
+    put(clear(main), el('h1', {}, 'Alert subscriptions'),
       admin ? form : el('p', { class: 'muted' }, 'Only admins add, change or remove subscriptions.'), msg, holder);
     relevant = (c) => c.kind === 'webhook';
     async function load() {
       let d;
-      try { d = await api('GET', 'webhooks'); } catch (e) { clear(holder).append(errorBox(e)); return; }
+      try { d = await api('GET', 'webhooks'); } catch (e) { put(clear(holder), errorBox(e)); return; }
       const rows = d.webhooks.map((w) => el('tr', { 'data-webhook-id': w.id },
         el('td', { 'data-field': 'name' }, w.name), el('td', { 'data-field': 'url' }, w.url),
         el('td', {}, word(w.format, 'WEBHOOK_FORMAT_').toLowerCase()), el('td', {}, word(w.minSeverity, 'SEVERITY_').toLowerCase()),
@@ -529,7 +538,7 @@
           w.fromConfig ? null : el('button', { type: 'button', class: 'danger', 'data-action': 'remove-webhook', onclick: async () => {
             try { await api('DELETE', 'webhooks/' + encodeURIComponent(w.id)); message(msg, 'Removed ' + w.name + '.', true); await load(); } catch (e) { message(msg, e.message); }
           } }, 'Remove')] : '')));
-      clear(holder).append(el('table', {}, el('thead', {}, el('tr', {}, ['Name', 'URL', 'Format', 'Min severity', 'Tenants', 'Source', ''].map((h) => el('th', {}, h)))),
+      put(clear(holder), el('table', {}, el('thead', {}, el('tr', {}, ['Name', 'URL', 'Format', 'Min severity', 'Tenants', 'Source', ''].map((h) => el('th', {}, h)))),
         el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: 7, class: 'muted' }, 'No subscriptions.')))));
     }
     return load;
@@ -543,11 +552,11 @@
       me = await api('GET', 'me');
       document.querySelector('[data-field="whoami"]').textContent = me.upn + ' (' + me.role + ')';
     } catch (e) {
-      clear(main).append(errorBox(e));
+      put(clear(main), errorBox(e));
       return;
     }
     const make = pages[pageName];
-    if (!make) { clear(main).append(el('p', {}, 'Unknown page.')); return; }
+    if (!make) { put(clear(main), el('p', {}, 'Unknown page.')); return; }
     refresh = make();
     await refresh();
     startLive();
