@@ -30,7 +30,8 @@ after(async () => {
 async function planVersion(page, id) {
   const rsp = await page.request.get(`${stack.consoleUrl}/api/v1/tasks/${encodeURIComponent(id)}`);
   assert.equal(rsp.status(), 200, `GET /api/v1/tasks/${id}: ${rsp.status()}`);
-  const { task } = await rsp.json();
+  const body = await rsp.json();
+  const task = body.task ?? body;
   const v = Number(task.planVersion ?? task.plan_version);
   assert.ok(Number.isInteger(v) && v > 0, `task ${id} has no plan version: ${JSON.stringify(task)}`);
   return v;
