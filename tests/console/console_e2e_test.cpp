@@ -3,6 +3,7 @@
 // through its sign-in form as a browser would (common/http client, redirects and cookies by hand),
 // then deciding a task through the API. The audit entry names the person, the console and the IP.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <sys/stat.h>
 
@@ -115,6 +116,11 @@ public:
         return request(method, console_ + "/api/v1/" + path, body, h);
     }
     const std::string& csrf() const { return csrf_; }
+    /// The Cookie header this browser sends to the console.
+    std::string console_cookie() const {
+        const auto it = cookies_.find(console_);
+        return it == cookies_.end() ? "" : it->second;
+    }
 
     static std::string origin_of(const std::string& url) {
         const auto scheme = url.find("://");
@@ -204,8 +210,26 @@ TEST_F(ConsoleEndToEnd, AliceSignsInAtTheIdpApprovesAndTheAuditNamesHerTheConsol
     const auto shown = json::parse(alice.api("GET", "tasks/" + id).body);
     EXPECT_EQ(shown["plan"]["excludeFromCaPolicy"]["policyId"], "pol-1");
 
+    // A live page's event stream, open while she approves: it must carry the task's change.
+    std::string events;
+    std::atomic<bool> stream_open{false};
+    std::thread live([&] {
+        httplib::SSLClient cli("127.0.0.1", std::stoi(url_.substr(url_.rfind(':') + 1)));
+        cli.set_ca_cert_path(cert_.c_str());
+        cli.enable_server_certificate_verification(true);
+        cli.set_read_timeout(60, 0);
+        const httplib::Headers h{{"Cookie", alice.console_cookie()}};
+        cli.Get("/api/v1/events", h, [&](const char* data, std::size_t n) {
+            stream_open = true;  // the first bytes ("retry: ...") arrive as soon as the stream starts
+            events.append(data, n);
+            return events.find("\"taskId\":\"" + id + "\"") == std::string::npos;
+        });
+    });
+    ASSERT_TRUE(test::eventually([&] { return stream_open.load(); }));
     const auto approved = alice.api("POST", "tasks/" + id + "/approve", json{{"planVersion", version}, {"comment", "checked the diff"}}.dump());
     ASSERT_EQ(approved.status, 200) << approved.body;
+    live.join();
+    EXPECT_NE(events.find("\"kind\":\"task\""), std::string::npos) << events;
     EXPECT_EQ(json::parse(approved.body)["task"]["approvals"].size(), 1u);
 
     // The audit log (through the console's own API, verified) names her, the console and her address.
