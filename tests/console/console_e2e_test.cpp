@@ -3,6 +3,7 @@
 // through its sign-in form as a browser would (common/http client, redirects and cookies by hand),
 // then deciding a task through the API. The audit entry names the person, the console and the IP.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <sys/stat.h>
 
@@ -115,6 +116,11 @@ public:
         return request(method, console_ + "/api/v1/" + path, body, h);
     }
     const std::string& csrf() const { return csrf_; }
+    /// The Cookie header this browser sends to the console.
+    std::string console_cookie() const {
+        const auto it = cookies_.find(console_);
+        return it == cookies_.end() ? "" : it->second;
+    }
 
     static std::string origin_of(const std::string& url) {
         const auto scheme = url.find("://");
@@ -204,8 +210,26 @@ TEST_F(ConsoleEndToEnd, AliceSignsInAtTheIdpApprovesAndTheAuditNamesHerTheConsol
     const auto shown = json::parse(alice.api("GET", "tasks/" + id).body);
     EXPECT_EQ(shown["plan"]["excludeFromCaPolicy"]["policyId"], "pol-1");
 
+    // A live page's event stream, open while she approves: it must carry the task's change.
+    std::string events;
+    std::atomic<bool> stream_open{false};
+    std::thread live([&] {
+        httplib::SSLClient cli("127.0.0.1", std::stoi(url_.substr(url_.rfind(':') + 1)));
+        cli.set_ca_cert_path(cert_.c_str());
+        cli.enable_server_certificate_verification(true);
+        cli.set_read_timeout(60, 0);
+        const httplib::Headers h{{"Cookie", alice.console_cookie()}};
+        cli.Get("/api/v1/events", h, [&](const char* data, std::size_t n) {
+            stream_open = true;  // the first bytes ("retry: ...") arrive as soon as the stream starts
+            events.append(data, n);
+            return events.find("\"taskId\":\"" + id + "\"") == std::string::npos;
+        });
+    });
+    ASSERT_TRUE(test::eventually([&] { return stream_open.load(); }));
     const auto approved = alice.api("POST", "tasks/" + id + "/approve", json{{"planVersion", version}, {"comment", "checked the diff"}}.dump());
     ASSERT_EQ(approved.status, 200) << approved.body;
+    live.join();
+    EXPECT_NE(events.find("\"kind\":\"task\""), std::string::npos) << events;
     EXPECT_EQ(json::parse(approved.body)["task"]["approvals"].size(), 1u);
 
     // The audit log (through the console's own API, verified) names her, the console and her address.
@@ -254,6 +278,64 @@ TEST_F(ConsoleEndToEnd, AViewerSeesTasksButHerForgedApproveIs403AndNothingChange
                                     {{"Content-Type", "application/json"}, {"Origin", url_}});
     EXPECT_EQ(forged.status, 403);
     EXPECT_EQ(deployment_->count("SELECT count(*) FROM approvals"), 0);
+}
+
+}  // namespace
+}  // namespace connguard::coord
+
+namespace connguard::coord {
+namespace {
+
+// Subscriptions through the console's API, on the real coordinator: an admin adds one (a real HTTP
+// receiver on loopback), changes it, sends the test alert, removes it; a viewer may not add one.
+TEST_F(ConsoleEndToEnd, AnAdminManagesAlertSubscriptionsThroughTheApiAndTheTestAlertArrives) {
+    std::mutex mu;
+    std::vector<std::string> bodies;
+    http::server sink({.host = "127.0.0.1", .port = 0, .threads = 1}, [&](const http::server_request& req) {
+        std::lock_guard lock(mu);
+        bodies.push_back(req.body);
+        return http::server_response{};
+    });
+    ASSERT_TRUE(sink.start());
+    const std::string hook = "http://127.0.0.1:" + std::to_string(sink.port()) + "/hooks/SECRET-PATH";
+
+    browser vera(url_, cert_);
+    ASSERT_EQ(vera.sign_in("/subscriptions", "vera@msp.example").status, 200);
+    const json sub = {{"name", "noc"}, {"url", hook}, {"format", "WEBHOOK_FORMAT_GENERIC"}, {"minSeverity", "SEVERITY_WARNING"},
+                      {"tenants", json::array({"contoso"})}};
+    EXPECT_EQ(vera.api("POST", "webhooks", sub.dump()).status, 403);
+
+    browser adam(url_, cert_);
+    ASSERT_EQ(adam.sign_in("/subscriptions", "adam@msp.example").status, 200);
+    EXPECT_EQ(json::parse(adam.api("GET", "me").body)["canManageWebhooks"], true);
+    const auto added = adam.api("POST", "webhooks", sub.dump());
+    ASSERT_EQ(added.status, 200) << added.body;
+    const std::string id = json::parse(added.body)["webhooks"][0]["id"];
+    ASSERT_FALSE(id.empty());
+    json changed = sub;
+    changed["minSeverity"] = "SEVERITY_CRITICAL";
+    const auto put = adam.api("PUT", "webhooks/" + id, changed.dump());
+    ASSERT_EQ(put.status, 200) << put.body;
+    const auto listed = json::parse(adam.api("GET", "webhooks").body);
+    ASSERT_EQ(listed["webhooks"].size(), 1u) << listed.dump();
+    EXPECT_EQ(listed["webhooks"][0]["minSeverity"], "SEVERITY_CRITICAL");
+    EXPECT_EQ(listed["webhooks"][0]["createdBy"], "adam@msp.example");
+
+    ASSERT_EQ(adam.api("POST", "webhooks/" + id + "/test").status, 200);
+    ASSERT_TRUE(test::eventually([&] {
+        std::lock_guard lock(mu);
+        return !bodies.empty();
+    })) << test::slurp(deployment_->log_path());
+    {
+        std::lock_guard lock(mu);
+        EXPECT_NE(bodies[0].find("ConnGuard test alert"), std::string::npos) << bodies[0];
+    }
+    EXPECT_EQ(adam.api("DELETE", "webhooks/" + id).status, 200);
+    EXPECT_EQ(json::parse(adam.api("GET", "webhooks").body)["webhooks"].size(), 0u);
+    // The audit names the subscription by its origin only (the path of a webhook URL is its secret).
+    const auto audit = adam.api("GET", "audit?limit=50").body;
+    EXPECT_NE(audit.find("webhook.added"), std::string::npos);
+    EXPECT_EQ(audit.find("SECRET-PATH"), std::string::npos);
 }
 
 }  // namespace

@@ -925,3 +925,100 @@ int run_exception(int argc, char** argv) {
 }
 
 }  // namespace connguard::ctl
+
+// ---- alert subscriptions (webhooks) ----
+
+namespace connguard::ctl {
+
+namespace {
+
+const char* webhook_usage =
+    "usage: connguardctl webhook list [--json] [connection flags]\n"
+    "       connguardctl webhook add --name NAME --url URL [--format generic|teams|slack]\n"
+    "                                [--min-severity info|warning|critical] [--tenant K]... [--json] [connection flags]\n"
+    "       connguardctl webhook remove ID [--json] [connection flags]\n"
+    "       connguardctl webhook test ID [--json] [connection flags]\n\n"
+    "Alert subscriptions: where the coordinator POSTs alerts. Those of the configuration file\n"
+    "(alerts.webhooks, id config:NAME) are read-only here; those added here are stored in the\n"
+    "coordinator's database and apply at once, without a restart. --tenant (repeatable) limits a\n"
+    "subscription to those tenants (default: every tenant); --min-severity defaults to warning,\n"
+    "--format to generic. The URL must be https (http only to a loopback host). test queues one\n"
+    "sample alert (\"ConnGuard test alert\") to that subscription only.\n"
+    "list: any admin role (the URL is shown whole to admins only, otherwise scheme://host);\n"
+    "add/remove/test: the admin role. Every change is audited, the URL as scheme://host only.\n";
+
+void print_webhooks(const v1::AdminResponse& rsp) {
+    std::printf("%-36s  %-20s  %-8s  %-8s  %-7s  %-20s  %s\n", "ID", "NAME", "FORMAT", "MIN", "SOURCE", "TENANTS", "URL");
+    for (const auto& w : rsp.webhooks()) {
+        std::string tenants;
+        for (const auto& t : w.tenants()) tenants += (tenants.empty() ? "" : ",") + t;
+        std::printf("%-36s  %-20s  %-8s  %-8s  %-7s  %-20s  %s\n", w.id().c_str(), w.name().c_str(),
+                    to_lower(enum_word(v1::WebhookFormat_Name(w.format()), "WEBHOOK_FORMAT_")).c_str(),
+                    to_lower(enum_word(v1::Severity_Name(w.min_severity()), "SEVERITY_")).c_str(),
+                    w.from_config() ? "config" : "runtime", tenants.empty() ? "(all)" : tenants.c_str(), w.url().c_str());
+    }
+}
+
+}  // namespace
+
+int run_webhook(int argc, char** argv) {
+    parsed_args a;
+    int code = 0;
+    if (!prepare("webhook", argc, argv, webhook_usage, a, code)) return code;
+    if (a.rest.empty()) return usage_error("webhook", "expected list, add, remove or test", webhook_usage);
+    const std::string verb = a.rest[0];
+    const std::vector<std::string> args(a.rest.begin() + 1, a.rest.end());
+    v1::AdminRequest req;
+    if (verb == "list") {
+        if (!args.empty()) return usage_error("webhook", "list: unexpected argument '" + args[0] + "'", webhook_usage);
+        req.mutable_list_webhooks();
+    } else if (verb == "add") {
+        auto* w = req.mutable_put_webhook()->mutable_subscription();
+        w->set_format(v1::WEBHOOK_FORMAT_GENERIC);
+        w->set_min_severity(v1::SEVERITY_WARNING);
+        for (std::size_t i = 0; i < args.size(); ++i) {
+            const std::string& f = args[i];
+            if (i + 1 >= args.size())
+                return usage_error("webhook", "add: unexpected argument '" + f + "' (or its value is missing)", webhook_usage);
+            const std::string& v = args[++i];
+            if (f == "--name") w->set_name(v);
+            else if (f == "--url") w->set_url(v);
+            else if (f == "--tenant") w->add_tenants(v);
+            else if (f == "--format") {
+                if (v == "generic") w->set_format(v1::WEBHOOK_FORMAT_GENERIC);
+                else if (v == "teams") w->set_format(v1::WEBHOOK_FORMAT_TEAMS);
+                else if (v == "slack") w->set_format(v1::WEBHOOK_FORMAT_SLACK);
+                else return usage_error("webhook", "add: --format '" + v + "': expected generic, teams or slack", webhook_usage);
+            } else if (f == "--min-severity") {
+                if (v == "info") w->set_min_severity(v1::SEVERITY_INFO);
+                else if (v == "warning") w->set_min_severity(v1::SEVERITY_WARNING);
+                else if (v == "critical") w->set_min_severity(v1::SEVERITY_CRITICAL);
+                else return usage_error("webhook", "add: --min-severity '" + v + "': expected info, warning or critical", webhook_usage);
+            } else {
+                return usage_error("webhook", "add: unexpected argument '" + f + "'", webhook_usage);
+            }
+        }
+        if (w->name().empty()) return usage_error("webhook", "add: --name is required", webhook_usage);
+        if (w->url().empty()) return usage_error("webhook", "add: --url is required", webhook_usage);
+    } else if (verb == "remove" || verb == "test") {
+        if (args.size() != 1 || args[0].rfind("--", 0) == 0)
+            return usage_error("webhook", verb + ": expected the subscription's ID", webhook_usage);
+        if (verb == "remove") req.mutable_remove_webhook()->set_id(args[0]);
+        else req.mutable_test_webhook()->set_id(args[0]);
+    } else {
+        return usage_error("webhook", "unknown subcommand '" + verb + "'", webhook_usage);
+    }
+    v1::AdminResponse rsp;
+    if (int rc = call("webhook", a.conn, req, rsp); rc != exit_ok) return rc;
+    if (a.conn.json) {
+        std::printf("%s\n", to_json(rsp).c_str());
+        return exit_ok;
+    }
+    if (verb == "add") std::printf("added alert subscription %s\n", rsp.webhooks_size() ? rsp.webhooks(0).id().c_str() : "");
+    else if (verb == "remove") std::printf("removed alert subscription %s\n", args[0].c_str());
+    else if (verb == "test") std::printf("queued a test alert to %s\n", args[0].c_str());
+    print_webhooks(rsp);
+    return exit_ok;
+}
+
+}  // namespace connguard::ctl

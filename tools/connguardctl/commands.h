@@ -27,6 +27,8 @@ int run_audit(int argc, char** argv);     ///< connguardctl audit [--verify] [--
 int run_who(int argc, char** argv);       ///< connguardctl who: admin identities and roles
 /// connguardctl exception list|add|remove|export|import: the exception registry.
 int run_exception(int argc, char** argv);
+/// connguardctl webhook list|add|remove|test: alert subscriptions (config + runtime).
+int run_webhook(int argc, char** argv);
 /// connguardctl impact --policy FILE [--tenants all|KEY...] (impact.cpp): a draft CA policy's effect per tenant.
 int run_impact(int argc, char** argv);
 

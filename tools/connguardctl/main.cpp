@@ -24,6 +24,7 @@ const command commands[] = {
     {"audit", "show (and --verify) the hash-chained audit log; --tail N: the newest N", connguard::ctl::run_audit},
     {"who", "list the coordinator's admin identities and their roles", connguard::ctl::run_who},
     {"exception", "the exception registry: list, add, remove, export, import, adopt", connguard::ctl::run_exception},
+    {"webhook", "alert subscriptions: list, add, remove, test", connguard::ctl::run_webhook},
     {"impact", "what a draft CA policy, enabled, would do to each tenant's account (exit 1: breaks)",
      connguard::ctl::run_impact},
 };
