@@ -155,13 +155,13 @@ int main(int argc, char** argv) {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     spdlog::set_level(spdlog::level::warn);  // the engine's per-alert info lines are not the figures
 
-    const auto dir = fs::temp_directory_path() / ("connguard-bench-console-" + std::to_string(::getpid()));
+    const auto dir = fs::temp_directory_path() / (std::string("connguard-bench-console-") + std::to_string(::getpid()));
     fs::create_directories(dir);
     const connguard::clock& clk = system_clock::instance();
     int failing = 0;
     {
         auto db = coord::store::open(dir / "coordinator.db");
-        if (!db) die("store: " + db.err().message);
+        if (!db) die(std::string("store: ") + db.err().message);
         coord::engine_settings es;
         coord::engine eng(**db, clk, es);
 
@@ -172,16 +172,16 @@ int main(int argc, char** argv) {
             const auto key = tenant_key(i);
             auto r = test::report(1, to_unix_ms(clk.now()));
             if (i % 4 == 0) {
-                test::add_cap_fail(r, "809741fe-fb1b-4746-9ff0-83a978a4c8" + std::to_string(10 + i % 80), "2026-01-01T10:00:00Z");
+                test::add_cap_fail(r, std::string("809741fe-fb1b-4746-9ff0-83a978a4c8") + std::to_string(10 + i % 80), "2026-01-01T10:00:00Z");
                 ++failing;
             }
             test::finish_overall(r);
             auto env = test::wrap(key, r);
             const auto raw = codec::encode(env, clk);
-            if (auto st = (*db)->begin(); !st) die("begin: " + st.err().message);
+            if (auto st = (*db)->begin(); !st) die(std::string("begin: ") + st.err().message);
             auto out = eng.handle(topics::validation(key), env, raw, "");
-            if (!out) die("ingest of " + key + ": " + out.err().message);
-            if (auto st = (*db)->commit(); !st) die("commit: " + st.err().message);
+            if (!out) die(std::string("ingest of ") + key + ": " + out.err().message);
+            if (auto st = (*db)->commit(); !st) die(std::string("commit: ") + st.err().message);
             eng.take_changes();
         }
         std::printf("console benchmark: %d tenants (%d failing, with their tasks and alerts) ingested in %.1f s; %d requests each\n",
@@ -225,7 +225,7 @@ int main(int argc, char** argv) {
         cs.role_claims = {{"ConnGuard.Approver", coord::role::approver}};
         fixed_person idp;
         coord::console::server web(cs, backend, idp, clk);
-        if (auto st = web.start(); !st) die("console server: " + st.err().message);
+        if (auto st = web.start(); !st) die(std::string("console server: ") + st.err().message);
         const auto base = web.url();
         http::client hc;
         auto get = [&](const std::string& path, const std::string& cookie) {
@@ -233,24 +233,24 @@ int main(int argc, char** argv) {
             rq.url = base + path;
             if (!cookie.empty()) rq.headers.emplace_back("Cookie", cookie);
             auto rsp = hc.perform(rq);
-            if (!rsp) die("GET " + path + ": " + rsp.err().message);
+            if (!rsp) die(std::string("GET ") + path + ": " + rsp.err().message);
             return *rsp;
         };
         // Sign in: /auth/sign-in -> (the fixed person's "IdP" answers at once) -> /auth/callback.
         auto start = get("/auth/sign-in?return=/tenants", "");
         const auto to_idp = start.header("Location");
-        if (start.status != 302 || to_idp.empty()) die("sign-in did not redirect (HTTP " + std::to_string(start.status) + ")");
+        if (start.status != 302 || to_idp.empty()) die(std::string("sign-in did not redirect (HTTP ") + std::to_string(start.status) + ")");
         const auto callback_path = to_idp.substr(base.size());
         auto back = get(callback_path, cookie_header(start));
         const auto cookie = cookie_header(back);
-        if (back.status != 200 || cookie.empty()) die("the callback set no session (HTTP " + std::to_string(back.status) + ")");
+        if (back.status != 200 || cookie.empty()) die(std::string("the callback set no session (HTTP ") + std::to_string(back.status) + ")");
 
         std::printf("HTTP round trip (loopback, plain HTTP, one keep-alive connection, signed-in session):\n");
         auto round_trip = [&](const char* what, const std::string& path) {
             std::size_t bytes = 0;
             const auto f = measure(requests, [&] {
                 auto rsp = get(path, cookie);
-                if (rsp.status != 200) die("GET " + path + " answered " + std::to_string(rsp.status));
+                if (rsp.status != 200) die(std::string("GET ") + path + " answered " + std::to_string(rsp.status));
                 bytes = rsp.body.size();
             });
             print(what, f, bytes);
