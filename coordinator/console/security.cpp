@@ -75,6 +75,11 @@ std::string session_cookie(const std::string& value, long long max_age_s) {
     return c;
 }
 
+std::string sign_in_cookie(const std::string& value, long long max_age_s) {
+    return std::string(sign_in_cookie_name) + "=" + value + "; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age=" +
+           std::to_string(max_age_s < 0 ? 0 : max_age_s);
+}
+
 bool tokens_equal(std::string_view a, std::string_view b) {
     return a.size() == b.size() && !a.empty() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }

@@ -11,6 +11,9 @@ namespace connguard::coord::console {
 using header_pairs = std::vector<std::pair<std::string, std::string>>;
 
 inline constexpr const char* session_cookie_name = "__Host-connguard-session";
+/// Binds a started sign-in to the browser that started it (login CSRF: a callback URL with someone
+/// else's code and state, opened in a victim's browser, must not sign the victim in as them).
+inline constexpr const char* sign_in_cookie_name = "__Host-connguard-signin";
 
 /// The headers every response carries: CSP (default-src 'self', no inline script or style,
 /// frame-ancestors 'none', form-action 'self' + the IdP's origin), X-Frame-Options DENY, nosniff,
@@ -36,6 +39,10 @@ std::string cookie_value(std::string_view cookie_header, std::string_view name);
 /// Set-Cookie for the session: HttpOnly; Secure; SameSite=Strict; Path=/ (max_age_s < 0: no Max-Age;
 /// 0: deletes it).
 std::string session_cookie(const std::string& value, long long max_age_s);
+
+/// Set-Cookie for the sign-in binding: HttpOnly; Secure; SameSite=Lax (it must come back on the
+/// IdP's top-level redirect to /auth/callback, a cross-site navigation); Path=/ (0: deletes it).
+std::string sign_in_cookie(const std::string& value, long long max_age_s);
 
 /// Constant-time comparison of two tokens.
 bool tokens_equal(std::string_view a, std::string_view b);

@@ -199,7 +199,9 @@ struct server::impl {
                                                        "/auth/sign-in", "Try again"));
         }
         start->pending.started_ms = now_ms();
-        sessions.put_pending({start->pending, ret});
+        const auto binding = random_token();
+        sessions.put_pending({start->pending, ret, binding});
+        res.set_header("Set-Cookie", sign_in_cookie(binding, 600));
         redirect(res, start->authorize_url);
     }
 
@@ -215,6 +217,14 @@ struct server::impl {
             return respond_html(res, 400, message_page("Sign-in expired",
                                                        "This sign-in was already used or has expired (state unknown). Sign in again.",
                                                        "/auth/sign-in", "Sign in"));
+        // The state is used up above either way; the browser must be the one that started it.
+        res.set_header("Set-Cookie", sign_in_cookie("", 0));
+        if (!tokens_equal(cookie_value(req.get_header_value("Cookie"), sign_in_cookie_name), pending->browser_binding)) {
+            spdlog::warn("console: a sign-in callback from {} came to another browser than the one that started it", req.remote_addr);
+            return respond_html(res, 400, message_page("Sign-in refused",
+                                                       "This sign-in was not started in this browser. Sign in again.",
+                                                       "/auth/sign-in", "Sign in"));
+        }
         if (code.empty())
             return respond_html(res, 400, message_page("Sign-in failed", "The identity provider sent no code.", "/auth/sign-in", "Sign in again"));
         auto claims = idp.finish(code, pending->sign_in, now_ms() / 1000);

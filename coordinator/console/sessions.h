@@ -35,6 +35,7 @@ struct session {
 struct pending_entry {
     pending_sign_in sign_in;
     std::string return_path;  ///< a local path ("/tasks/abc"), checked before it is stored
+    std::string browser_binding;  ///< the value of the sign-in cookie given to the browser that started it
 };
 
 /// A random token: `bytes` random bytes (OpenSSL RAND_bytes), base64url without padding.

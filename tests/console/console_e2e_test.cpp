@@ -61,10 +61,16 @@ public:
         rq.body = body;
         rq.headers = std::move(headers);
         const auto origin = origin_of(url);
-        if (const auto it = cookies_.find(origin); it != cookies_.end()) rq.headers.emplace_back("Cookie", it->second);
+        if (const auto cookie = cookie_header(origin); !cookie.empty()) rq.headers.emplace_back("Cookie", cookie);
         auto r = http_.perform(rq);
         if (!r) throw std::runtime_error(method + " " + url + ": " + r.err().message);
-        if (const auto set = r->header("Set-Cookie"); !set.empty()) cookies_[origin] = set.substr(0, set.find(';'));
+        for (const auto& [k, v] : r->headers) {
+            if (k != "Set-Cookie" && k != "set-cookie") continue;
+            const auto pair = v.substr(0, v.find(';'));
+            const auto eq = pair.find('=');
+            if (v.find("Max-Age=0") != std::string::npos) cookies_[origin].erase(pair.substr(0, eq));
+            else cookies_[origin][pair.substr(0, eq)] = pair.substr(eq + 1);
+        }
         return *r;
     }
     std::string absolute(const std::string& base, const std::string& location) {
@@ -117,9 +123,12 @@ public:
     }
     const std::string& csrf() const { return csrf_; }
     /// The Cookie header this browser sends to the console.
-    std::string console_cookie() const {
-        const auto it = cookies_.find(console_);
-        return it == cookies_.end() ? "" : it->second;
+    std::string console_cookie() const { return cookie_header(console_); }
+    std::string cookie_header(const std::string& origin) const {
+        std::string out;
+        if (const auto it = cookies_.find(origin); it != cookies_.end())
+            for (const auto& [k, v] : it->second) out += (out.empty() ? "" : "; ") + k + "=" + v;
+        return out;
     }
 
     static std::string origin_of(const std::string& url) {
@@ -131,7 +140,7 @@ public:
 private:
     std::string console_, ca_;
     http::client http_;
-    std::map<std::string, std::string> cookies_;
+    std::map<std::string, std::map<std::string, std::string>> cookies_;  ///< origin -> name -> value
     std::string csrf_;
 };
 

@@ -146,6 +146,13 @@ std::string continue_to(const http::response& r) {
     return r.body.substr(from, r.body.find('"', from) - from);
 }
 
+// The Set-Cookie header that sets cookie `name` ("" when none).
+std::string set_cookie(const http::response& r, const std::string& name) {
+    for (const auto& [k, v] : r.headers)
+        if (k.size() == 10 && (k == "Set-Cookie" || k == "set-cookie") && v.rfind(name + "=", 0) == 0) return v;
+    return "";
+}
+
 class ConsoleServer : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -191,19 +198,38 @@ protected:
         return *res;
     }
 
+    struct started {
+        std::string state, binding, authorize_url;
+    };
+    // /auth/sign-in as the browser starts it: the IdP URL with the state, and the sign-in cookie.
+    started start_sign_in(const std::string& query = "") {
+        const auto r = call("GET", "/auth/sign-in" + query);
+        EXPECT_EQ(r.status, 302);
+        started st;
+        st.authorize_url = r.header("Location");
+        const auto at = st.authorize_url.find("state=");
+        if (at != std::string::npos) st.state = st.authorize_url.substr(at + 6, st.authorize_url.find('&', at) - at - 6);
+        const auto c = set_cookie(r, sign_in_cookie_name);
+        st.binding = c.substr(c.find('=') + 1, c.find(';') - c.find('=') - 1);
+        return st;
+    }
+    // The IdP's redirect back, in the browser that started (binding = its sign-in cookie; "" = another browser).
+    http::response callback(const std::string& code, const std::string& state, const std::string& binding) {
+        http::header_list h;
+        if (!binding.empty()) h.emplace_back("Cookie", std::string(sign_in_cookie_name) + "=" + binding);
+        return call("GET", "/auth/callback?code=" + code + "&state=" + state, "", "", h);
+    }
+
     struct signed_in {
         std::string cookie, csrf, location;
     };
     // Browser steps: /auth/sign-in -> (IdP) -> /auth/callback -> session cookie; the CSRF token from a page.
     signed_in sign_in(const std::string& who, const std::string& ret = "/tasks") {
-        const auto start = call("GET", "/auth/sign-in?return=" + http::url_encode(ret));
-        EXPECT_EQ(start.status, 302);
-        const auto to = start.header("Location");
-        const auto state = to.substr(to.find("state=") + 6, to.find('&', to.find("state=")) - to.find("state=") - 6);
-        const auto back = call("GET", "/auth/callback?code=" + who + "&state=" + state);
+        const auto st = start_sign_in("?return=" + http::url_encode(ret));
+        const auto back = callback(who, st.state, st.binding);
         signed_in s;
         s.location = continue_to(back);
-        const auto set = back.header("Set-Cookie");
+        const auto set = set_cookie(back, session_cookie_name);
         const auto eq = set.find('='), semi = set.find(';');
         if (back.status != 200 || eq == std::string::npos) return s;
         s.cookie = set.substr(eq + 1, semi - eq - 1);
@@ -286,20 +312,35 @@ TEST_F(ConsoleServer, UnauthenticatedApiIs401AndPagesRedirectToSignIn) {
 }
 
 TEST_F(ConsoleServer, SessionCookieIsHostOnlyHttpOnlySecureStrict) {
-    const auto start = call("GET", "/auth/sign-in?return=/tasks");
-    const auto to = start.header("Location");
-    ASSERT_EQ(to.rfind("https://idp.example/authorize?state=", 0), 0u) << to;
-    const auto back = call("GET", "/auth/callback?code=alice&state=" + to.substr(to.find("state=") + 6));
+    const auto st = start_sign_in("?return=/tasks");
+    ASSERT_EQ(st.authorize_url.rfind("https://idp.example/authorize?state=", 0), 0u) << st.authorize_url;
+    ASSERT_FALSE(st.binding.empty());
+    const auto back = callback("alice", st.state, st.binding);
     EXPECT_EQ(back.status, 200);
     EXPECT_EQ(continue_to(back), "/tasks");
     EXPECT_EQ(back.header("Location"), "") << "no redirect: a Strict cookie would not ride on it";
-    const auto set = back.header("Set-Cookie");
+    const auto set = set_cookie(back, session_cookie_name);
     EXPECT_EQ(set.rfind("__Host-connguard-session=", 0), 0u) << set;
     EXPECT_NE(set.find("; HttpOnly"), std::string::npos);
     EXPECT_NE(set.find("; Secure"), std::string::npos);
     EXPECT_NE(set.find("; SameSite=Strict"), std::string::npos);
     EXPECT_NE(set.find("; Path=/"), std::string::npos);
     EXPECT_EQ(set.find("Domain"), std::string::npos);
+    EXPECT_NE(set_cookie(back, sign_in_cookie_name).find("Max-Age=0"), std::string::npos) << "the sign-in cookie is cleared";
+}
+
+TEST_F(ConsoleServer, ACallbackInAnotherBrowserThanTheOneThatStartedIsRefused) {
+    // Login CSRF: the attacker starts a sign-in, gets a code for their own account, and sends the
+    // callback URL to the victim, whose browser lacks the attacker's sign-in cookie.
+    const auto attacker = start_sign_in();
+    const auto victim = callback("alice", attacker.state, "");
+    EXPECT_EQ(victim.status, 400);
+    EXPECT_EQ(set_cookie(victim, session_cookie_name), "");
+    const auto other = start_sign_in();
+    const auto wrong = callback("alice", other.state, attacker.binding);
+    EXPECT_EQ(wrong.status, 400);
+    EXPECT_EQ(set_cookie(wrong, session_cookie_name), "");
+    EXPECT_EQ(callback("alice", other.state, other.binding).status, 400) << "the state was used up by the refused try";
 }
 
 TEST_F(ConsoleServer, PostWithoutOrWithAWrongCsrfTokenIs403) {
@@ -412,29 +453,25 @@ TEST_F(ConsoleServer, ReturnPathIsOnlyLocal) {
 }
 
 TEST_F(ConsoleServer, StateIsUsedOnce) {
-    const auto start = call("GET", "/auth/sign-in?return=/tasks");
-    const auto to = start.header("Location");
-    const auto state = to.substr(to.find("state=") + 6);
-    EXPECT_EQ(call("GET", "/auth/callback?code=alice&state=" + state).status, 200);
-    const auto replay = call("GET", "/auth/callback?code=alice&state=" + state);
+    const auto st = start_sign_in("?return=/tasks");
+    EXPECT_EQ(callback("alice", st.state, st.binding).status, 200);
+    const auto replay = callback("alice", st.state, st.binding);
     EXPECT_EQ(replay.status, 400);
-    EXPECT_EQ(replay.header("Set-Cookie"), "");
-    EXPECT_EQ(call("GET", "/auth/callback?code=alice&state=made-up").status, 400);
+    EXPECT_EQ(set_cookie(replay, session_cookie_name), "");
+    EXPECT_EQ(callback("alice", "made-up", st.binding).status, 400);
     EXPECT_EQ(call("GET", "/auth/callback?code=alice").status, 400);
 }
 
 TEST_F(ConsoleServer, ARefusedTokenOrNoRoleGetsNoSession) {
-    auto start = call("GET", "/auth/sign-in");
-    auto to = start.header("Location");
-    const auto bad = call("GET", "/auth/callback?code=forged&state=" + to.substr(to.find("state=") + 6));
+    auto st = start_sign_in();
+    const auto bad = callback("forged", st.state, st.binding);
     EXPECT_EQ(bad.status, 401);
-    EXPECT_EQ(bad.header("Set-Cookie"), "");
+    EXPECT_EQ(set_cookie(bad, session_cookie_name), "");
     EXPECT_NE(bad.body.find("oidc.signature"), std::string::npos);
-    start = call("GET", "/auth/sign-in");
-    to = start.header("Location");
-    const auto none = call("GET", "/auth/callback?code=nobody&state=" + to.substr(to.find("state=") + 6));
+    st = start_sign_in();
+    const auto none = callback("nobody", st.state, st.binding);
     EXPECT_EQ(none.status, 403);
-    EXPECT_EQ(none.header("Set-Cookie"), "");
+    EXPECT_EQ(set_cookie(none, session_cookie_name), "");
     EXPECT_NE(none.body.find("no role"), std::string::npos);
 }
 
