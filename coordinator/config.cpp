@@ -1,6 +1,11 @@
 #include "coordinator/config.h"
 
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <cstdio>
+#include <memory>
 
 #include "common/atomic_file.h"
 #include "common/config.h"
@@ -67,6 +72,23 @@ console::console_settings load_console(config::reader& r) {
     s.session_max = std::chrono::hours{r.optional_int("console.sessionMaxHours", 12, 1, 24 * 7)};
     s.approval_reauth = std::chrono::seconds{r.optional_int("console.approvalReauthSeconds", 900, 60, 86400)};
     return s;
+}
+
+// The console's certificate and key: PEM, and the key belongs to the certificate (what the HTTPS
+// server would refuse at start).
+status check_tls_pair(const std::string& cert_file, const std::string& key_file) {
+    using file_ptr = std::unique_ptr<FILE, int (*)(FILE*)>;
+    file_ptr cf(std::fopen(cert_file.c_str(), "r"), &std::fclose);
+    if (!cf) return make_error("config.tls", cert_file + ": cannot be opened");
+    std::unique_ptr<X509, void (*)(X509*)> cert(PEM_read_X509(cf.get(), nullptr, nullptr, nullptr), &X509_free);
+    if (!cert) return make_error("config.tls", cert_file + ": not a PEM certificate");
+    file_ptr kf(std::fopen(key_file.c_str(), "r"), &std::fclose);
+    if (!kf) return make_error("config.tls", key_file + ": cannot be opened");
+    std::unique_ptr<EVP_PKEY, void (*)(EVP_PKEY*)> key(PEM_read_PrivateKey(kf.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
+    if (!key) return make_error("config.tls", key_file + ": not a PEM private key (or it is encrypted)");
+    if (X509_check_private_key(cert.get(), key.get()) != 1)
+        return make_error("config.tls", key_file + ": is not the key of the certificate " + cert_file);
+    return {};
 }
 
 }  // namespace
@@ -222,6 +244,9 @@ status check_startable(const coordinator_config& c, const std::filesystem::path&
     if (c.console) {
         if (!c.console->tls_cert_file.empty()) check("console.tlsCertFile", check_readable_file(c.console->tls_cert_file));
         if (!c.console->tls_key_file.empty()) check("console.tlsKeyFile", check_readable_file(c.console->tls_key_file));
+        if (!c.console->tls_cert_file.empty() && !c.console->tls_key_file.empty() &&
+            check_readable_file(c.console->tls_cert_file) && check_readable_file(c.console->tls_key_file))
+            check("console.tlsCertFile", check_tls_pair(c.console->tls_cert_file, c.console->tls_key_file));
         if (!c.console->oidc.ca_file.empty()) check("console.oidc.caFile", check_readable_file(c.console->oidc.ca_file));
     }
     if (!errors.empty()) return make_error("config.not_startable", errors);

@@ -49,8 +49,9 @@ result<coordinator_config> load_config(const std::filesystem::path& path);
 
 /// What --check-config adds to load_config: what the start would trip over later — the store's
 /// folder (or file) writable, the log file and the checkpoint file writable, the broker's CA file
-/// and persistence folder usable. Every problem names the config file and the field; nothing is
-/// created, and neither the broker nor the database is touched.
+/// and persistence folder usable, the console's certificate and key a matching PEM pair. Every
+/// problem names the config file and the field; nothing is created, and neither the broker nor the
+/// database is touched.
 status check_startable(const coordinator_config& c, const std::filesystem::path& config_path);
 
 }  // namespace connguard::coord

@@ -30,7 +30,8 @@ options:
   --config FILE     JSON configuration (see coordinator/README.md and coordinator.example.json)
   --check-config    check the configuration as the start would and exit (0 = startable, 2 = not):
                     fields and unknown keys, secret files, the signing key, the store's folder,
-                    log and checkpoint files, the broker CA file; touches neither broker nor database
+                    log and checkpoint files, the broker CA file, the console's certificate and key
+                    (PEM, a matching pair); touches neither broker nor database
   --print-audit-public-key
                     print the public key of audit.signingKeyFile (PEM) and exit: what
                     `connguardctl audit --verify --audit-public-key FILE` trusts

@@ -170,6 +170,33 @@ TEST_F(ConsoleConfig, UnknownKeysAreRefusedWithASuggestion) {
     EXPECT_NE(c.err().message.find("console.roles.claim'"), std::string::npos) << c.err().message;
 }
 
+TEST_F(ConsoleConfig, CheckConfigLoadsTheCertificateAndKeyPair) {
+    const auto d = dir_.path().string();
+    std::string out;
+    for (const char* name : {"a", "b"})
+        ASSERT_EQ(test::run_command({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", d + "/" + name + ".key",
+                                     "-out", d + "/" + name + ".crt", "-days", "2", "-subj", "/CN=127.0.0.1"},
+                                    &out),
+                  0)
+            << out;
+    ::chmod((d + "/a.key").c_str(), 0600);
+    ::chmod((d + "/b.key").c_str(), 0600);
+    const auto path = write(R"({"tlsCertFile":"a.crt","tlsKeyFile":"a.key",
+        "oidc":{"issuer":"https://idp.example","clientId":"app","clientSecretFile":"secret"},"roles":{"claims":{"A":"approver"}}})");
+    auto c = load_config(path);
+    ASSERT_TRUE(c) << c.err().message;
+    EXPECT_TRUE(check_startable(*c, path)) << check_startable(*c, path).err().message;
+    c->console->tls_key_file = d + "/b.key";  // another certificate's key
+    auto st = check_startable(*c, path);
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.err().message.find("field 'console.tlsCertFile'"), std::string::npos) << st.err().message;
+    EXPECT_NE(st.err().message.find("is not the key of the certificate"), std::string::npos) << st.err().message;
+    c->console->tls_cert_file = d + "/secret";  // not PEM
+    st = check_startable(*c, path);
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.err().message.find("not a PEM certificate"), std::string::npos) << st.err().message;
+}
+
 TEST_F(ConsoleConfig, UnknownRoleAndMissingRolesAreRefused) {
     auto c = load_config(write(R"({"insecureHttp":true,
         "oidc":{"issuer":"http://127.0.0.1:9/x","clientId":"app","clientSecretFile":"secret"},
