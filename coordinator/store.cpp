@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+
 #include <unordered_map>
 
 #include <google/protobuf/util/time_util.h>
@@ -96,6 +98,11 @@ CREATE TABLE onboarding_exclusions(tenant TEXT NOT NULL, exclusion_key TEXT NOT 
 CREATE TABLE webhook_subscriptions(
   id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, updated_at_ms INTEGER NOT NULL, subscription BLOB NOT NULL)
   WITHOUT ROWID;
+)sql",
+    // 6: the failing check ids of the latest report, for tenant lists (the console's Tenants page)
+    // without decoding every report; rows stored before are filled by backfill_failing_checks()
+    R"sql(
+ALTER TABLE posture ADD COLUMN failing_checks TEXT NOT NULL DEFAULT '';
 )sql",
 };
 
@@ -249,6 +256,7 @@ status store::migrate() {
     for (int next = *v + 1; next <= n_migrations; ++next) {
         if (auto st = exec("BEGIN IMMEDIATE"); !st) return st;
         auto st = exec(migrations[next - 1]);
+        if (st && next == 6) st = backfill_failing_checks();
         if (st) {
             stmt ins(*cache_, "INSERT INTO schema_migrations(version, applied_at_ms) VALUES(?, CAST(strftime('%s','now') AS INTEGER)*1000)",
                      "record migration");
@@ -318,13 +326,54 @@ result<std::optional<posture_row>> store::posture(const std::string& tenant) {
     return std::optional<posture_row>(std::move(p));
 }
 
+std::vector<std::string> failing_check_ids(const v1::ValidationReport& report) {
+    std::vector<std::string> ids;
+    for (const auto& c : report.checks()) {
+        if (c.status() != v1::CHECK_STATUS_FAIL && c.status() != v1::CHECK_STATUS_ERROR) continue;
+        if (std::find(ids.begin(), ids.end(), c.id()) == ids.end()) ids.push_back(c.id());
+    }
+    return ids;
+}
+
+namespace {
+// Stored as one space-separated column: check ids never contain spaces (checks are named by the
+// agent's check table, e.g. "CG-CAP").
+std::string join_ids(const std::vector<std::string>& ids) {
+    std::string out;
+    for (const auto& id : ids) {
+        if (!out.empty()) out += ' ';
+        out += id;
+    }
+    return out;
+}
+}  // namespace
+
+status store::backfill_failing_checks() {
+    std::vector<std::pair<std::string, std::string>> rows;
+    {
+        stmt s(*cache_, "SELECT tenant, report FROM posture", "read posture for migration 6");
+        while (s.step()) {
+            v1::ValidationReport report;
+            report.ParseFromString(s.col_text(1));
+            rows.emplace_back(s.col_text(0), join_ids(failing_check_ids(report)));
+        }
+        if (s.failed()) return s.check();
+    }
+    for (const auto& [tenant, ids] : rows) {
+        stmt u(*cache_, "UPDATE posture SET failing_checks = ? WHERE tenant = ?", "migration 6: failing checks");
+        if (auto st = u.text(ids).text(tenant).run(); !st) return st;
+    }
+    return {};
+}
+
 status store::put_posture(const posture_row& p) {
     stmt s(*cache_,
            "INSERT OR REPLACE INTO posture(tenant, envelope_id, cycle, overall, account_upn, report, received_at_ms, "
-           "collected_at_ms) VALUES(?,?,?,?,?,?,?,?)",
+           "collected_at_ms, failing_checks) VALUES(?,?,?,?,?,?,?,?,?)",
            "store posture");
     return s.text(p.tenant).text(p.envelope_id).i64(static_cast<std::int64_t>(p.cycle)).i64(p.report.overall())
-        .text(p.report.account_upn()).blob(p.report.SerializeAsString()).i64(p.received_ms).i64(p.collected_ms).run();
+        .text(p.report.account_upn()).blob(p.report.SerializeAsString()).i64(p.received_ms).i64(p.collected_ms)
+        .text(join_ids(failing_check_ids(p.report))).run();
 }
 
 result<std::optional<agent_row>> store::agent(const std::string& tenant) {
@@ -939,7 +988,7 @@ result<std::vector<v1::TenantSummary>> store::tenant_summaries() {
            "WITH t(tenant) AS (SELECT tenant FROM posture UNION SELECT tenant FROM agents UNION SELECT tenant FROM tasks) "
            "SELECT t.tenant, p.overall, p.collected_at_ms, p.received_at_ms, a.state, a.last_seen_ms, p.account_upn, "
            " (SELECT count(*) FROM tasks k WHERE k.tenant = t.tenant AND k.state BETWEEN 1 AND 5), "
-           " (SELECT count(*) FROM alerts l WHERE l.tenant = t.tenant AND l.active = 1) "
+           " (SELECT count(*) FROM alerts l WHERE l.tenant = t.tenant AND l.active = 1), p.failing_checks "
            "FROM t LEFT JOIN posture p ON p.tenant = t.tenant LEFT JOIN agents a ON a.tenant = t.tenant ORDER BY t.tenant",
            "list tenants");
     std::vector<v1::TenantSummary> out;
@@ -950,6 +999,12 @@ result<std::vector<v1::TenantSummary>> store::tenant_summaries() {
             t.set_overall(static_cast<v1::CheckStatus>(s.col_i64(1)));
             *t.mutable_last_report_at() = TimeUtil::MillisecondsToTimestamp(s.col_i64(3));
             t.set_account_upn(s.col_text(6));
+            const std::string ids = s.col_text(9);
+            for (std::size_t at = 0; at < ids.size();) {
+                const auto end = std::min(ids.find(' ', at), ids.size());
+                if (end > at) t.add_failing_checks(ids.substr(at, end - at));
+                at = end + 1;
+            }
         }
         if (!s.col_null(4)) {
             t.set_agent_state(static_cast<v1::AgentState>(s.col_i64(4)));

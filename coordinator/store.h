@@ -46,6 +46,10 @@ struct posture_row {
     std::int64_t collected_ms = 0;
 };
 
+/// The ids of a report's FAIL and ERROR checks, each once, in report order (what tenant lists show
+/// as "failing checks").
+std::vector<std::string> failing_check_ids(const v1::ValidationReport& report);
+
 /// Last known liveness of a tenant's agent.
 struct agent_row {
     std::string tenant;
@@ -235,6 +239,8 @@ public:
 private:
     explicit store(sqlite3* db);
     status migrate();
+    /// Migration 6: fills posture.failing_checks of the rows stored before it.
+    status backfill_failing_checks();
     sqlite3* db_ = nullptr;
     std::unique_ptr<stmt_cache> cache_;
 };

@@ -76,6 +76,10 @@ test('alice and bob approve fabrikam\'s task in the console; the page follows it
   // Tenants: fabrikam FAILs.
   await page.locator('main[data-page="tenants"]').waitFor();
   await waitForText(page, 'tr[data-tenant="fabrikam"] [data-field="status"]', 'FAIL');
+  // ...and the row names the failing checks: the CA policy and the real sign-ins it breaks.
+  const failing = (await page.locator('tr[data-tenant="fabrikam"] [data-field="failing-checks"]').textContent()).split(', ');
+  assert.ok(failing.includes('CG-CAP') && failing.includes('CG-SIGNIN'), `fabrikam's failing checks: ${failing}`);
+  assert.equal((await page.locator('tr[data-tenant="contoso"] [data-field="failing-checks"]').textContent()).trim(), '');
   await screenshot(page, 'tenants');
   await openRow(page.locator('tr[data-tenant="fabrikam"]'));
   await page.locator('main[data-page="tenant"]').waitFor();

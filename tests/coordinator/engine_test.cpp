@@ -606,6 +606,7 @@ TEST_F(EngineTest, AnExpectedTenantThatNeverReportedIsListedAlertedAndResolvedBy
     list.mutable_list_tenants();
     auto tenants = admin("vera", list);
     ASSERT_EQ(tenants.tenants_size(), 2);
+    EXPECT_EQ(tenants.tenants(0).failing_checks_size(), 0) << "contoso's report passes";
     EXPECT_EQ(tenants.tenants(1).tenant(), "northwind");
     EXPECT_EQ(tenants.tenants(1).agent_state(), v1::AGENT_STATE_UNSPECIFIED);
     EXPECT_FALSE(tenants.tenants(1).has_last_seen_at());
@@ -785,6 +786,18 @@ TEST_F(EngineTest, SchemaIsMigratedAndVersioned) {
 
     // A database of schema 1 (before agents told their poll interval, before the exception
     // registry) keeps its rows on upgrade.
+    // A FAIL report stored before migration 6: its failing checks are filled in by the upgrade.
+    {
+        auto r = report(1, 1000);
+        r.set_overall(v1::CHECK_STATUS_FAIL);
+        add_cap_fail(r, "pol-1", "2026-01-01T00:00:00Z");
+        add_cap_fail(r, "pol-2", "2026-01-01T00:00:00Z");
+        auto* err = r.add_checks();
+        err->set_id("CG-PERMS");
+        err->set_status(v1::CHECK_STATUS_ERROR);
+        ASSERT_TRUE(db_->put_posture({"fabrikam", "env-1", 1, r, 1000, 1000}));
+    }
+    ASSERT_TRUE(db_->exec("ALTER TABLE posture DROP COLUMN failing_checks"));
     ASSERT_TRUE(db_->exec("DROP TABLE webhook_subscriptions"));
     ASSERT_TRUE(db_->exec("DROP TABLE onboarding_exclusions"));
     ASSERT_TRUE(db_->exec("DROP TABLE onboarding"));
@@ -810,6 +823,13 @@ TEST_F(EngineTest, SchemaIsMigratedAndVersioned) {
         auto onboarded = (*upgraded)->onboarding_of("contoso");
         ASSERT_TRUE(onboarded) << onboarded.err().message;
         EXPECT_FALSE(onboarded->recorded) << "recorded from the tenant's next complete report";
+        auto tenants = (*upgraded)->tenant_summaries();
+        ASSERT_TRUE(tenants) << tenants.err().message;
+        const auto fab = std::find_if(tenants->begin(), tenants->end(), [](const auto& t) { return t.tenant() == "fabrikam"; });
+        ASSERT_NE(fab, tenants->end());
+        EXPECT_EQ(std::vector<std::string>(fab->failing_checks().begin(), fab->failing_checks().end()),
+                  (std::vector<std::string>{"CG-CAP", "CG-PERMS"}))
+            << "FAIL and ERROR checks, each id once, in report order";
     }
 
     ASSERT_TRUE(db_->exec("PRAGMA user_version=999"));

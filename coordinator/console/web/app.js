@@ -145,7 +145,7 @@
       el('h1', {}, 'Tenants'),
       el('div', { class: 'controls' }, status, q, sort, summary),
       msg,
-      el('table', {}, el('thead', {}, el('tr', {}, ['Tenant', 'Status', 'Account', 'Agent', 'Last report', 'Open tasks', 'Alerts'].map((h) => el('th', {}, h)))), body),
+      el('table', {}, el('thead', {}, el('tr', {}, ['Tenant', 'Status', 'Failing checks', 'Account', 'Agent', 'Last report', 'Open tasks', 'Alerts'].map((h) => el('th', {}, h)))), body),
       el('div', { class: 'pager' }, prev, pageInfo, next));
     let pages = 1;
     function syncUrl() {
@@ -170,13 +170,14 @@
         body.append(el('tr', { 'data-tenant': t.tenant },
           el('td', {}, el('a', { href: '/tenants/' + encodeURIComponent(t.tenant) }, t.tenant)),
           el('td', {}, badge(statusWord(t.overall), statusWord(t.overall).replace(' ', '_'), 'status')),
+          el('td', { 'data-field': 'failing-checks' }, (t.failingChecks || []).join(', ')),
           el('td', { 'data-field': 'account' }, t.accountUpn),
           el('td', { 'data-field': 'agent' }, agent),
           el('td', { 'data-field': 'last-report' }, age(t.lastReportAt)),
           el('td', { 'data-field': 'open-tasks' }, String(t.openTasks)),
           el('td', { 'data-field': 'alerts' }, String(t.activeAlerts))));
       }
-      if (data.tenants.length === 0) body.append(el('tr', {}, el('td', { colspan: 7, class: 'muted' }, 'No tenant matches.')));
+      if (data.tenants.length === 0) body.append(el('tr', {}, el('td', { colspan: 8, class: 'muted' }, 'No tenant matches.')));
       const c = data.counts || {};
       summary.textContent = data.all + ' tenants · ' + (c.fail || 0) + ' FAIL · ' + (c.error || 0) + ' ERROR · ' + (c.warn || 0) + ' WARN · ' + (c.ok || 0) + ' PASS';
       pageInfo.textContent = 'page ' + data.page + ' of ' + data.pages + ' (' + data.total + ' shown by the filter)';
