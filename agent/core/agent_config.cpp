@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "common/config.h"
@@ -201,6 +202,46 @@ result<tenant_config> load_tenant_config(const std::filesystem::path& file, cons
         return make_error("config.secret", msg);
     }
     return c;
+}
+
+bool host_config::grants(const std::string& tenant_key) const {
+    return std::find(tenants.begin(), tenants.end(), tenant_key) != tenants.end();
+}
+
+result<host_config> load_host_config(const std::filesystem::path& file) {
+    auto doc = config::load_file(file);
+    if (!doc) return doc.err();
+    config::reader r(*doc);
+    host_config h;
+    h.file = file;
+    h.name = r.required_string("host");
+    if (!h.name.empty() && !topics::valid_principal_name(h.name))
+        r.fail("host", "'" + h.name + "' is not a valid name ([a-z0-9][a-z0-9-]{0,62}, as make-broker --host)");
+    h.tenants = r.optional_string_list("tenants");
+    if (h.tenants.empty()) r.fail("tenants", "missing: the tenant keys the host's broker identity is granted");
+    std::set<std::string> seen;
+    for (const auto& t : h.tenants) {
+        if (!topics::valid_tenant_key(t)) r.fail("tenants", "'" + t + "' is not a tenant key ([a-z0-9][a-z0-9-]{0,62})");
+        else if (!seen.insert(t).second) r.fail("tenants", "'" + t + "' is listed twice");
+        if (t == h.name) r.fail("tenants", "'" + t + "' is the host's own name; a host and a tenant need different names");
+    }
+    h.broker_url = r.required_string("broker.url");
+    if (!h.broker_url.empty() && h.broker_url.rfind("tcp://", 0) != 0 && h.broker_url.rfind("ssl://", 0) != 0)
+        r.fail("broker.url", "'" + h.broker_url + "' must start with tcp:// or ssl://");
+    h.broker_password_file = r.required_path("broker.passwordFile");
+    h.broker_ca_file = r.optional_path("broker.caFile");
+    if (h.broker_url.rfind("ssl://", 0) == 0 && h.broker_ca_file.empty())
+        r.fail("broker.caFile", "missing (needed for an ssl:// broker URL)");
+    r.reject_unknown_fields();
+    if (!r.ok()) return make_error("config.invalid", r.error_text());
+    auto pw = config::read_secret_file(h.broker_password_file);
+    if (!pw) return make_error("config.secret", file.string() + ": field 'broker.passwordFile': " + pw.err().message);
+    h.broker_password = *pw;
+    log::add_secret(h.broker_password);
+    if (!h.broker_ca_file.empty() && !std::filesystem::exists(h.broker_ca_file))
+        return make_error("config.secret", file.string() + ": field 'broker.caFile': " + h.broker_ca_file.string() +
+                                               ": file does not exist");
+    return h;
 }
 
 result<std::vector<tenant_config>> load_config_dir(const std::filesystem::path& dir, const load_options& opts) {

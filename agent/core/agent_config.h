@@ -91,6 +91,26 @@ struct tenant_config {
     std::filesystem::path state_dir;          ///< persisted snapshot, outbox, executed commands
 };
 
+/// Host mode on one connection (`--host-config FILE`, agent/README.md): the host's own MQTT
+/// identity, and the tenants its broker ACL grants (make-broker --host NAME --host-tenants LIST).
+///
+///   { "host": "host-a", "tenants": ["contoso", "fabrikam"],
+///     "broker": { "url": "tcp://127.0.0.1:1883", "passwordFile": "secrets/host-a", "caFile": "..." } }
+struct host_config {
+    std::filesystem::path file;
+    std::string name;                   ///< MQTT username (client id connguard-host-{name})
+    std::vector<std::string> tenants;   ///< tenant keys the identity is granted; no other tenant runs
+    std::string broker_url;
+    std::string broker_password;
+    std::filesystem::path broker_password_file;
+    std::filesystem::path broker_ca_file;  ///< for ssl:// URLs
+
+    bool grants(const std::string& tenant_key) const;
+};
+
+/// Loads and validates a host config, reading the broker password file.
+result<host_config> load_host_config(const std::filesystem::path& file);
+
 struct load_options {
     bool need_broker = true;   ///< false for --once: broker fields are not required
     bool need_state = true;    ///< false for --once: no state directory needed

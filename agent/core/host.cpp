@@ -7,6 +7,8 @@
 #include <csignal>
 #include <mutex>
 
+#include "agent/core/tenant_link.h"
+
 namespace connguard::agent {
 
 struct host::impl {
@@ -29,6 +31,7 @@ struct host::impl {
     asio::executor_work_guard<asio::io_context::executor_type> guard;
     asio::signal_set signals;
     std::shared_ptr<stop_signal> stop_flag = std::make_shared<stop_signal>();
+    std::unique_ptr<host_connection> conn;  // outlives the slots' links (members die in reverse order)
     std::vector<std::unique_ptr<slot>> slots;
     bool stopping = false;  // io thread only
 
@@ -79,10 +82,29 @@ struct host::impl {
     }
 
     int run() {
+        if (opts.connection) {
+            try {
+                conn = std::make_unique<host_connection>(*opts.connection, tenants.size());
+            } catch (const std::exception& e) {
+                spdlog::error("host {}: MQTT client: {}", opts.connection->name, e.what());
+                return 2;
+            }
+        }
         for (auto& cfg : tenants) {
             auto s = std::make_unique<slot>();
             const std::string key = cfg.tenant_key;
-            s->agent = std::make_unique<tenant_agent>(std::move(cfg), clk, stop_flag, opts.agent);
+            std::unique_ptr<tenant_link> link;
+            if (conn) {
+                if (!opts.connection->grants(key)) {
+                    spdlog::error("tenant {} ({}): not granted to host {}: its broker identity may only use the "
+                                  "topics of the tenants in {} ('tenants'; make-broker --host-tenants); this tenant "
+                                  "does not run, the others do",
+                                  key, cfg.file.string(), opts.connection->name, opts.connection->file.string());
+                    continue;
+                }
+                link = conn->link_for(key);
+            }
+            s->agent = std::make_unique<tenant_agent>(std::move(cfg), clk, stop_flag, opts.agent, std::move(link));
             s->timer = std::make_unique<asio::steady_timer>(io);
             slot* raw = s.get();
             auto st = s->agent->start([this, raw] { asio::post(io, [this, raw] { kick(*raw); }); });
@@ -97,7 +119,17 @@ struct host::impl {
             spdlog::error("no tenant could be started");
             return 2;
         }
-        spdlog::info("running {} tenant(s) on {} worker thread(s)", slots.size(), std::max(1, opts.workers));
+        if (conn) {
+            // Every tenant's route exists before the first message can arrive.
+            if (auto st = conn->connect(); !st) {
+                spdlog::error("{}", st.err().message);
+                return 2;
+            }
+            spdlog::info("running {} tenant(s) on {} worker thread(s), one MQTT connection as host {}", slots.size(),
+                         std::max(1, opts.workers), opts.connection->name);
+        } else {
+            spdlog::info("running {} tenant(s) on {} worker thread(s)", slots.size(), std::max(1, opts.workers));
+        }
         for (auto& s : slots) arm(*s);
         signals.async_wait([this](const std::error_code& ec, int sig) {
             if (!ec) begin_stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -120,6 +152,7 @@ struct host::impl {
             cv.wait_for(lock, std::chrono::seconds{5}, [&] { return left == 0; });
         }
         for (auto& s : slots) s->agent->close();
+        if (conn) conn->disconnect(std::chrono::seconds{5});  // before the tenants (their handlers) go
         spdlog::info("stopped");
         return 0;
     }

@@ -1,6 +1,10 @@
 #pragma once
-// Runs one or many tenants in one process (DESIGN §2: "one process hosting many tenants, each with
-// its own identity").
+// Runs one or many tenants in one process (DESIGN §2: "one process hosting many tenants").
+//
+// MQTT: with host_options::connection (a host config, `--host-config`) every tenant publishes and
+// receives through the host's ONE connection (identity = the host's name; tenant_link.h); a tenant
+// outside the host's grant does not start (logged, named). Without it each tenant has its own
+// connection and identity (username = tenant key), as a one-tenant agent.
 //
 // Threads: one Asio io_context thread owns the schedule (a steady_timer per tenant, signals,
 // hand-offs from MQTT handlers); a bounded asio::thread_pool runs the blocking work (Graph calls,
@@ -13,6 +17,7 @@
 // collection was interrupted is abandoned unpublished), publish AgentStatus offline (retained) for
 // every tenant, disconnect, and return 0.
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "agent/core/agent_config.h"
@@ -24,6 +29,7 @@ namespace connguard::agent {
 struct host_options {
     int workers = 8;                 ///< worker threads for blocking tenant work
     tenant_agent_options agent;      ///< per-tenant timing
+    std::optional<host_config> connection;  ///< one connection for all tenants (host identity)
 };
 
 class host {
@@ -34,7 +40,7 @@ public:
     host& operator=(const host&) = delete;
 
     /// Runs until SIGTERM/SIGINT or stop(). Returns the process exit code: 0 after a clean stop,
-    /// 2 when no tenant could be started.
+    /// 2 when no tenant could be started (or the host connection cannot be made at all).
     int run();
     /// Asks run() to stop (thread-safe).
     void stop();

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "agent/core/agent_config.h"
@@ -23,14 +24,21 @@ signs in non-interactively (MFA, Security Defaults, Conditional Access).
 Usage:
   connguard-agent --config FILE [--once] [options]   one tenant
   connguard-agent --config-dir DIR [options]         every *.json tenant config in DIR, one process
+  connguard-agent --config-dir DIR --host-config FILE [options]   the same on ONE MQTT connection
   connguard-agent (--config FILE | --config-dir DIR) --check-config
   connguard-agent --help | --version
 
 Modes:
   --config FILE      run one tenant as a daemon: a cycle every poll.intervalSeconds (+ jitter),
                      publish to the broker, carry out approved commands.
-  --config-dir DIR   host mode: many tenants, each with its own MQTT identity, credentials, state
-                     directory and Graph client; a bounded worker pool runs their cycles.
+  --config-dir DIR   host mode: many tenants, each with its own credentials, state directory and
+                     Graph client; a bounded worker pool runs their cycles. Without --host-config
+                     each tenant also has its own MQTT connection and identity (its file's broker).
+  --host-config FILE with --config-dir: every tenant uses the host's ONE MQTT connection, whose
+                     identity (FILE: host, tenants, broker) the broker grants exactly the topics of
+                     the tenants listed in FILE (make-broker --host NAME --host-tenants LIST); the
+                     tenant files' broker sections are then ignored, and a tenant not listed in
+                     FILE does not run (named in the log; --check-config refuses it).
   --once             with --config: one cycle without a broker and without touching the state
                      directory; prints the ValidationReport as JSON (protobuf canonical mapping)
                      on stdout. Exit 0: nothing FAIL or ERROR; 1: something FAIL; 2: could not run,
@@ -61,7 +69,7 @@ int usage_error(const std::string& msg) {
 
 int main(int argc, char** argv) {
     using namespace connguard;
-    std::string config_file, config_dir, log_level = "info", log_file;
+    std::string config_file, config_dir, host_config_file, log_level = "info", log_file;
     bool once = false, log_json = false, check_config = false;
     int workers = 0;
     for (int i = 1; i < argc; ++i) {
@@ -81,6 +89,8 @@ int main(int argc, char** argv) {
                 config_file = value("--config");
             } else if (a == "--config-dir") {
                 config_dir = value("--config-dir");
+            } else if (a == "--host-config") {
+                host_config_file = value("--host-config");
             } else if (a == "--once") {
                 once = true;
             } else if (a == "--check-config") {
@@ -103,6 +113,7 @@ int main(int argc, char** argv) {
     }
     if (config_file.empty() == config_dir.empty()) return usage_error("give exactly one of --config FILE or --config-dir DIR");
     if (once && !config_dir.empty()) return usage_error("--once works with --config FILE only");
+    if (!host_config_file.empty() && config_dir.empty()) return usage_error("--host-config needs --config-dir DIR");
     if (once && check_config) return usage_error("give --once or --check-config, not both");
 
     try {
@@ -136,15 +147,36 @@ int main(int argc, char** argv) {
         }
         tenants.push_back(std::move(*cfg));
     } else {
-        auto all = agent::load_config_dir(config_dir);
+        agent::load_options lo;
+        if (!host_config_file.empty()) lo.need_broker = false;  // the host's connection is used
+        auto all = agent::load_config_dir(config_dir, lo);
         if (!all) {
             std::fprintf(stderr, "connguard-agent: %s\n", all.err().message.c_str());
             return 2;
         }
         tenants = std::move(*all);
     }
+    std::optional<agent::host_config> host_cfg;
+    if (!host_config_file.empty()) {
+        auto h = agent::load_host_config(host_config_file);
+        if (!h) {
+            std::fprintf(stderr, "connguard-agent: %s\n", h.err().message.c_str());
+            return 2;
+        }
+        host_cfg = std::move(*h);
+    }
     if (check_config) {
         std::string problems;
+        if (host_cfg)
+            for (const auto& t : tenants)
+                if (!host_cfg->grants(t.tenant_key)) {
+                    std::string p = t.file.string();
+                    p += ": tenant '";
+                    p += t.tenant_key;
+                    p += "' is not granted to host '" + host_cfg->name + "' (" + host_cfg->file.string() +
+                         ": field 'tenants'; make-broker --host-tenants)";
+                    problems += (problems.empty() ? "" : "\n") + p;
+                }
         for (const auto& t : tenants)
             if (auto st = agent::check_startable(t, system_clock::instance().now()); !st)
                 problems += (problems.empty() ? "" : "\n") + st.err().message;
@@ -159,6 +191,7 @@ int main(int argc, char** argv) {
     agent::host_options opts;
     opts.workers = workers > 0 ? workers : (config_dir.empty() ? 1 : 8);
     opts.agent.spread_first_cycle = !config_dir.empty();
+    opts.connection = std::move(host_cfg);
     agent::host h(std::move(tenants), opts, system_clock::instance());
     return h.run();
 }

@@ -26,9 +26,9 @@ google::protobuf::Timestamp timestamp(clock::time_point t) {
 }  // namespace
 
 tenant_agent::tenant_agent(tenant_config cfg, const clock& clk, std::shared_ptr<stop_signal> stop,
-                           tenant_agent_options opts)
+                           tenant_agent_options opts, std::unique_ptr<tenant_link> link)
     : cfg_(std::move(cfg)), clk_(clk), stop_(std::move(stop)), opts_(opts), store_(cfg_.state_dir),
-      rng_(std::random_device{}()) {}
+      link_(std::move(link)), rng_(std::random_device{}()) {}
 
 tenant_agent::~tenant_agent() {
     try {
@@ -48,26 +48,13 @@ status tenant_agent::start(std::function<void()> wake) {
             cfg_, [stop](std::chrono::milliseconds d) { stop->sleep_for(d); }, [stop] { return stop->requested(); }),
         clk_);
 
-    v1::AgentStatus will;
-    will.set_state(v1::AGENT_STATE_OFFLINE);
-    will.set_version(agent_version);
-    will.set_reason("connection lost (last will)");
-    auto builder = mqtt::client_options_builder()
-                       .server_uri(cfg_.broker_url)
-                       .client_id("connguard-agent-" + key())
-                       .credentials(cfg_.broker_username, cfg_.broker_password)
-                       .will({topics::agent_status(key()), encode_status(key(), will, clk_), 1, true})
-                       .clean_start(false)
-                       .max_buffered(1000);
-    if (cfg_.broker_url.rfind("ssl://", 0) == 0) builder.tls({cfg_.broker_ca_file.string(), "", "", true});
-    try {
-        mqtt_ = std::make_unique<mqtt::client>(builder.finalize());
-    } catch (const std::exception& e) {
-        return make_error("agent.mqtt", "tenant " + key() + ": MQTT client: " + e.what());
+    if (!link_) {
+        auto own = make_own_link(cfg_, clk_);
+        if (!own) return own.err();
+        link_ = std::move(*own);
     }
-    mqtt_->subscribe(topics::commands(key()), [this](const mqtt::message& m) { return on_command(m); });
-    if (auto st = mqtt_->connect(10s, /*keep_trying=*/true); !st)
-        return make_error(st.err().code, "tenant " + key() + ": " + st.err().message);
+    link_->subscribe(topics::tenant_channel::commands, [this](const mqtt::message& m) { return on_command(m); });
+    if (auto st = link_->start(); !st) return make_error(st.err().code, "tenant " + key() + ": " + st.err().message);
     schedule_next_cycle(true);
     return {};
 }
@@ -203,7 +190,7 @@ mqtt::handler_result tenant_agent::on_command(const mqtt::message& m) {
 }
 
 bool tenant_agent::publish_all(const std::vector<outbox_message>& msgs) {
-    if (!mqtt_ || !mqtt_->connected()) return false;
+    if (!link_ || !link_->connected()) return false;
     struct latch {
         std::mutex mu;
         std::condition_variable cv;
@@ -214,7 +201,7 @@ bool tenant_agent::publish_all(const std::vector<outbox_message>& msgs) {
     auto l = std::make_shared<latch>();
     l->left = msgs.size();
     for (const auto& m : msgs) {
-        auto st = mqtt_->publish_async({m.topic, m.payload, 1, m.retained, "", ""}, [l](status s) {
+        auto st = link_->publish_async({m.topic, m.payload, 1, m.retained, "", ""}, [l](status s) {
             std::lock_guard lock(l->mu);
             if (!s) {
                 l->failed = true;
@@ -387,7 +374,7 @@ void tenant_agent::run_cycle() {
 }
 
 void tenant_agent::publish_status() {
-    if (!mqtt_ || !mqtt_->connected()) return;
+    if (!link_ || !link_->connected()) return;
     v1::AgentStatus s;
     s.set_state(v1::AGENT_STATE_ONLINE);
     s.set_version(agent_version);
@@ -405,8 +392,8 @@ void tenant_agent::publish_status() {
     s.set_last_overall(last_overall_);
     s.set_cycle(committed_cycle_);
     s.set_poll_interval_seconds(static_cast<std::uint32_t>((cfg_.poll_interval + cfg_.poll_jitter).count()));
-    status_reconnects_ = mqtt_->stats().reconnects;
-    auto st = mqtt_->publish_async({topics::agent_status(key()), encode_status(key(), s, clk_), 1, true, "", ""});
+    status_reconnects_ = link_->reconnects();
+    auto st = link_->publish_async({topics::agent_status(key()), encode_status(key(), s, clk_), 1, true, "", ""});
     if (!st) spdlog::warn("tenant {}: status not published: {}", key(), st.err().message);
 }
 
@@ -432,7 +419,7 @@ void tenant_agent::run_due() {
             schedule_next_cycle();
             run_cycle();
             publish_status();
-        } else if (progressed && mqtt_ && mqtt_->connected() && mqtt_->stats().reconnects != status_reconnects_) {
+        } else if (progressed && link_ && link_->connected() && link_->reconnects() != status_reconnects_) {
             publish_status();  // back after a reconnect (the Last Will may have said offline)
         }
         std::lock_guard lock(mu_);
@@ -445,7 +432,7 @@ void tenant_agent::run_due() {
 }
 
 void tenant_agent::publish_offline(std::function<void()> done) {
-    if (!mqtt_ || !mqtt_->connected()) {
+    if (!link_ || !link_->connected()) {
         if (done) done();
         return;
     }
@@ -459,7 +446,7 @@ void tenant_agent::publish_offline(std::function<void()> done) {
     s.set_graph_requests_last_cycle(last_graph_requests_);
     if (last_cycle_at_ != clock::time_point{}) *s.mutable_last_cycle_at() = timestamp(last_cycle_at_);
     auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
-    auto st = mqtt_->publish_async({topics::agent_status(key()), encode_status(key(), s, clk_), 1, true, "", ""},
+    auto st = link_->publish_async({topics::agent_status(key()), encode_status(key(), s, clk_), 1, true, "", ""},
                                    [shared_done](status) {
                                        if (*shared_done) (*shared_done)();
                                    });
@@ -467,9 +454,9 @@ void tenant_agent::publish_offline(std::function<void()> done) {
 }
 
 void tenant_agent::close() {
-    if (mqtt_) {
-        mqtt_->disconnect(std::chrono::seconds{2});
-        mqtt_.reset();
+    if (link_) {
+        link_->close();
+        link_.reset();
     }
 }
 

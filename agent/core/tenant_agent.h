@@ -1,6 +1,7 @@
 #pragma once
-// One tenant inside the agent process: its own Graph client, MQTT client (identity = tenant key),
-// state directory and schedule. The host calls run_due() on a worker thread whenever next_wake()
+// One tenant inside the agent process: its own Graph client, state directory and schedule, and a
+// tenant_link to the broker: its own MQTT client (identity = tenant key) or, in host mode with a host
+// config, the host's one connection (agent/core/tenant_link.h). The host calls run_due() on a worker thread whenever next_wake()
 // passes or wake() was signalled; run_due() is never called concurrently for the same tenant.
 //
 // A cycle (DESIGN §2, §7, §10):
@@ -29,6 +30,7 @@
 
 #include "agent/core/agent_config.h"
 #include "agent/core/state_store.h"
+#include "agent/core/tenant_link.h"
 #include "common/clock.h"
 #include "common/mqtt_client.h"
 #include "common/result.h"
@@ -84,8 +86,9 @@ struct tenant_stats {
 
 class tenant_agent {
 public:
+    /// Without `link` the tenant makes its own connection in start() (make_own_link).
     tenant_agent(tenant_config cfg, const clock& clk, std::shared_ptr<stop_signal> stop,
-                 tenant_agent_options opts = {});
+                 tenant_agent_options opts = {}, std::unique_ptr<tenant_link> link = nullptr);
     ~tenant_agent();
     tenant_agent(const tenant_agent&) = delete;
     tenant_agent& operator=(const tenant_agent&) = delete;
@@ -93,7 +96,7 @@ public:
     const std::string& key() const { return cfg_.tenant_key; }
 
     /// Opens the state directory (recovering an outbox and unfinished commands), builds the Graph
-    /// and MQTT clients and starts connecting in the background. `wake` may be called from any
+    /// client, subscribes through the link and starts it (an own link connects in the background). `wake` may be called from any
     /// thread when work arrives (a command). An error names the tenant and what failed.
     status start(std::function<void()> wake);
 
@@ -107,7 +110,8 @@ public:
     /// Publishes AgentStatus offline ("shutdown", retained) without waiting; `done` runs once when
     /// it is acknowledged, failed, or not sent (not connected).
     void publish_offline(std::function<void()> done);
-    /// Disconnects and releases the MQTT client (no Last Will is sent on a clean disconnect).
+    /// Closes the link: an own connection disconnects (no Last Will is sent on a clean disconnect);
+    /// a host link stops routing messages to this tenant.
     void close();
 
     tenant_stats stats() const;
@@ -131,7 +135,7 @@ private:
     tenant_agent_options opts_;
     state_store store_;
     std::unique_ptr<graph::graph_client> gc_;
-    std::unique_ptr<mqtt::client> mqtt_;
+    std::unique_ptr<tenant_link> link_;
     std::function<void()> wake_;
     std::mt19937 rng_;
 

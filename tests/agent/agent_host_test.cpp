@@ -1,12 +1,19 @@
 // Host mode: one connguard-agent process runs 200 simulated tenants (tools/graph-sim/make-tenants),
 // each with its own MQTT identity, credentials, state directory and Graph client; every tenant
 // reports what its scenario says, and tenants that cannot work do not hold up the others.
+// Host mode on one connection (--host-config): a host identity made by make-broker --host runs its
+// tenants on one MQTT connection; each tenant's report arrives on its own topic, a command reaches
+// only its tenant, and the broker and the host both refuse a tenant outside the host's grant.
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <map>
 #include <set>
 
+#include <google/protobuf/util/time_util.h>
+
+#include "common/clock.h"
+#include "common/topics.h"
 #include "tests/agent/agent_harness.h"
 
 namespace {
@@ -145,6 +152,108 @@ TEST(AgentHost, TwoHundredTenantsInOneProcessAllReport) {
         return offline.size() >= static_cast<std::size_t>(tenant_count + 1);
     });
     EXPECT_EQ(offline.size(), static_cast<std::size_t>(tenant_count + 1));
+}
+
+// The host identity's rights are exactly a one-tenant agent's, on each granted tenant only.
+TEST(AgentHostConnection, BrokerGrantsTheHostExactlyItsTenantsTopics) {
+    test::broker b({.tenants = {"solo"}, .hosts = {{"host-a", {"contoso", "fabrikam"}}}});
+    mqtt::client c(mqtt::client_options_builder()
+                       .server_uri(b.uri())
+                       .client_id("host-a-probe")
+                       .credentials("host-a", b.password("host-a"))
+                       .clean_start(true)
+                       .finalize());
+    ASSERT_TRUE(c.connect().ok());
+    auto publish = [&](const std::string& topic) { return c.publish(mqtt::make_message(topic, "x")); };
+    EXPECT_TRUE(publish(topics::validation("contoso")).ok());
+    EXPECT_TRUE(publish(topics::results("fabrikam")).ok());
+    for (const auto& t : {topics::validation("solo"), topics::validation("outsider"), topics::validation("host-a"),
+                          topics::commands("contoso"), topics::admin_requests("host-a")}) {
+        auto st = publish(t);
+        ASSERT_FALSE(st.ok()) << t;
+        EXPECT_EQ(st.err().code, "mqtt.not_authorized") << t;
+    }
+}
+
+TEST(AgentHostConnection, TenantsShareOneConnectionReportOnTheirOwnTopicsAndGetOnlyTheirCommands) {
+    test::broker b({.tenants = {"outsider"}, .hosts = {{"host-a", {"contoso", "fabrikam"}}}});
+    collector col(b);
+    env e;
+    const auto conf_dir = e.dir() / "tenants.d";
+    std::filesystem::create_directories(conf_dir);
+    const json slow_poll = {{"poll", {{"intervalSeconds", 3600}, {"jitterSeconds", 0}}}};
+    const auto fabrikam = repo_tenant("fabrikam-mfa.json");
+    std::ofstream(conf_dir / "contoso.json")
+        << e.config_json("contoso", repo_tenant("contoso-healthy.json"), slow_poll, nullptr, e.dir() / "contoso").dump();
+    std::ofstream(conf_dir / "fabrikam.json")
+        << e.config_json("fabrikam", fabrikam, slow_poll, nullptr, e.dir() / "fabrikam").dump();
+    // A tenant outside the host's grant (it even has a broker identity of its own): refused.
+    std::ofstream(conf_dir / "outsider.json")
+        << e.config_json("outsider", repo_tenant("northwind-secdefaults.json"), slow_poll, nullptr, e.dir() / "outsider")
+               .dump();
+    const auto pw = e.dir() / "host-a-password";
+    {
+        std::ofstream(pw) << b.password("host-a") << "\n";
+        std::filesystem::permissions(pw, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                     std::filesystem::perm_options::replace);
+    }
+    const auto host_json = e.dir() / "host.json";
+    std::ofstream(host_json) << json{{"host", "host-a"},
+                                     {"tenants", {"contoso", "fabrikam"}},
+                                     {"broker", {{"url", b.uri()}, {"passwordFile", pw.string()}}}}
+                                    .dump();
+
+    std::string out;
+    EXPECT_EQ(test::run_command({agent_binary().string(), "--config-dir", conf_dir.string(), "--host-config",
+                                 host_json.string(), "--check-config"},
+                                &out),
+              2);
+    EXPECT_NE(out.find("tenant 'outsider' is not granted to host 'host-a'"), std::string::npos) << out;
+
+    const auto log = e.dir() / "agent.log";
+    auto agent = start_agent({"--config-dir", conf_dir.string(), "--host-config", host_json.string()}, log);
+    ASSERT_GE(col.wait_report("contoso", 1).cycle(), 1u) << slurp(log);
+    ASSERT_GE(col.wait_report("fabrikam", 1).cycle(), 1u) << slurp(log);
+    EXPECT_EQ(status_of(col.reports("fabrikam").back(), "CG-CAP"), v1::CHECK_STATUS_FAIL);
+    EXPECT_NE(col.reports("contoso").back().overall(), v1::CHECK_STATUS_FAIL);
+    for (const auto& env : col.all()) EXPECT_EQ(env.tenant() == "outsider", false) << env.DebugString();
+    EXPECT_NE(slurp(log).find("tenant outsider (" + (conf_dir / "outsider.json").string() + "): not granted to host host-a"),
+              std::string::npos)
+        << slurp(log);
+
+    // A command for fabrikam (guidance only: refused, nothing written) is carried out by fabrikam
+    // alone; one for contoso whose envelope names fabrikam is refused by contoso.
+    v1::AgentCommand cmd;
+    cmd.set_command_id("cmd-host-1");
+    cmd.set_task_id("task-host-1");
+    cmd.set_plan_version(1);
+    cmd.add_approved_by("alice");
+    *cmd.mutable_not_after() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
+        to_unix_ms(system_clock::instance().now()) + 3600 * 1000);
+    cmd.mutable_plan()->set_kind(v1::REMEDIATION_KIND_REGISTER_MFA_FOR_ACCOUNT);
+    cmd.mutable_plan()->mutable_guidance()->set_instructions("register MFA");
+    col.send_command("fabrikam", cmd);
+    auto foreign = cmd;
+    foreign.set_command_id("cmd-host-2");
+    col.send_command("contoso", foreign, /*envelope_tenant=*/"fabrikam");
+    ASSERT_TRUE(col.wait([&] { return !col.results("fabrikam").empty() && !col.results("contoso").empty(); }))
+        << slurp(log);
+    ASSERT_EQ(col.results("fabrikam").size(), 1u);
+    EXPECT_EQ(col.results("fabrikam")[0].command_id(), "cmd-host-1");
+    EXPECT_EQ(col.results("fabrikam")[0].outcome(), v1::COMMAND_OUTCOME_REFUSED);
+    ASSERT_EQ(col.results("contoso").size(), 1u);
+    EXPECT_EQ(col.results("contoso")[0].command_id(), "cmd-host-2");
+    EXPECT_EQ(col.results("contoso")[0].outcome(), v1::COMMAND_OUTCOME_REFUSED);
+    EXPECT_NE(col.results("contoso")[0].detail().find("fabrikam"), std::string::npos);
+
+    // SIGTERM: offline for each hosted tenant through the one connection.
+    EXPECT_EQ(agent.stop(std::chrono::seconds{30}), 0);
+    for (const std::string k : {"contoso", "fabrikam"})
+        EXPECT_TRUE(col.wait([&] {
+            for (const auto& s : col.statuses(k))
+                if (s.state() == v1::AGENT_STATE_OFFLINE && s.reason() == "shutdown") return true;
+            return false;
+        })) << k;
 }
 
 }  // namespace

@@ -37,6 +37,12 @@ broker::broker(broker_options opts) : opts_(std::move(opts)), dir_("connguard-br
         argv.push_back("--subscribers");
         argv.push_back(join(opts_.subscribers));
     }
+    for (const auto& h : opts_.hosts) {
+        argv.push_back("--host");
+        argv.push_back(h.name);
+        argv.push_back("--host-tenants");
+        argv.push_back(join(h.tenants));
+    }
     if (opts_.tls) {
         argv.push_back("--tls");
         argv.push_back("--tls-port");

@@ -13,11 +13,18 @@
 
 namespace connguard::test {
 
+/// A host identity (make-broker --host NAME --host-tenants LIST): one connection for its tenants.
+struct broker_host {
+    std::string name;
+    std::vector<std::string> tenants;
+};
+
 struct broker_options {
     std::string coordinator = "coordinator";
     std::vector<std::string> tenants = {"tenant-a", "tenant-b"};
     std::vector<std::string> admins = {"admin-x", "admin-y"};
     std::vector<std::string> subscribers = {"watcher"};
+    std::vector<broker_host> hosts = {};
     bool tls = false;  ///< also a TLS listener (tls_uri(), ca_file())
 };
 
