@@ -80,6 +80,8 @@ void graph_client::reset_cycle_counters() {
     impl_->tokens.forget_refusal();
 }
 
+void graph_client::release_connections() { impl_->transport.close_connections(); }
+
 result<std::string> graph_client::access_token() { return impl_->tokens.access_token(); }
 
 void graph_client::invalidate_token() { impl_->tokens.invalidate(); }

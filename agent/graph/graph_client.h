@@ -204,6 +204,9 @@ public:
     /// Zeroes the counters, refills the retry budget and forgets a token refusal; call at the start
     /// of each cycle.
     void reset_cycle_counters();
+    /// Closes the HTTP connections kept for reuse (a host calls it after each tenant's work, so an
+    /// idle tenant holds no socket; the app token stays cached).
+    void release_connections();
 
     struct impl;
 

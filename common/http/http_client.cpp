@@ -107,6 +107,12 @@ client::~client() {
     if (impl_ && impl_->curl) curl_easy_cleanup(impl_->curl);
 }
 
+void client::close_connections() {
+    if (!impl_) return;
+    if (impl_->curl) curl_easy_cleanup(impl_->curl);
+    impl_->curl = curl_easy_init();
+}
+
 result<response> client::perform(const request& req) {
     const std::string where = req.method + " " + url_for_message(req.url);
     CURL* curl = impl_->curl;

@@ -48,6 +48,11 @@ public:
     /// else). Messages name method and URL (no query secrets).
     result<response> perform(const request& req);
 
+    /// Closes the connections kept for reuse (the next request opens a new one). For a client that
+    /// waits long between bursts (an agent tenant between cycles): the server drops them anyway, and
+    /// 10,000 tenants in one process would otherwise hold 20,000 half-closed sockets.
+    void close_connections();
+
 private:
     struct impl;
     std::unique_ptr<impl> impl_;

@@ -73,6 +73,25 @@ TEST_F(ConfigTest, ErrorsNameFileFieldAndReason) {
     EXPECT_NE(m.find("field 'broker.url'"), std::string::npos) << m;
 }
 
+TEST_F(ConfigTest, HostConfigNamesItsIdentityAndGrantAndRefusesBadTenantKeys) {
+    const auto host = dir.path() / "host.json";
+    write(host, R"({"host":"host-a","tenants":["contoso","fabrikam"],
+                    "broker":{"url":"tcp://127.0.0.1:1883","passwordFile":"broker-password"}})");
+    auto h = agent::load_host_config(host);
+    ASSERT_TRUE(h) << h.err().message;
+    EXPECT_EQ(h->name, "host-a");
+    EXPECT_TRUE(h->grants("fabrikam"));
+    EXPECT_FALSE(h->grants("northwind"));
+    EXPECT_EQ(h->broker_password, "brokerpw-abc");
+
+    write(host, R"({"host":"host-a","tenants":["Bad_Key","host-a"],"broker":{"url":"tcp://x:1","passwordFile":"broker-password"},"extra":1})");
+    auto bad = agent::load_host_config(host);
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.err().message.find("'Bad_Key' is not a tenant key"), std::string::npos) << bad.err().message;
+    EXPECT_NE(bad.err().message.find("'host-a' is the host's own name"), std::string::npos) << bad.err().message;
+    EXPECT_NE(bad.err().message.find("extra"), std::string::npos) << bad.err().message;
+}
+
 TEST_F(ConfigTest, RefusesASecretFileReadableByOthersNamingIt) {
     write(dir.path() / "client-secret", "s3cr3t-value-123\n", 0644);
     write(cfg, minimal());
@@ -150,9 +169,15 @@ TEST(ConfigExamples, EveryExampleIsAValidConfig) {
             }
         };
         patch(j);
-        j["stateDir"] = (dir.path() / ("state" + std::to_string(n))).string();
+        const bool host = j.contains("host");  // a host config (--host-config)
+        if (!host) j["stateDir"] = (dir.path() / ("state" + std::to_string(n))).string();
         const auto file = dir.path() / ("example" + std::to_string(n++) + ".json");
         std::ofstream(file) << j.dump();
+        if (host) {
+            auto h = agent::load_host_config(file);
+            EXPECT_TRUE(h) << e.path() << ": " << h.err().message;
+            continue;
+        }
         auto c = agent::load_tenant_config(file);
         EXPECT_TRUE(c) << e.path() << ": " << c.err().message;
     }

@@ -27,6 +27,7 @@ TEST(MakeBroker, HelpDescribesTheCommand) {
     EXPECT_EQ(run({"--help"}, &out), 0);
     EXPECT_NE(out.find("--coordinator NAME"), std::string::npos) << out;
     EXPECT_NE(out.find("--tls"), std::string::npos) << out;
+    EXPECT_NE(out.find("--host NAME --host-tenants"), std::string::npos) << out;
 }
 
 TEST(MakeBroker, RefusesBadArgumentsWithAClearMessage) {
@@ -48,6 +49,11 @@ TEST(MakeBroker, RefusesBadArgumentsWithAClearMessage) {
         {{d, "--port", "1883", "--coordinator", "c", "--tenants", "a,x", "--admins", "x"}, "given twice"},
         {{d, "--port", "1883", "--coordinator", "c", "--tenants", "a", "--admins", "x", "--bogus"}, "unknown option"},
         {{"--port", "1883", "--coordinator", "c", "--tenants", "a", "--admins", "x"}, "missing DIR"},
+        {{d, "--port", "1883", "--coordinator", "c", "--tenants", "a", "--admins", "x", "--host", "h"}, "--host h needs --host-tenants"},
+        {{d, "--port", "1883", "--coordinator", "c", "--tenants", "a", "--admins", "x", "--host-tenants", "a"}, "must follow --host"},
+        {{d, "--port", "1883", "--coordinator", "c", "--tenants", "a", "--admins", "x", "--host", "h", "--host-tenants", "b",
+          "--host", "h2", "--host-tenants", "b"}, "given to two hosts"},
+        {{d, "--port", "1883", "--coordinator", "c", "--tenants", "a", "--admins", "x", "--host", "h", "--host-tenants", "x"}, "also the name of a admin"},
     };
     for (const auto& c : cases) {
         std::string out;

@@ -53,6 +53,7 @@ public:
 
     /// Refills the per-cycle retry budget (reset_cycle_counters).
     void refill_budget() { budget_left_ = o_.retry_budget; }
+    void close_connections() { http_.close_connections(); }
 
 private:
     struct attempt_state {
