@@ -34,8 +34,9 @@ struct secret_index {
     void add(std::string s) {
         if (!all.insert(s).second) return;
         auto& v = by_prefix[prefix(s.data())];
-        v.push_back(std::move(s));
-        std::stable_sort(v.begin(), v.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+        const auto at = std::upper_bound(v.begin(), v.end(), s.size(),
+                                         [](std::size_t n, const std::string& x) { return n > x.size(); });
+        v.insert(at, std::move(s));
     }
 };
 secret_index& secrets() {
