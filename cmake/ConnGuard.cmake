@@ -6,6 +6,8 @@
 #   connguard_executable(<name> SOURCES ... [DEPS ...])
 #       a binary in build/bin
 #   (libraries and binaries reuse one precompiled header, connguard_lib_pch; tests another)
+#   connguard_lean_link(<target>)
+#       link a long-running binary for a small resident set (the agent; agent/README.md "Memory")
 #   connguard_test(<name> SOURCES ... [DEPS ...] [NEEDS <binaries>] [TIMEOUT <s>] [DEFINES ...])
 #       a GoogleTest executable whose tests ctest discovers; NEEDS builds the binaries it starts
 #
@@ -88,6 +90,19 @@ function(connguard_executable name)
   cmake_parse_arguments(PARSE_ARGV 1 arg "" "" "SOURCES;DEPS")
   connguard_add_executable_(${name} SOURCES ${arg_SOURCES} DEPS ${arg_DEPS})
   connguard_shared_pch(${name})
+endfunction()
+
+# A long-running binary whose resident memory counts (the agent, one process per tenant): libprotobuf
+# linked from Debian's static archive, so only the pages of it the binary touches are resident
+# instead of the fault-around windows of a 3 MB shared library no other process maps; the linker
+# drops unreferenced sections. Not under the sanitizers (their runtime wants the ordinary link, and
+# the figure means nothing there): that build links exactly like the others.
+function(connguard_lean_link target)
+  if(CONNGUARD_SANITIZE OR NOT CONNGUARD_PROTOBUF_STATIC)
+    return()
+  endif()
+  set_property(TARGET ${target} PROPERTY CONNGUARD_STATIC_PROTOBUF ON)
+  target_link_options(${target} PRIVATE -Wl,--gc-sections)
 endfunction()
 
 # Test executables share one precompiled header (gtest, gmock, the standard library, JSON): built
