@@ -75,7 +75,7 @@ TEST(E2EBrokerRestart, FiftyUnpacedPublishersThroughThreeBrokerRestartsEverythin
     auto gen = s.start_loadgen(tenants,
                                {"--messages", std::to_string(messages), "--report-every", "10", "--policies", "1",
                                 "--ids-out", ids_file.string(), "--progress-file", progress_file.string(),
-                                "--persistence-dir", (s.dir() / "loadgen").string(), "--flush-timeout-s", "300"},
+                                "--ack-timeout-s", "3", "--persistence-dir", (s.dir() / "loadgen").string(), "--flush-timeout-s", "300"},
                                gen_log);
     const auto stored = [&] { return s.sql_int("SELECT count(*) FROM envelopes_seen"); };
     // "ACKNOWLEDGED TOTAL" as the loadgen last wrote it.
