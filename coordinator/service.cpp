@@ -71,6 +71,14 @@ status service::start() {
         return make_error("coord.mqtt_options", std::string("publisher connection: ") + e.what());
     }
     if (auto st = publisher_->connect(10s); !st) return st;
+    // IngestAcks on a connection of their own: at the ingest rate they would otherwise take the
+    // publisher connection's in-flight window from alerts and commands (publish -> alert latency).
+    try {
+        acker_ = std::make_unique<mqtt::client>(base(cfg_.client_id + "-ack").clean_start(true).finalize());
+    } catch (const std::exception& e) {
+        return make_error("coord.mqtt_options", std::string("ack connection: ") + e.what());
+    }
+    if (auto st = acker_->connect(10s); !st) return st;
 
     max_queued_ = static_cast<std::size_t>(std::max(2 * cfg_.max_batch, 2));
     {
@@ -123,6 +131,8 @@ void service::stop() {
     }
     acv_.notify_all();
     if (ack_thread_.joinable()) ack_thread_.join();
+    if (acker_) acker_->disconnect(5s);
+    acker_.reset();
     {
         std::lock_guard lock(pmu_);
         stop_publisher_ = true;
@@ -217,7 +227,7 @@ void service::ack_loop() {
                 for (int i = from; i < std::min(committed, from + max_ids_per_ack); ++i) a->add_committed_ids(all.committed_ids(i));
                 if (from == 0) *a->mutable_refused() = all.refused();
                 acked_ids_ += static_cast<std::uint64_t>(a->committed_ids_size() + a->refused_size());
-                auto st = publisher_->publish_async(mqtt::make_message(topics::acks(tenant), codec::encode(env, clk_), 0));
+                auto st = acker_->publish_async(mqtt::make_message(topics::acks(tenant), codec::encode(env, clk_), 0));
                 if (st) ++acks_published_;
                 else spdlog::warn("ingest: IngestAck for tenant {} not sent (the agent re-publishes after its ack timeout): {}",
                                   tenant, st.err().message);

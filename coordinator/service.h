@@ -20,7 +20,7 @@
 //    found already stored (duplicates) to the ack thread; timers (expiry, deadlines, silence) run in
 //    the same loop.
 //  - The ack thread publishes one IngestAck per tenant (QoS 0, at most 2000 ids each) on
-//    tenants/{t}/acks after each COMMIT, merging what several commits produced while it was busy.
+//    tenants/{t}/acks after each COMMIT through its own connection ("{clientId}-ack"), merging what several commits produced while it was busy.
 //    It never blocks the committer (the publisher connection's window can be full while paho's one
 //    receive thread is held by a waiting ingest handler).
 //  - The publisher thread ("{clientId}-pub") sends the mqtt_outbox rows (alerts, task views,
@@ -123,6 +123,7 @@ private:
     std::unique_ptr<checkpointer> checkpointer_;  ///< null without audit.signingKeyFile
     std::unique_ptr<webhook_worker> webhooks_;
     std::unique_ptr<mqtt::client> publisher_;
+    std::unique_ptr<mqtt::client> acker_;  ///< "{clientId}-ack": IngestAcks only (QoS 0, clean session)
     std::vector<std::unique_ptr<mqtt::client>> ingest_;
 
     std::mutex qmu_;

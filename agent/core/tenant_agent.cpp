@@ -591,8 +591,12 @@ void tenant_agent::run_due() {
         } else if (progressed && mqtt_ && mqtt_->connected() && mqtt_->stats().reconnects != status_reconnects_) {
             publish_status();  // back after a reconnect (the Last Will may have said offline)
         }
+        auto ack_due = steady::time_point::max();  // the cycle may have added kept messages
+        for (const auto& u : unacked_) ack_due = std::min(ack_due, u.sent_at + cfg_.ingest_ack_timeout);
         std::lock_guard lock(mu_);
         retry_at_ = (outbox_ || !results_.empty()) ? steady::now() + opts_.retry_interval : steady::time_point::max();
+        ack_due_ = ack_due;
+        stats_.unacked = unacked_count();
     } catch (const std::exception& e) {
         spdlog::error("tenant {}: {}", key(), e.what());
         std::lock_guard lock(mu_);
