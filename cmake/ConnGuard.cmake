@@ -20,12 +20,13 @@ function(connguard_warnings target)
   if(CONNGUARD_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
-  # GCC 12 reports false -Wrestrict and -Wstringop-overflow inside libstdc++'s std::string
-  # operator+ at -O2/-O3 (GCC bugs 105329, 105651; fixed in GCC 13): a Release build must not fail
-  # on them. (Their cousin -Warray-bounds fires on `const char* + std::string&&` in a loop; the
-  # code avoids that form.)
+  # GCC 12 reports false -Wrestrict, -Wstringop-overflow and -Warray-bounds inside libstdc++'s
+  # std::string operator+ / replace at -O2/-O3 (GCC bugs 105329, 105651, 107852; fixed in GCC 13),
+  # depending on inlining decisions that change with the precompiled header or a loop around
+  # `"text" + std::to_string(n)`: a Release build must not fail on them. Real out-of-bounds accesses
+  # are what the ASan+UBSan pass of every test is for.
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
-    target_compile_options(${target} PRIVATE -Wno-restrict -Wno-stringop-overflow)
+    target_compile_options(${target} PRIVATE -Wno-restrict -Wno-stringop-overflow -Wno-array-bounds)
   endif()
 endfunction()
 

@@ -254,6 +254,10 @@ mqtt::handler_result tenant_agent::on_ack(const mqtt::message& m) {
     return mqtt::handler_result::handled;  // QoS 0, idempotent: nothing to retry
 }
 
+tenant_agent::steady::time_point tenant_agent::republish_due(const unacked& u) const {
+    return u.sent_at + cfg_.ingest_ack_timeout * (1 << std::min(u.republishes, 4));
+}
+
 std::size_t tenant_agent::unacked_count() const {
     std::size_t n = 0;
     for (const auto& u : unacked_) n += u.messages.size();
@@ -312,19 +316,20 @@ void tenant_agent::process_acks() {
         const bool reconnected = reconnects != unacked_reconnects_;
         unacked_reconnects_ = reconnects;
         for (auto& u : unacked_) {
-            if (!reconnected && now - u.sent_at < cfg_.ingest_ack_timeout) continue;
+            if (!reconnected && now < republish_due(u)) continue;
             for (const auto& m : u.messages) {
                 if (auto st = mqtt_->publish_async({m.topic, m.payload, 1, m.retained, "", ""}); st) ++republished;
                 else spdlog::warn("tenant {}: re-publish of {}: {}", key(), envelope_id_of(m), st.err().message);
             }
             u.sent_at = now;
+            ++u.republishes;
         }
         if (republished > 0)
             spdlog::info("tenant {}: re-published {} message(s) the coordinator had not acknowledged{}", key(),
                          republished, reconnected ? " (after a reconnect)" : "");
     }
     auto due = steady::time_point::max();
-    for (const auto& u : unacked_) due = std::min(due, u.sent_at + cfg_.ingest_ack_timeout);
+    for (const auto& u : unacked_) due = std::min(due, republish_due(u));
     std::lock_guard lock(mu_);
     stats_.ingest_acked += acked;
     stats_.ingest_refused += refused;
@@ -592,7 +597,7 @@ void tenant_agent::run_due() {
             publish_status();  // back after a reconnect (the Last Will may have said offline)
         }
         auto ack_due = steady::time_point::max();  // the cycle may have added kept messages
-        for (const auto& u : unacked_) ack_due = std::min(ack_due, u.sent_at + cfg_.ingest_ack_timeout);
+        for (const auto& u : unacked_) ack_due = std::min(ack_due, republish_due(u));
         std::lock_guard lock(mu_);
         retry_at_ = (outbox_ || !results_.empty()) ? steady::now() + opts_.retry_interval : steady::time_point::max();
         ack_due_ = ack_due;

@@ -160,7 +160,12 @@ private:
         std::vector<outbox_message> messages;     ///< those not acknowledged yet
         command_record result;                    ///< cycle 0 only
         steady::time_point sent_at{};
+        int republishes = 0;                      ///< re-publishes without an answer (backoff)
     };
+    /// When `u` is re-published next: the ack timeout after the last send, doubled by each
+    /// re-publish nobody answered (up to 16×), so a coordinator that stays away for hours is not
+    /// sent the same messages every ack timeout.
+    steady::time_point republish_due(const unacked& u) const;
     std::vector<unacked> unacked_;
     std::uint64_t unacked_reconnects_ = 0;        ///< reconnect count at the last re-publish
     bool paused_logged_ = false;
