@@ -53,6 +53,7 @@ bool body_fits_topic(const topics::parsed& t, Envelope::BodyCase body) {
                 case C::agent: return body == Envelope::kAgentStatus;
                 case C::commands: return body == Envelope::kAgentCommand;
                 case C::results: return body == Envelope::kCommandResult;
+                case C::acks: return body == Envelope::kIngestAck;
             }
             return false;
         case K::alert: return body == Envelope::kAlert;

@@ -1,6 +1,6 @@
 #pragma once
 // Small ASCII text helpers shared by every module: lower-casing, case-insensitive comparison,
-// base64 / base64url (RFC 4648) and the short names of the wire enums. Pure; no locale.
+// base64 / base64url (RFC 4648), HTML escaping and the short names of the wire enums. Pure; no locale.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -30,6 +30,9 @@ std::optional<std::string> base64url_decode(std::string_view text);
 /// "UNSPECIFIED" for a number the enum does not define (protobuf names it ""):
 ///   enum_word(v1::CheckStatus_Name(s), "CHECK_STATUS_") -> "WARN".
 std::string enum_word(std::string_view name, std::string_view prefix);
+
+/// Text safe inside HTML element content and quoted attribute values: & < > " ' as entities.
+std::string html_escape(std::string_view s);
 
 /// A duration for people, whole units rounded down: "750 ms", "45 s", "2 min 1 s", "12 min",
 /// "3 h 5 min" (seconds below 2 minutes and beside minutes below 10, minutes below 2 hours).

@@ -12,13 +12,14 @@ std::string_view channel_name(tenant_channel c) {
         case tenant_channel::agent: return "agent";
         case tenant_channel::commands: return "commands";
         case tenant_channel::results: return "results";
+        case tenant_channel::acks: return "acks";
     }
     return "unknown";
 }
 
 std::optional<tenant_channel> channel_from(std::string_view s) {
     for (auto c : {tenant_channel::validation, tenant_channel::events, tenant_channel::agent,
-                   tenant_channel::commands, tenant_channel::results})
+                   tenant_channel::commands, tenant_channel::results, tenant_channel::acks})
         if (channel_name(c) == s) return c;
     return std::nullopt;
 }

@@ -13,7 +13,7 @@ bool valid_tenant_key(std::string_view key);
 /// Admin and subscriber names share the same rule, so they can stand as one topic level.
 bool valid_principal_name(std::string_view name);
 
-enum class tenant_channel { validation, events, agent, commands, results };
+enum class tenant_channel { validation, events, agent, commands, results, acks };
 
 std::string tenant_topic(std::string_view tenant, tenant_channel channel);
 inline std::string validation(std::string_view t) { return tenant_topic(t, tenant_channel::validation); }
@@ -21,6 +21,9 @@ inline std::string events(std::string_view t) { return tenant_topic(t, tenant_ch
 inline std::string agent_status(std::string_view t) { return tenant_topic(t, tenant_channel::agent); }
 inline std::string commands(std::string_view t) { return tenant_topic(t, tenant_channel::commands); }
 inline std::string results(std::string_view t) { return tenant_topic(t, tenant_channel::results); }
+/// connguard/v1/tenants/{t}/acks: the coordinator's IngestAck (end-to-end commit acknowledgement);
+/// only the coordinator writes it, only tenant {t}'s agent reads it.
+inline std::string acks(std::string_view t) { return tenant_topic(t, tenant_channel::acks); }
 
 /// connguard/v1/alerts/{severity}/{tenant}; severity is "info", "warning" or "critical".
 std::string alert(std::string_view severity, std::string_view tenant);

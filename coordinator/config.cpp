@@ -124,7 +124,7 @@ result<coordinator_config> load_config(const std::filesystem::path& path) {
     const auto sync = r.optional_string("store.synchronous", "normal");
     if (sync == "full") c.synchronous_full = true;
     else if (sync != "normal") r.fail("store.synchronous", "must be \"normal\" or \"full\"");
-    c.max_batch = static_cast<int>(r.optional_int("store.maxBatch", 256, 1, 10000));
+    c.max_batch = static_cast<int>(r.optional_int("store.maxBatch", 2000, 1, 10000));
 
     if (const auto* approvers = r.find("approvers")) {
         if (!approvers->is_object()) {

@@ -25,7 +25,7 @@ struct coordinator_config {
     // store
     std::filesystem::path db_path;
     bool synchronous_full = false;
-    int max_batch = 256;                 ///< most messages one commit groups
+    int max_batch = 2000;                ///< most messages one commit groups (the ingest queue holds 2x)
     // logic
     engine_settings engine;
     int tick_ms = 1000;                  ///< timer resolution (expiry, deadlines, silence, webhooks)

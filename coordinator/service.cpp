@@ -71,12 +71,22 @@ status service::start() {
         return make_error("coord.mqtt_options", std::string("publisher connection: ") + e.what());
     }
     if (auto st = publisher_->connect(10s); !st) return st;
+    // IngestAcks on a connection of their own: at the ingest rate they would otherwise take the
+    // publisher connection's in-flight window from alerts and commands (publish -> alert latency).
+    try {
+        acker_ = std::make_unique<mqtt::client>(base(cfg_.client_id + "-ack").clean_start(true).finalize());
+    } catch (const std::exception& e) {
+        return make_error("coord.mqtt_options", std::string("ack connection: ") + e.what());
+    }
+    if (auto st = acker_->connect(10s); !st) return st;
 
+    max_queued_ = static_cast<std::size_t>(std::max(2 * cfg_.max_batch, 2));
     {
         std::lock_guard lock(qmu_);
         committer_running_ = true;
     }
     committer_ = std::thread([this] { committer_loop(); });
+    ack_thread_ = std::thread([this] { ack_loop(); });
     publisher_thread_ = std::thread([this] { publisher_loop(); });
 
     const std::vector<std::string> filters = {
@@ -113,7 +123,16 @@ void service::stop() {
         committer_running_ = false;
     }
     qcv_.notify_all();
+    room_cv_.notify_all();
     if (committer_.joinable()) committer_.join();
+    {
+        std::lock_guard lock(amu_);  // the acks of the last commits are still sent
+        stop_acks_ = true;
+    }
+    acv_.notify_all();
+    if (ack_thread_.joinable()) ack_thread_.join();
+    if (acker_) acker_->disconnect(5s);
+    acker_.reset();
     {
         std::lock_guard lock(pmu_);
         stop_publisher_ = true;
@@ -136,23 +155,85 @@ mqtt::handler_result service::on_message(const mqtt::message& m) {
         if (n <= 10 || n % 1000 == 0)
             spdlog::warn("ingest: rejected message on '{}' ({}, {} so far): {}", m.topic, codec::to_string(d.reason), n,
                          log::redact(d.detail));
+        // Refused for good: tell the publishing agent (the broker's ACL lets only the topic's tenant
+        // write there) so it does not re-publish it forever. Without an id there is nothing to name.
+        const auto t = topics::parse(m.topic);
+        if (t.what == topics::parsed::kind::tenant && !d.envelope.id().empty() && d.envelope.id().size() <= 128)
+            queue_ack(t.tenant, d.envelope.id(), codec::to_string(d.reason));
         return mqtt::handler_result::handled;  // bad input is acknowledged: redelivery cannot fix it
     }
-    work w;
-    w.topic = m.topic;
-    w.envelope = std::move(d.envelope);
-    w.raw = m.payload;
-    w.correlation = m.correlation_data;
-    auto fut = w.done.get_future();
+    // Tenant messages: queued, acknowledged to the broker at once; the agent keeps each until the
+    // IngestAck after COMMIT. Admin requests (no agent outbox behind them): wait for the commit.
+    const bool waits = d.envelope.tenant().empty();
+    auto w = std::make_unique<work>();
+    w->topic = m.topic;
+    w->envelope = std::move(d.envelope);
+    w->raw = m.payload;
+    w->correlation = m.correlation_data;
+    w->waits = waits;
+    std::future<bool> fut;
+    if (waits) fut = w->done.get_future();
+    work* raw = w.get();
     {
-        std::lock_guard lock(qmu_);
+        std::unique_lock lock(qmu_);
+        if (queue_.size() >= max_queued_) {
+            ++queue_full_waits_;
+            room_cv_.wait(lock, [&] { return stop_committer_ || queue_.size() < max_queued_; });
+        }
         if (stop_committer_) return mqtt::handler_result::retry;
-        queue_.push_back(&w);
+        queue_.push_back(raw);
+        if (!waits) (void)w.release();  // the committer deletes it
     }
     qcv_.notify_one();
-    const bool ok = fut.get();  // the committer always fulfils the promise
+    if (!waits) return mqtt::handler_result::handled;
+    const bool ok = fut.get();  // the committer always fulfils the promise of a waiting item
     if (!ok) ++retried_;
     return ok ? mqtt::handler_result::handled : mqtt::handler_result::retry;
+}
+
+void service::queue_ack(const std::string& tenant, const std::string& id, std::string_view refused_reason) {
+    {
+        std::lock_guard lock(amu_);
+        auto& a = acks_[tenant];
+        if (refused_reason.empty()) {
+            a.add_committed_ids(id);
+        } else {
+            auto* r = a.add_refused();
+            r->set_envelope_id(id);
+            r->set_reason(std::string(refused_reason));
+        }
+    }
+    acv_.notify_one();
+}
+
+void service::ack_loop() {
+    // QoS 0: an IngestAck is idempotent and its loss costs one re-publish after the agent's ack
+    // timeout (deduped, acknowledged again); QoS 1 would hold broker queues for offline agents
+    // and compete for the in-flight window with the outbox publications.
+    constexpr int max_ids_per_ack = 2000;  // ~100 KB: well under codec::max_payload_bytes
+    while (true) {
+        std::map<std::string, v1::IngestAck> batch;
+        {
+            std::unique_lock lock(amu_);
+            acv_.wait(lock, [&] { return stop_acks_ || !acks_.empty(); });
+            if (acks_.empty()) return;  // stopping, everything sent
+            batch.swap(acks_);
+        }
+        for (auto& [tenant, all] : batch) {
+            const int committed = all.committed_ids_size();
+            for (int from = 0; from < committed || (from == 0 && all.refused_size() > 0); from += max_ids_per_ack) {
+                auto env = codec::make_envelope(tenant, "coordinator");
+                auto* a = env.mutable_ingest_ack();
+                for (int i = from; i < std::min(committed, from + max_ids_per_ack); ++i) a->add_committed_ids(all.committed_ids(i));
+                if (from == 0) *a->mutable_refused() = all.refused();
+                acked_ids_ += static_cast<std::uint64_t>(a->committed_ids_size() + a->refused_size());
+                auto st = acker_->publish_async(mqtt::make_message(topics::acks(tenant), codec::encode(env, clk_), 0));
+                if (st) ++acks_published_;
+                else spdlog::warn("ingest: IngestAck for tenant {} not sent (the agent re-publishes after its ack timeout): {}",
+                                  tenant, st.err().message);
+            }
+        }
+    }
 }
 
 result<v1::AdminResponse> service::admin(const principal& who, const v1::AdminRequest& req) {
@@ -185,6 +266,7 @@ void service::committer_loop() {
                 batch.push_back(queue_.front());
                 queue_.pop_front();
             }
+            if (!batch.empty()) room_cv_.notify_all();
             tick_due = std::chrono::steady_clock::now() >= next_tick;
         }
         std::vector<bool> results(batch.size(), false);
@@ -258,7 +340,15 @@ void service::committer_loop() {
             if (ok && batch[i]->envelope.has_admin_request() && batch[i]->envelope.admin_request().has_approve())
                 approval = true;
             if (ok && batch[i]->who != nullptr && batch[i]->request.has_approve()) approval = true;
-            batch[i]->done.set_value(ok);  // the work item belongs to its handler again from here on
+            if (batch[i]->waits) {
+                batch[i]->done.set_value(ok);  // the work item belongs to its handler again from here on
+            } else {
+                // Committed (or found already committed): the agent may drop its copy. Not committed:
+                // no ack, the agent re-publishes it after its ack timeout (same id).
+                if (ok) queue_ack(batch[i]->envelope.tenant(), batch[i]->envelope.id());
+                else ++retried_;
+                delete batch[i];
+            }
         }
         batch.clear();
         bool checkpointed = false;
@@ -396,6 +486,9 @@ service::stats service::snapshot() const {
     for (std::size_t i = 0; i < rejected_.size(); ++i) s.rejected[i] = rejected_[i];
     s.published = published_;
     s.publish_failures = publish_failures_;
+    s.acks_published = acks_published_;
+    s.acked_ids = acked_ids_;
+    s.queue_full_waits = queue_full_waits_;
     return s;
 }
 
@@ -404,7 +497,9 @@ std::string service::summary() const {
     std::string out = "received " + std::to_string(s.received) + ", committed " + std::to_string(s.committed) +
                       " in " + std::to_string(s.commits) + " commit(s), duplicates " + std::to_string(s.duplicates) +
                       ", retried " + std::to_string(s.retried) + ", published " + std::to_string(s.published) +
-                      ", publish failures " + std::to_string(s.publish_failures) + ", rejected:";
+                      ", publish failures " + std::to_string(s.publish_failures) + ", ingest acks " +
+                      std::to_string(s.acks_published) + " naming " + std::to_string(s.acked_ids) + " id(s), queue-full waits " +
+                      std::to_string(s.queue_full_waits) + ", rejected:";
     bool any = false;
     for (std::size_t i = 1; i < s.rejected.size(); ++i) {
         if (s.rejected[i] == 0) continue;

@@ -7,13 +7,22 @@
 //    $share/{group}/ when N > 1 or a group is configured. paho runs each connection's handler on
 //    that connection's thread, one message at a time, and sends the PUBACK when it returns.
 //  - The handler decodes and validates the envelope (codec::decode). Bad input is counted per
-//    reason, logged and acknowledged (never retried, never crashes). Good input is queued for the
-//    committer and the handler WAITS for the commit: `handled` (ack) after COMMIT, `retry` (no ack,
-//    redelivered) if the transaction failed.
+//    reason, logged and acknowledged (never retried, never crashes); when it names an envelope id
+//    on a tenant topic the tenant's agent is told it is refused for good (IngestAck.refused).
+//    A good tenant message is queued for the committer and the handler returns AT ONCE (the PUBACK
+//    goes to the broker before the commit: the agent keeps the message until the coordinator's
+//    IngestAck names it, docs/ARCHITECTURE.md "Ingest acknowledgement"). The queue is bounded
+//    (2 x store.maxBatch): when it is full the handler WAITS for room (back-pressure on the broker,
+//    never a drop). Admin requests (connguardctl) still wait for their commit (`retry` if it failed).
 //  - The committer thread owns the writer connection. It takes everything queued (up to maxBatch),
 //    runs one BEGIN IMMEDIATE ... COMMIT with a SAVEPOINT per message (a failing message rolls
-//    back alone and is retried), then releases all waiting handlers. With N connections up to N
-//    messages share one commit; timers (expiry, deadlines, silence) run in the same loop.
+//    back alone; its agent re-publishes it after its ack timeout), then hands the ids it stored or
+//    found already stored (duplicates) to the ack thread; timers (expiry, deadlines, silence) run in
+//    the same loop.
+//  - The ack thread publishes one IngestAck per tenant (QoS 0, at most 2000 ids each) on
+//    tenants/{t}/acks after each COMMIT through its own connection ("{clientId}-ack"), merging what several commits produced while it was busy.
+//    It never blocks the committer (the publisher connection's window can be full while paho's one
+//    receive thread is held by a waiting ingest handler).
 //  - The publisher thread ("{clientId}-pub") sends the mqtt_outbox rows (alerts, task views,
 //    commands, admin responses) in order and deletes each after the broker's PUBACK.
 //  - The webhook worker delivers webhook_outbox rows.
@@ -30,6 +39,7 @@
 #include <cstdint>
 #include <deque>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -64,6 +74,9 @@ public:
 
     struct stats {
         std::uint64_t received = 0, committed = 0, duplicates = 0, retried = 0, commits = 0;
+        std::uint64_t acks_published = 0;   ///< IngestAck messages sent (QoS 0)
+        std::uint64_t acked_ids = 0;        ///< envelope ids named in them (committed or refused)
+        std::uint64_t queue_full_waits = 0; ///< ingest handlers that waited for room in the queue
         std::array<std::uint64_t, 9> rejected{};  ///< indexed by codec::reject_reason
         std::uint64_t published = 0, publish_failures = 0;
     };
@@ -92,10 +105,14 @@ private:
         v1::AdminRequest request;
         v1::AdminResponse response;
         std::string error;               ///< why a console request was rolled back
-        std::promise<bool> done;
+        bool waits = true;               ///< false: owned by the queue (an acknowledged tenant message)
+        std::promise<bool> done;         ///< only when `waits`
     };
     mqtt::handler_result on_message(const mqtt::message& m);
     void committer_loop();
+    /// Adds ids to the next IngestAck of `tenant` (committed, or refused with `reason`) and wakes the ack thread.
+    void queue_ack(const std::string& tenant, const std::string& id, std::string_view refused_reason = {});
+    void ack_loop();
     void publisher_loop();
     void wake_publisher();
 
@@ -106,6 +123,7 @@ private:
     std::unique_ptr<checkpointer> checkpointer_;  ///< null without audit.signingKeyFile
     std::unique_ptr<webhook_worker> webhooks_;
     std::unique_ptr<mqtt::client> publisher_;
+    std::unique_ptr<mqtt::client> acker_;  ///< "{clientId}-ack": IngestAcks only (QoS 0, clean session)
     std::vector<std::unique_ptr<mqtt::client>> ingest_;
 
     std::mutex qmu_;
@@ -116,6 +134,15 @@ private:
     change_feed feed_;
     std::thread committer_;
 
+    std::size_t max_queued_ = 512;    ///< bound of queue_ (2 x max_batch)
+    std::condition_variable room_cv_; ///< ingest handlers waiting for room in queue_
+
+    std::mutex amu_;
+    std::condition_variable acv_;
+    std::map<std::string, v1::IngestAck> acks_;  ///< per tenant, not yet published
+    bool stop_acks_ = false;
+    std::thread ack_thread_;
+
     std::mutex pmu_;
     std::condition_variable pcv_;
     bool stop_publisher_ = false;
@@ -125,6 +152,7 @@ private:
     std::atomic<std::uint64_t> received_{0}, committed_{0}, duplicates_{0}, retried_{0}, commits_{0};
     std::array<std::atomic<std::uint64_t>, 9> rejected_{};
     std::atomic<std::uint64_t> published_{0}, publish_failures_{0};
+    std::atomic<std::uint64_t> acks_published_{0}, acked_ids_{0}, queue_full_waits_{0};
     bool started_ = false;
 };
 

@@ -157,6 +157,9 @@ result<tenant_config> load_tenant_config(const std::filesystem::path& file, cons
         c.broker_ca_file = r.optional_path("broker.caFile");
         if (c.broker_url.rfind("ssl://", 0) == 0 && c.broker_ca_file.empty())
             r.fail("broker.caFile", "missing (needed for an ssl:// broker URL)");
+        c.ingest_ack_timeout = std::chrono::seconds{r.optional_int("broker.ingestAckTimeoutSeconds", 30, 1, 3600)};
+        c.max_unacked_messages =
+            static_cast<std::size_t>(r.optional_int("broker.maxUnackedMessages", 10000, 10, 1000000));
     } else {
         r.allow("broker");  // a --once run does not publish; the section stays valid for the service
     }

@@ -8,6 +8,7 @@
 // Secret files (client secret, connection-account password, broker password) are read here, through
 // config::read_secret_file, so a secret readable by others stops the agent at start-up, naming the
 // file. The secret values are registered with log::add_secret so they never reach a log line.
+#include <cstddef>
 #include <chrono>
 #include <filesystem>
 #include <optional>
@@ -87,6 +88,11 @@ struct tenant_config {
     std::string broker_password;
     std::filesystem::path broker_password_file;
     std::filesystem::path broker_ca_file;     ///< for ssl:// URLs
+    /// broker.ingestAckTimeoutSeconds: a published message not named by the coordinator's IngestAck
+    /// within this time is re-published (same envelope id).
+    std::chrono::seconds ingest_ack_timeout{30};
+    /// broker.maxUnackedMessages: at this many messages waiting for the IngestAck, new cycles pause.
+    std::size_t max_unacked_messages = 10000;
 
     std::filesystem::path state_dir;          ///< persisted snapshot, outbox, executed commands
 };

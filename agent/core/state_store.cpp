@@ -1,5 +1,10 @@
 #include "agent/core/state_store.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+
 #include "common/atomic_file.h"
 #include "common/ids.h"
 #include "common/text.h"
@@ -71,7 +76,9 @@ result<std::string> read_file(const std::filesystem::path& path) {
 status state_store::open() {
     std::error_code ec;
     std::filesystem::create_directories(dir_ / "commands", ec);
+    if (!ec) std::filesystem::create_directories(dir_ / "unacked", ec);
     if (ec) return make_error("state.open", dir_.string() + ": cannot create state directory: " + ec.message());
+    std::filesystem::permissions(dir_ / "unacked", std::filesystem::perms::owner_all, ec);
     std::filesystem::permissions(dir_, std::filesystem::perms::owner_all, ec);
     std::filesystem::permissions(dir_ / "commands", std::filesystem::perms::owner_all, ec);
     return {};
@@ -100,8 +107,9 @@ void state_store::quarantine_state() const {
     std::filesystem::rename(dir_ / "state.json", dir_ / "state.json.corrupt", ec);
 }
 
-result<std::optional<outbox>> state_store::load_outbox() const {
-    const auto p = dir_ / "outbox.json";
+result<std::optional<outbox>> state_store::load_outbox() const { return load_outbox_file(dir_ / "outbox.json"); }
+
+result<std::optional<outbox>> state_store::load_outbox_file(const std::filesystem::path& p) const {
     auto text = read_file(p);
     if (!text) {
         if (text.err().code == "state.missing") return std::optional<outbox>{};
@@ -141,6 +149,56 @@ status state_store::clear_outbox() const {
     std::error_code ec;
     std::filesystem::remove(dir_ / "outbox.json", ec);
     if (ec) return make_error("state.write", (dir_ / "outbox.json").string() + ": cannot remove: " + ec.message());
+    return {};
+}
+
+std::filesystem::path state_store::unacked_path(std::uint64_t cycle) const {
+    std::string name = std::to_string(cycle);
+    name.insert(0, 20 - std::min<std::size_t>(20, name.size()), '0');  // sorts by cycle
+    name += ".json";
+    return dir_ / "unacked" / name;
+}
+
+status state_store::keep_unacked(std::uint64_t cycle) const {
+    const auto to = unacked_path(cycle);
+    std::error_code ec;
+    std::filesystem::rename(dir_ / "outbox.json", to, ec);
+    if (ec) return make_error("state.write", (dir_ / "outbox.json").string() + ": cannot move to " + to.string() + ": " + ec.message());
+    const int fd = ::open((dir_ / "unacked").c_str(), O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        (void)::fsync(fd);
+        ::close(fd);
+    }
+    const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        (void)::fsync(dfd);
+        ::close(dfd);
+    }
+    return {};
+}
+
+std::vector<outbox> state_store::load_unacked(std::vector<std::string>* errors) const {
+    std::vector<std::filesystem::path> files;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir_ / "unacked", ec))
+        if (e.path().extension() == ".json") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    std::vector<outbox> out;
+    for (const auto& f : files) {
+        auto o = load_outbox_file(f);
+        if (!o) {
+            if (errors) errors->push_back(o.err().message);
+            continue;
+        }
+        if (o->has_value()) out.push_back(std::move(**o));
+    }
+    return out;
+}
+
+status state_store::drop_unacked(std::uint64_t cycle) const {
+    std::error_code ec;
+    std::filesystem::remove(unacked_path(cycle), ec);
+    if (ec) return make_error("state.write", unacked_path(cycle).string() + ": cannot remove: " + ec.message());
     return {};
 }
 

@@ -4,6 +4,9 @@
 //   state.json            last COMMITTED cycle: cycle counter, carried-forward snapshot, check statuses
 //   outbox.json           a cycle's messages (exact envelope bytes, ids included) written BEFORE they
 //                         are published, with the state to commit once the broker acknowledged them all
+//   unacked/<cycle>.json  a published cycle's messages (same format as outbox.json, moved there by a
+//                         rename after the state commit) kept until the coordinator's IngestAck
+//                         names every one of them; re-published (same ids) after the ack timeout
 //   commands/<sha256>.json one file per command id: received -> executing -> done (+ the result bytes)
 //
 // Every write is atomic: temp file in the same folder, fsync, rename, fsync of the folder. So a crash
@@ -76,6 +79,14 @@ public:
     status save_outbox(const outbox& o) const;
     status clear_outbox() const;
 
+    /// Moves outbox.json to unacked/<cycle>.json (rename + fsync of the folder): the cycle is
+    /// committed, its messages wait for the coordinator's IngestAck.
+    status keep_unacked(std::uint64_t cycle) const;
+    /// Every kept cycle, oldest first. A corrupt file is skipped and logged by the caller via `errors`.
+    std::vector<outbox> load_unacked(std::vector<std::string>* errors = nullptr) const;
+    /// Deletes unacked/<cycle>.json (every message of it was acknowledged).
+    status drop_unacked(std::uint64_t cycle) const;
+
     result<std::optional<command_record>> load_command(const std::string& command_id) const;
     status save_command(const command_record& r) const;
     /// Commands that still need work after a restart: received, executing (interrupted), or done
@@ -84,6 +95,8 @@ public:
 
 private:
     std::filesystem::path command_path(const std::string& id) const;
+    std::filesystem::path unacked_path(std::uint64_t cycle) const;
+    result<std::optional<outbox>> load_outbox_file(const std::filesystem::path& p) const;
     std::filesystem::path dir_;
 };
 

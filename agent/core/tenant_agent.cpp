@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <unordered_map>
+
 #include <google/protobuf/util/time_util.h>
 
 #include "agent/core/command_rules.h"
@@ -54,6 +57,7 @@ status tenant_agent::start(std::function<void()> wake) {
         link_ = std::move(*own);
     }
     link_->subscribe(topics::tenant_channel::commands, [this](const mqtt::message& m) { return on_command(m); });
+    link_->subscribe(topics::tenant_channel::acks, [this](const mqtt::message& m) { return on_ack(m); });
     if (auto st = link_->start(); !st) return make_error(st.err().code, "tenant " + key() + ": " + st.err().message);
     schedule_next_cycle(true);
     return {};
@@ -75,13 +79,24 @@ void tenant_agent::recover() {
         cycle_floor_ = committed_cycle_ + 2;  // never reuse the ids a torn outbox may have published
     } else if (ob->has_value()) {
         if ((*ob)->cycle <= committed_cycle_) {
-            (void)store_.clear_outbox();  // committed before the crash; only the removal was lost
+            // Committed before the crash; only the move to unacked/ was lost.
+            if (auto k = store_.keep_unacked((*ob)->cycle); !k) spdlog::error("tenant {}: {}", key(), k.err().message);
         } else {
             spdlog::info("tenant {}: cycle {} was not acknowledged before the last stop; publishing it again",
                          key(), (*ob)->cycle);
             outbox_ = std::move(**ob);
         }
     }
+    std::vector<std::string> errors;
+    for (auto& o : store_.load_unacked(&errors)) {
+        spdlog::info("tenant {}: cycle {}: {} message(s) not yet acknowledged by the coordinator; publishing them again",
+                     key(), o.cycle, o.messages.size());
+        unacked u;
+        u.cycle = o.cycle;
+        u.messages = std::move(o.messages);
+        unacked_.push_back(std::move(u));  // sent_at in the past: re-published once connected
+    }
+    for (const auto& e : errors) spdlog::error("tenant {}: {}; skipped", key(), e);
     std::lock_guard io(commands_io_);
     for (auto& r : store_.unfinished_commands()) {
         if (r.phase == command_phase::executing) {
@@ -123,6 +138,8 @@ std::chrono::steady_clock::time_point tenant_agent::next_wake() const {
     auto t = next_cycle_;
     if (!commands_.empty()) t = std::min(t, std::max(steady::now(), commands_blocked_until_));
     if (outbox_ || !results_.empty()) t = std::min(t, retry_at_);
+    if (!acks_in_.empty()) return steady::now();
+    t = std::min(t, ack_due_);
     // Re-announce "online" after a reconnect within status_check.
     t = std::min(t, steady::now() + opts_.status_check);
     return t;
@@ -189,6 +206,125 @@ mqtt::handler_result tenant_agent::on_command(const mqtt::message& m) {
     }
 }
 
+namespace {
+
+std::string envelope_id_of(const outbox_message& m) {
+    if (!m.envelope_id.empty()) return m.envelope_id;
+    v1::Envelope env;
+    return env.ParseFromString(m.payload) ? env.id() : std::string{};
+}
+
+}  // namespace
+
+mqtt::handler_result tenant_agent::on_ack(const mqtt::message& m) {
+    // paho's thread: record the ids, the worker applies them (process_acks). Never throws.
+    try {
+        auto d = codec::decode(m.topic, m.payload);
+        if (!d.ok() || !d.envelope.has_ingest_ack()) {
+            spdlog::warn("tenant {}: dropped a message on {}: {} ({})", key(), m.topic, codec::to_string(d.reason),
+                         log::redact(d.detail));
+            return mqtt::handler_result::handled;
+        }
+        const auto& a = d.envelope.ingest_ack();
+        {
+            std::lock_guard lock(mu_);
+            if (acks_in_.size() < 1000000) {  // bounded; a lost ack only costs a re-publish
+                for (const auto& id : a.committed_ids()) acks_in_.emplace_back(id, "");
+                for (const auto& r : a.refused())
+                    acks_in_.emplace_back(r.envelope_id(), r.reason().empty() ? std::string("refused") : r.reason());
+            }
+        }
+        if (wake_) wake_();
+    } catch (const std::exception& e) {
+        spdlog::error("tenant {}: ack handler: {}", key(), e.what());
+    }
+    return mqtt::handler_result::handled;  // QoS 0, idempotent: nothing to retry
+}
+
+tenant_agent::steady::time_point tenant_agent::republish_due(const unacked& u) const {
+    return u.sent_at + cfg_.ingest_ack_timeout * (1 << std::min(u.republishes, 4));
+}
+
+std::size_t tenant_agent::unacked_count() const {
+    std::size_t n = 0;
+    for (const auto& u : unacked_) n += u.messages.size();
+    return n;
+}
+
+void tenant_agent::process_acks() {
+    std::vector<std::pair<std::string, std::string>> in;
+    {
+        std::lock_guard lock(mu_);
+        in.swap(acks_in_);
+    }
+    std::uint64_t acked = 0, refused = 0;
+    if (!in.empty() && !unacked_.empty()) {
+        std::unordered_map<std::string, std::string> ids(in.begin(), in.end());
+        for (auto& u : unacked_) {
+            std::vector<outbox_message> left;
+            for (auto& m : u.messages) {
+                auto it = ids.find(envelope_id_of(m));
+                if (it == ids.end()) {
+                    left.push_back(std::move(m));
+                    continue;
+                }
+                if (it->second.empty()) {
+                    ++acked;
+                } else {
+                    ++refused;
+                    spdlog::error("tenant {}: the coordinator refused message {} on {} for good ({}); dropped",
+                                  key(), it->first, m.topic, it->second);
+                }
+            }
+            u.messages = std::move(left);
+        }
+        std::vector<unacked> keep;
+        for (auto& u : unacked_) {
+            if (!u.messages.empty()) {
+                keep.push_back(std::move(u));
+                continue;
+            }
+            if (u.cycle != 0) {
+                if (auto st = store_.drop_unacked(u.cycle); !st) spdlog::warn("tenant {}: {}", key(), st.err().message);
+            } else {
+                u.result.published = true;  // done for good: not re-published after a restart
+                std::lock_guard io(commands_io_);
+                if (auto st = store_.save_command(u.result); !st) spdlog::warn("tenant {}: {}", key(), st.err().message);
+            }
+        }
+        unacked_ = std::move(keep);
+    }
+    // Re-publish what waited longer than the ack timeout, and everything after a reconnect (the
+    // coordinator may have lost what it had not committed; same ids, it dedupes).
+    const auto now = steady::now();
+    std::uint64_t republished = 0;
+    if (link_ && link_->connected() && !unacked_.empty()) {
+        const auto reconnects = link_->reconnects();
+        const bool reconnected = reconnects != unacked_reconnects_;
+        unacked_reconnects_ = reconnects;
+        for (auto& u : unacked_) {
+            if (!reconnected && now < republish_due(u)) continue;
+            for (const auto& m : u.messages) {
+                if (auto st = link_->publish_async({m.topic, m.payload, 1, m.retained, "", ""}); st) ++republished;
+                else spdlog::warn("tenant {}: re-publish of {}: {}", key(), envelope_id_of(m), st.err().message);
+            }
+            u.sent_at = now;
+            ++u.republishes;
+        }
+        if (republished > 0)
+            spdlog::info("tenant {}: re-published {} message(s) the coordinator had not acknowledged{}", key(),
+                         republished, reconnected ? " (after a reconnect)" : "");
+    }
+    auto due = steady::time_point::max();
+    for (const auto& u : unacked_) due = std::min(due, republish_due(u));
+    std::lock_guard lock(mu_);
+    stats_.ingest_acked += acked;
+    stats_.ingest_refused += refused;
+    stats_.republished += republished;
+    stats_.unacked = unacked_count();
+    ack_due_ = due;
+}
+
 bool tenant_agent::publish_all(const std::vector<outbox_message>& msgs) {
     if (!link_ || !link_->connected()) return false;
     struct latch {
@@ -246,7 +382,15 @@ bool tenant_agent::flush_outbox() {
                       key(), outbox_->cycle, st.err().message);
         return false;
     }
-    if (auto st = store_.clear_outbox(); !st) spdlog::warn("tenant {}: {}", key(), st.err().message);
+    // Kept until the coordinator's IngestAck names every message (process_acks).
+    if (auto st = store_.keep_unacked(outbox_->cycle); !st) spdlog::warn("tenant {}: {}", key(), st.err().message);
+    {
+        unacked u;
+        u.cycle = outbox_->cycle;
+        u.messages = outbox_->messages;
+        u.sent_at = steady::now();
+        unacked_.push_back(std::move(u));
+    }
     committed_cycle_ = outbox_->next.cycle;
     last_overall_ = outbox_->next.statuses.overall;
     {
@@ -270,11 +414,12 @@ void tenant_agent::publish_pending_results() {
             left.push_back(std::move(r));
             continue;
         }
-        if (!r.published) {
-            r.published = true;
-            std::lock_guard io(commands_io_);
-            if (auto st = store_.save_command(r); !st) spdlog::warn("tenant {}: {}", key(), st.err().message);
-        }
+        // Marked published (on disk) only when the coordinator's IngestAck names it (process_acks).
+        unacked u;
+        u.messages.push_back({topics::results(key()), r.result_payload, false, ""});
+        u.result = std::move(r);
+        u.sent_at = steady::now();
+        unacked_.push_back(std::move(u));
     }
     std::lock_guard lock(mu_);
     for (auto& r : left) results_.push_back(std::move(r));
@@ -405,11 +550,27 @@ void tenant_agent::run_due() {
         publish_pending_results();
         execute_commands();
         publish_pending_results();
+        process_acks();
 
         bool due;
         {
             std::lock_guard lock(mu_);
             due = cycle_requested_ || steady::now() >= next_cycle_;
+        }
+        if (due && !outbox_ && unacked_count() >= cfg_.max_unacked_messages) {
+            // Never drop: wait for the coordinator (its IngestAcks wake us) before collecting more.
+            if (!paused_logged_)
+                spdlog::warn("tenant {}: {} message(s) wait for the coordinator's acknowledgement (limit {}); new cycles "
+                             "pause until it catches up",
+                             key(), unacked_count(), cfg_.max_unacked_messages);
+            std::lock_guard lock(mu_);
+            if (!paused_logged_) ++stats_.paused_cycles;  // once per pause
+            paused_logged_ = true;
+            cycle_requested_ = false;  // looked at again in a second (or when an IngestAck arrives)
+            next_cycle_ = steady::now() + std::chrono::seconds{1};
+            due = false;
+        } else {
+            paused_logged_ = false;
         }
         if (due && !outbox_ && !stop_->requested()) {
             {
@@ -423,8 +584,12 @@ void tenant_agent::run_due() {
             publish_status();  // back after a reconnect (the Last Will may have said offline)
         }
         if (gc_) gc_->release_connections();  // an idle tenant holds no socket (10,000 tenants: 20,000 fds)
+        auto ack_due = steady::time_point::max();  // the cycle may have added kept messages
+        for (const auto& u : unacked_) ack_due = std::min(ack_due, republish_due(u));
         std::lock_guard lock(mu_);
         retry_at_ = (outbox_ || !results_.empty()) ? steady::now() + opts_.retry_interval : steady::time_point::max();
+        ack_due_ = ack_due;
+        stats_.unacked = unacked_count();
     } catch (const std::exception& e) {
         spdlog::error("tenant {}: {}", key(), e.what());
         std::lock_guard lock(mu_);

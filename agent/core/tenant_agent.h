@@ -82,6 +82,11 @@ struct tenant_stats {
     std::uint64_t commands_executed = 0;
     std::uint64_t commands_repeated = 0;  ///< repeats of a known command id (not executed again)
     std::uint64_t bad_commands = 0;       ///< undecodable payloads on the commands topic
+    std::uint64_t ingest_acked = 0;       ///< messages the coordinator acknowledged (committed)
+    std::uint64_t ingest_refused = 0;     ///< messages the coordinator refused for good (dropped, logged)
+    std::uint64_t republished = 0;        ///< re-published after the ack timeout or a reconnect
+    std::uint64_t paused_cycles = 0;      ///< cycles not started: too many messages wait for the IngestAck
+    std::uint64_t unacked = 0;            ///< messages waiting for the IngestAck now
 };
 
 class tenant_agent {
@@ -120,6 +125,10 @@ private:
     using steady = std::chrono::steady_clock;
 
     mqtt::handler_result on_command(const mqtt::message& m);
+    mqtt::handler_result on_ack(const mqtt::message& m);
+    /// Applies the IngestAcks received since the last call, re-publishes what waited too long.
+    void process_acks();
+    std::size_t unacked_count() const;
     void recover();
     bool flush_outbox();
     void publish_pending_results();
@@ -149,7 +158,25 @@ private:
     clock::time_point last_cycle_at_{};
     std::uint64_t status_reconnects_ = ~0ull;  ///< reconnect count when "online" was last published
 
+    /// A committed cycle (or a command result) whose messages wait for the coordinator's IngestAck.
+    struct unacked {
+        std::uint64_t cycle = 0;                  ///< 0: a command result
+        std::vector<outbox_message> messages;     ///< those not acknowledged yet
+        command_record result;                    ///< cycle 0 only
+        steady::time_point sent_at{};
+        int republishes = 0;                      ///< re-publishes without an answer (backoff)
+    };
+    /// When `u` is re-published next: the ack timeout after the last send, doubled by each
+    /// re-publish nobody answered (up to 16×), so a coordinator that stays away for hours is not
+    /// sent the same messages every ack timeout.
+    steady::time_point republish_due(const unacked& u) const;
+    std::vector<unacked> unacked_;
+    std::uint64_t unacked_reconnects_ = 0;        ///< reconnect count at the last re-publish
+    bool paused_logged_ = false;
+
     // Shared with the MQTT handler thread and next_wake().
+    std::vector<std::pair<std::string, std::string>> acks_in_;  ///< (envelope id, refusal reason or "")
+    steady::time_point ack_due_{steady::time_point::max()};
     mutable std::mutex mu_;
     std::deque<command_record> commands_;      ///< received, to execute
     std::deque<command_record> results_;       ///< done, result to (re)publish

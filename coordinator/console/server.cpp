@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/http/http_client.h"
+#include "common/text.h"
 #include "coordinator/console/api.h"
 #include "coordinator/console/assets.h"
 #include "coordinator/console/security.h"
@@ -31,21 +32,6 @@ std::string page_of(const std::string& path) {
     if (top == "tasks") return detail ? "task" : "tasks";
     if (!detail && (top == "alerts" || top == "audit" || top == "subscriptions")) return top;
     return "";
-}
-
-std::string html_escape(const std::string& s) {
-    std::string out;
-    for (const char c : s) {
-        switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&#39;"; break;
-            default: out += c;
-        }
-    }
-    return out;
 }
 
 // A small page without script (sign-in problems, signed out).

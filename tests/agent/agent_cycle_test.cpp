@@ -278,6 +278,71 @@ TEST_F(AgentCycle, CrashAfterPublishBeforeCommitRepublishesTheSameEnvelopes) {
     EXPECT_EQ(third.stop(), 0) << slurp(log);
 }
 
+// The end-to-end acknowledgement (docs/ARCHITECTURE.md "Ingest acknowledgement"): the agent keeps
+// each published message until the coordinator's IngestAck names it, re-publishes it (same id)
+// after broker.ingestAckTimeoutSeconds, drops it once named as committed, and a message refused for
+// good is dropped, logged and never sent again (not even after a restart).
+TEST(AgentIngestAck, RepublishesUntilAcknowledgedAndNeverResendsARefusedMessage) {
+    env e;
+    test::broker b{{.tenants = {key}}};
+    collector col{b, "test-collector-noack", /*ack=*/false};
+    const auto t = repo_tenant("contoso-healthy.json");
+    const auto cfg = e.write_config(
+        key, t, {{"broker", {{"ingestAckTimeoutSeconds", 1}}}, {"poll", {{"intervalSeconds", 3600}}}}, &b);
+    const auto kept = cfg.parent_path() / "state" / "unacked";
+    const auto log = e.dir() / "agent.log";
+    const auto copies = [&](const std::string& id) {
+        std::size_t n = 0;
+        for (const auto& en : col.all()) n += en.id() == id ? 1 : 0;
+        return n;
+    };
+    const auto kept_files = [&] {
+        std::size_t n = 0;
+        std::error_code ec;
+        for (auto it = std::filesystem::directory_iterator(kept, ec); !ec && it != std::filesystem::directory_iterator(); ++it) ++n;
+        return n;
+    };
+    const auto report_id = [&](std::uint64_t cycle) {
+        for (const auto& en : col.of(key, v1::Envelope::kValidationReport))
+            if (en.validation_report().cycle() == cycle) return en.id();
+        return std::string{};
+    };
+    const auto event_ids = [&](std::uint64_t cycle) {  // a cycle's events (a baseline has none)
+        std::set<std::string> ids;
+        for (const auto& en : col.of(key, v1::Envelope::kChangeEvent))
+            if (en.change_event().cycle() == cycle) ids.insert(en.id());
+        return std::vector<std::string>(ids.begin(), ids.end());
+    };
+
+    auto agent = start_agent({"--config", cfg.string(), "--log-level", "debug"}, log);
+    ASSERT_EQ(col.wait_report(key, 1).cycle(), 1u) << slurp(log);
+    const auto first = report_id(1);
+    // Not acknowledged: the same envelope comes again, and the cycle stays kept on disk.
+    ASSERT_TRUE(col.wait([&] { return copies(first) >= 3; })) << slurp(log);
+    EXPECT_EQ(kept_files(), 1u);
+    // Refused for good: dropped from disk, logged.
+    std::vector<std::pair<std::string, std::string>> refused = {{first, "wrong_body_for_topic"}};
+    for (const auto& id : event_ids(1)) refused.emplace_back(id, "wrong_body_for_topic");
+    col.send_ack(key, {}, refused);
+    ASSERT_TRUE(col.wait([&] { return kept_files() == 0; })) << slurp(log);
+    EXPECT_NE(slurp(log).find("refused message " + first), std::string::npos) << slurp(log);
+    ASSERT_EQ(agent.stop(), 0) << slurp(log);
+
+    // A restart runs cycle 2 at once and would re-publish every kept message at once too.
+    const auto refused_copies = copies(first);
+    auto again = start_agent({"--config", cfg.string(), "--log-level", "debug"}, log);
+    ASSERT_EQ(col.wait_report(key, 2).cycle(), 2u) << slurp(log);
+    const auto second = report_id(2);
+    ASSERT_TRUE(col.wait([&] { return copies(second) >= 2; })) << slurp(log);  // re-published after the timeout
+    EXPECT_EQ(copies(first), refused_copies);  // the refused one never again
+    // Committed: dropped.
+    auto committed = event_ids(2);
+    committed.push_back(second);
+    col.send_ack(key, committed);
+    EXPECT_TRUE(col.wait([&] { return kept_files() == 0; })) << slurp(log);
+    EXPECT_EQ(again.stop(), 0) << slurp(log);
+}
+
 TEST_F(AgentCycle, ReportOfACycleRunDuringABrokerOutageArrivesAfterReconnect) {
     auto agent = start();
     ASSERT_GE(col.wait_report(key, 1).cycle(), 1u) << slurp(log);

@@ -120,7 +120,7 @@ v1::CheckStatus status_of(const v1::ValidationReport& r, const std::string& id, 
     return worst;
 }
 
-collector::collector(const test::broker& b, const std::string& client_id) {
+collector::collector(const test::broker& b, const std::string& client_id, bool ack) {
     auto opts = mqtt::client_options_builder()
                     .server_uri(b.uri())
                     .client_id(client_id)
@@ -135,6 +135,7 @@ collector::collector(const test::broker& b, const std::string& client_id) {
             auto d = codec::decode(m.topic, m.payload);
             if (d.ok()) {
                 std::lock_guard lock(mu_);
+                to_ack_[d.envelope.tenant()].push_back(d.envelope.id());
                 got_.push_back(std::move(d.envelope));
             }
             return mqtt::handler_result::handled;
@@ -142,9 +143,37 @@ collector::collector(const test::broker& b, const std::string& client_id) {
     }
     auto st = client_->connect(std::chrono::seconds{10});
     if (!st) throw std::runtime_error("collector: " + st.err().message);
+    if (ack)
+        acker_ = std::thread([this] {
+            while (!stop_) {
+                std::map<std::string, std::vector<std::string>> batch;
+                {
+                    std::lock_guard lock(mu_);
+                    batch.swap(to_ack_);
+                }
+                for (const auto& [tenant, ids] : batch) send_ack(tenant, ids);
+                std::this_thread::sleep_for(std::chrono::milliseconds{100});
+            }
+        });
 }
 
-collector::~collector() = default;
+collector::~collector() {
+    stop_ = true;
+    if (acker_.joinable()) acker_.join();
+}
+
+void collector::send_ack(const std::string& tenant, const std::vector<std::string>& committed,
+                         const std::vector<std::pair<std::string, std::string>>& refused) {
+    auto env = codec::make_envelope(tenant, "coordinator");
+    auto* a = env.mutable_ingest_ack();
+    for (const auto& id : committed) a->add_committed_ids(id);
+    for (const auto& [id, reason] : refused) {
+        auto* r = a->add_refused();
+        r->set_envelope_id(id);
+        r->set_reason(reason);
+    }
+    (void)client_->publish_async(mqtt::make_message(topics::acks(tenant), codec::encode(env, system_clock::instance()), 0));
+}
 
 std::vector<v1::Envelope> collector::all() const {
     std::lock_guard lock(mu_);

@@ -2,12 +2,16 @@
 // Test harness for the agent's integration tests: the real connguard-graph-sim (tools/graph-sim
 // scenarios), the real connguard-agent binary, a real mosquitto, and a collector that records
 // every envelope the agents publish.
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -80,8 +84,13 @@ v1::CheckStatus status_of(const v1::ValidationReport& r, const std::string& id, 
 /// Records every envelope under connguard/v1/tenants/+/<channel> (coordinator identity).
 class collector {
 public:
-    explicit collector(const test::broker& b, const std::string& client_id = "test-collector");
+    /// With `ack` (the default) it acknowledges what it receives like the coordinator does (an
+    /// IngestAck per tenant, a few times a second), so agents drop their kept copies.
+    explicit collector(const test::broker& b, const std::string& client_id = "test-collector", bool ack = true);
     ~collector();
+    /// Publishes an IngestAck (as the coordinator) naming `committed` and `refused` (id, reason).
+    void send_ack(const std::string& tenant, const std::vector<std::string>& committed,
+                  const std::vector<std::pair<std::string, std::string>>& refused = {});
 
     std::vector<v1::Envelope> all() const;
     std::vector<v1::Envelope> of(const std::string& tenant, v1::Envelope::BodyCase body) const;
@@ -102,7 +111,10 @@ public:
 private:
     mutable std::mutex mu_;
     std::vector<v1::Envelope> got_;
+    std::map<std::string, std::vector<std::string>> to_ack_;  ///< tenant -> ids received, not yet acknowledged
     std::unique_ptr<mqtt::client> client_;
+    std::atomic<bool> stop_{false};
+    std::thread acker_;
 };
 
 /// Starts the real agent binary with args; output to `log`.

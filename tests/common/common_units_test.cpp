@@ -38,6 +38,10 @@ TEST(Topics, ParsesWhatATopicNames) {
     EXPECT_EQ(p.what, topics::parsed::kind::tenant);
     EXPECT_EQ(p.tenant, "contoso");
     EXPECT_EQ(p.channel, topics::tenant_channel::results);
+    p = topics::parse(topics::acks("contoso"));
+    EXPECT_EQ(p.what, topics::parsed::kind::tenant);
+    EXPECT_EQ(p.channel, topics::tenant_channel::acks);
+    EXPECT_EQ(topics::acks("contoso"), "connguard/v1/tenants/contoso/acks");
     p = topics::parse("connguard/v1/tasks/contoso/t-9");
     EXPECT_EQ(p.what, topics::parsed::kind::task);
     EXPECT_EQ(p.task_id, "t-9");

@@ -208,25 +208,32 @@ TEST_F(MqttWire, TenantCannotReadAnotherTenantsCommands) {
     inbox a_in, b_in;
     auto a = std::make_unique<mqtt::client>(client_for(b(), "tenant-a", "acl-a-2"));
     a->subscribe("connguard/v1/tenants/+/commands", a_in.handler());  // tries to listen to everyone
+    a->subscribe("connguard/v1/tenants/+/acks", a_in.handler());      // and to every tenant's ingest acks
     ASSERT_TRUE(a->connect().ok());
     auto tb = std::make_unique<mqtt::client>(client_for(b(), "tenant-b", "acl-b-2"));
     tb->subscribe(topics::commands("tenant-b"), b_in.handler());
+    tb->subscribe(topics::acks("tenant-b"), b_in.handler());
     ASSERT_TRUE(tb->connect().ok());
     auto coord = connected("coordinator", "acl-coord-2");
     ASSERT_TRUE(coord->publish(mqtt::make_message(topics::commands("tenant-b"), "for-b")).ok());
+    ASSERT_TRUE(coord->publish(mqtt::make_message(topics::acks("tenant-b"), "ack-b")).ok());
     ASSERT_TRUE(coord->publish(mqtt::make_message(topics::commands("tenant-a"), "for-a")).ok());
-    ASSERT_EQ(b_in.wait_for(1), 1u);
+    ASSERT_TRUE(coord->publish(mqtt::make_message(topics::acks("tenant-a"), "ack-a")).ok());
+    ASSERT_EQ(b_in.wait_for(2), 2u);
     EXPECT_EQ(b_in.messages()[0].payload, "for-b");
-    ASSERT_EQ(a_in.wait_for(1), 1u);
-    // Same publisher, same order: "for-a" arriving means "for-b" would have arrived before it.
+    EXPECT_EQ(b_in.messages()[1].payload, "ack-b");
+    ASSERT_EQ(a_in.wait_for(2), 2u);
+    // Same publisher, same order: "for-a"/"ack-a" arriving means "for-b"/"ack-b" would have arrived before.
     const auto got = a_in.messages();
-    ASSERT_EQ(got.size(), 1u);
+    ASSERT_EQ(got.size(), 2u);
     EXPECT_EQ(got[0].payload, "for-a");
+    EXPECT_EQ(got[1].payload, "ack-a");
 }
 
 TEST_F(MqttWire, TenantCannotPublishCommandsAlertsTaskViewsOrAdminRequests) {
     auto a = connected("tenant-a", "acl-a-3");
     expect_refused(*a, topics::commands("tenant-a"));
+    expect_refused(*a, topics::acks("tenant-a"));  // only the coordinator acknowledges ingest
     expect_refused(*a, topics::alert("critical", "tenant-a"));
     expect_refused(*a, topics::task("tenant-a", "t1"));
     expect_refused(*a, topics::admin_requests("admin-x"));

@@ -92,5 +92,11 @@ TEST(Text, DurationWordsPicksTheUnitAPersonWouldSay) {
     EXPECT_EQ(duration_words(3LL * 3600'000 + 5 * 60'000 + 59'000), "3 h 5 min");
 }
 
+TEST(Text, HtmlEscapeLeavesNoMarkupAndNoWayOutOfAQuotedAttribute) {
+    EXPECT_EQ(html_escape("<img src=x onerror=alert(1)>"), "&lt;img src=x onerror=alert(1)&gt;");
+    EXPECT_EQ(html_escape(R"(a" onmouseover='x' & b)"), "a&quot; onmouseover=&#39;x&#39; &amp; b");
+    EXPECT_EQ(html_escape("Contoso — Zürich"), "Contoso — Zürich") << "UTF-8 passes unchanged";
+}
+
 }  // namespace
 }  // namespace connguard

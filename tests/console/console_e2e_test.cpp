@@ -13,10 +13,11 @@
 #include <nlohmann/json.hpp>
 
 #include "common/http/http_client.h"
-#include "common/http/http_server.h"
 #include "tests/coordinator/harness.h"
 #include "tests/support/graph_sim.h"
+#include "tests/support/html_form.h"
 #include "tests/support/report_fixtures.h"
+#include "tests/support/webhook_receiver.h"
 
 namespace connguard::coord {
 namespace {
@@ -30,21 +31,6 @@ const std::string scenarios = std::string(CONNGUARD_SOURCE_DIR) + "/tools/graph-
 json msp() {
     std::ifstream in(idp_file);
     return json::parse(in, nullptr, true, true);
-}
-
-std::string html_unescape(std::string s) {
-    const std::vector<std::pair<std::string, std::string>> ents = {{"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"}, {"&amp;", "&"}};
-    for (const auto& [from, to] : ents)
-        for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) s.replace(pos, from.size(), to);
-    return s;
-}
-
-std::string attr(const std::string& tag, const std::string& name) {
-    const std::string key = " " + name + "=\"";
-    const auto at = tag.find(key);
-    if (at == std::string::npos) return {};
-    const auto start = at + key.size();
-    return html_unescape(tag.substr(start, tag.find('"', start) - start));
 }
 
 // One person's browser: a cookie per origin (the console's session, the IdP's SSO cookie).
@@ -87,22 +73,18 @@ public:
             // The console's page after the callback moves on with a meta refresh (no script).
             const auto at = r.body.find("http-equiv=\"refresh\" content=\"0;url=");
             if (r.status != 200 || at == std::string::npos) return "";
-            return html_unescape(r.body.substr(at + 36, r.body.find('"', at + 36) - at - 36));
+            return test::html_unescape(r.body.substr(at + 36, r.body.find('"', at + 36) - at - 36));
         };
         for (int hops = 0; hops < 12 && !next().empty(); ++hops) {
             url = absolute(origin_of(url), next());
             r = request("GET", url);
             if (r.status == 200 && r.body.find("<form") != std::string::npos && r.body.find("name=\"password\"") != std::string::npos) {
                 // The IdP's sign-in form: fill in username and password, keep the hidden fields.
-                const auto f = r.body.find("<form");
-                const auto action = attr(r.body.substr(f, r.body.find('>', f) - f), "action");
+                const auto form = test::read_html_form(r.body);
                 std::vector<std::pair<std::string, std::string>> fields;
-                const auto end = r.body.find("</form>", f);
-                for (auto pos = r.body.find("<input", f); pos != std::string::npos && pos < end; pos = r.body.find("<input", pos + 1)) {
-                    const std::string tag = r.body.substr(pos, r.body.find('>', pos) - pos);
-                    const auto name = attr(tag, "name");
-                    fields.emplace_back(name, name == "username" ? upn : name == "password" ? "connguard-demo" : attr(tag, "value"));
-                }
+                for (const auto& [name, value] : form->fields)
+                    fields.emplace_back(name, name == "username" ? upn : name == "password" ? "connguard-demo" : value);
+                const auto& action = form->action;
                 url = absolute(origin_of(url), action);
                 r = request("POST", url, http::form_encode(fields), {{"Content-Type", "application/x-www-form-urlencoded"}});
             }
@@ -298,15 +280,8 @@ namespace {
 // Subscriptions through the console's API, on the real coordinator: an admin adds one (a real HTTP
 // receiver on loopback), changes it, sends the test alert, removes it; a viewer may not add one.
 TEST_F(ConsoleEndToEnd, AnAdminManagesAlertSubscriptionsThroughTheApiAndTheTestAlertArrives) {
-    std::mutex mu;
-    std::vector<std::string> bodies;
-    http::server sink({.host = "127.0.0.1", .port = 0, .threads = 1}, [&](const http::server_request& req) {
-        std::lock_guard lock(mu);
-        bodies.push_back(req.body);
-        return http::server_response{};
-    });
-    ASSERT_TRUE(sink.start());
-    const std::string hook = "http://127.0.0.1:" + std::to_string(sink.port()) + "/hooks/SECRET-PATH";
+    test::webhook_receiver sink;
+    const std::string hook = sink.url("/hooks/SECRET-PATH");
 
     browser vera(url_, cert_);
     ASSERT_EQ(vera.sign_in("/subscriptions", "vera@msp.example").status, 200);
@@ -331,14 +306,8 @@ TEST_F(ConsoleEndToEnd, AnAdminManagesAlertSubscriptionsThroughTheApiAndTheTestA
     EXPECT_EQ(listed["webhooks"][0]["createdBy"], "adam@msp.example");
 
     ASSERT_EQ(adam.api("POST", "webhooks/" + id + "/test").status, 200);
-    ASSERT_TRUE(test::eventually([&] {
-        std::lock_guard lock(mu);
-        return !bodies.empty();
-    })) << test::slurp(deployment_->log_path());
-    {
-        std::lock_guard lock(mu);
-        EXPECT_NE(bodies[0].find("ConnGuard test alert"), std::string::npos) << bodies[0];
-    }
+    ASSERT_TRUE(test::eventually([&] { return sink.count() > 0; })) << test::slurp(deployment_->log_path());
+    EXPECT_NE(sink.body(0).find("ConnGuard test alert"), std::string::npos) << sink.body(0);
     EXPECT_EQ(adam.api("DELETE", "webhooks/" + id).status, 200);
     EXPECT_EQ(json::parse(adam.api("GET", "webhooks").body)["webhooks"].size(), 0u);
     // The audit names the subscription by its origin only (the path of a webhook URL is its secret).

@@ -8,13 +8,13 @@
 #include <sqlite3.h>
 
 #include "common/topics.h"
-#include "common/http/http_server.h"
 #include "coordinator/engine.h"
 #include "coordinator/store.h"
 #include "coordinator/webhooks.h"
 #include "tests/support/report_fixtures.h"
 #include "tests/support/process.h"
 #include "tests/support/util.h"
+#include "tests/support/webhook_receiver.h"
 
 namespace connguard::coord {
 namespace {
@@ -1357,24 +1357,9 @@ TEST_F(EngineTest, AlertSubscriptionsAreManagedByAdminsValidatedAuditedAndTheirU
 }
 
 TEST_F(EngineTest, ARuntimeSubscriptionReceivesItsTenantsAlertsAtARealReceiverUntilRemoved) {
-    struct received {
-        std::mutex mu;
-        std::vector<std::string> bodies;
-    } got;
-    http::server sink({.host = "127.0.0.1", .port = 0, .threads = 1}, [&](const http::server_request& req) {
-        std::lock_guard lock(got.mu);
-        got.bodies.push_back(req.body);
-        return http::server_response{};
-    });
-    ASSERT_TRUE(sink.start());
-    auto count = [&] {
-        std::lock_guard lock(got.mu);
-        return got.bodies.size();
-    };
-    auto body = [&](std::size_t i) {
-        std::lock_guard lock(got.mu);
-        return got.bodies.at(i);
-    };
+    test::webhook_receiver sink;
+    auto count = [&] { return sink.count(); };
+    auto body = [&](std::size_t i) { return sink.body(i); };
     webhook_options wo;
     wo.db_path = db_path_;
     wo.poll_ms = 20;
@@ -1386,7 +1371,7 @@ TEST_F(EngineTest, ARuntimeSubscriptionReceivesItsTenantsAlertsAtARealReceiverUn
     v1::AdminRequest put;
     auto* w = put.mutable_put_webhook()->mutable_subscription();
     w->set_name("fabrikam-only");
-    w->set_url("http://127.0.0.1:" + std::to_string(sink.port()) + "/hook/secret");
+    w->set_url(sink.url("/hook/secret"));
     w->set_format(v1::WEBHOOK_FORMAT_GENERIC);
     w->set_min_severity(v1::SEVERITY_WARNING);
     w->add_tenants("fabrikam");

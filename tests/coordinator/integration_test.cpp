@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <mutex>
+#include <set>
 
 #include "common/envelope_codec.h"
 #include "tests/support/report_fixtures.h"
@@ -27,6 +29,19 @@ TEST(CoordinatorIntegration, RedeliveredEnvelopeIsStoredOnceAndBadInputIsCounted
     deployment d(broker_opts());
     d.start();
     auto agent = d.client("contoso");
+    // The end-to-end acknowledgements: committed ids (duplicates too), refusals with their reason.
+    std::mutex acks_mu;
+    std::multiset<std::string> acked;
+    std::map<std::string, std::string> refused;
+    agent->subscribe(topics::acks("contoso"), [&](const mqtt::message& m) {
+        auto dec = codec::decode(m.topic, m.payload);
+        if (dec.ok() && dec.envelope.has_ingest_ack()) {
+            std::lock_guard lock(acks_mu);
+            for (const auto& id : dec.envelope.ingest_ack().committed_ids()) acked.insert(id);
+            for (const auto& r : dec.envelope.ingest_ack().refused()) refused[r.envelope_id()] = r.reason();
+        }
+        return mqtt::handler_result::handled;
+    });
     ASSERT_TRUE(agent->connect());
 
     auto env = codec::make_envelope("contoso", "agent/contoso");
@@ -41,11 +56,13 @@ TEST(CoordinatorIntegration, RedeliveredEnvelopeIsStoredOnceAndBadInputIsCounted
     ASSERT_TRUE(agent->publish(garbage));
     auto foreign = codec::make_envelope("fabrikam", "agent/contoso");
     foreign.mutable_change_event()->set_kind(v1::CHANGE_KIND_SECURITY_DEFAULTS_DISABLED);
+    foreign.set_id("0e1c6a7e-0000-4000-8000-000000000002");
     ASSERT_TRUE(agent->publish(envelope_message(topics::events("contoso"), foreign)));
 
     // A later good event proves the coordinator is still ingesting after the bad ones.
     auto later = codec::make_envelope("contoso", "agent/contoso");
     later.mutable_change_event()->set_kind(v1::CHANGE_KIND_SECURITY_DEFAULTS_ENABLED);
+    later.set_id("0e1c6a7e-0000-4000-8000-000000000003");
     ASSERT_TRUE(agent->publish(envelope_message(topics::events("contoso"), later)));
 
     ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM events") == 2; }))
@@ -53,6 +70,17 @@ TEST(CoordinatorIntegration, RedeliveredEnvelopeIsStoredOnceAndBadInputIsCounted
     std::this_thread::sleep_for(300ms);
     EXPECT_EQ(d.count("SELECT count(*) FROM events WHERE envelope_id = '0e1c6a7e-0000-4000-8000-000000000001'"), 1);
     EXPECT_EQ(d.count("SELECT count(*) FROM events"), 2);
+    // Each stored envelope is acknowledged to the agent, the repeat too (it may have missed the first
+    // ack); the foreign-tenant one is refused for good so that the agent stops re-publishing it.
+    EXPECT_TRUE(eventually([&] {
+        std::lock_guard lock(acks_mu);
+        return acked.count(env.id()) == 2 && acked.count(later.id()) == 1 && refused.count(foreign.id()) == 1;
+    })) << slurp(d.log_path());
+    {
+        std::lock_guard lock(acks_mu);
+        EXPECT_EQ(refused[foreign.id()], "tenant_mismatch");
+        EXPECT_EQ(acked.count(foreign.id()), 0u);
+    }
     EXPECT_TRUE(d.running());
     EXPECT_EQ(d.stop(), 0);
     const auto log = slurp(d.log_path());

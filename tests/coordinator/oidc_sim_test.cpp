@@ -13,9 +13,13 @@
 #include "common/http/http_server.h"
 #include "coordinator/console/oidc.h"
 #include "tests/support/graph_sim.h"
+#include "tests/support/html_form.h"
 
 namespace connguard::coord::console {
 namespace {
+
+using test::html_form;
+using test::read_html_form;
 
 using json = nlohmann::json;
 using ::testing::HasSubstr;
@@ -30,45 +34,6 @@ json msp() {
 
 std::int64_t unix_now() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string html_unescape(std::string s) {
-    const std::vector<std::pair<std::string, std::string>> ents = {{"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"}, {"&amp;", "&"}};
-    for (const auto& [from, to] : ents)
-        for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) s.replace(pos, from.size(), to);
-    return s;
-}
-
-std::string attr(const std::string& tag, const std::string& name) {
-    const std::string key = " " + name + "=\"";
-    const auto at = tag.find(key);
-    if (at == std::string::npos) return {};
-    const auto start = at + key.size();
-    return html_unescape(tag.substr(start, tag.find('"', start) - start));
-}
-
-/// The sign-in form as a browser reads it: action and every named input's value.
-struct html_form {
-    std::string action;
-    std::vector<std::pair<std::string, std::string>> fields;
-    bool has_input(const std::string& name) const {
-        for (const auto& [k, v] : fields)
-            if (k == name) return true;
-        return false;
-    }
-};
-
-std::optional<html_form> parse_form(const std::string& html) {
-    const auto f = html.find("<form");
-    if (f == std::string::npos) return std::nullopt;
-    html_form out;
-    out.action = attr(html.substr(f, html.find('>', f) - f), "action");
-    const auto end = html.find("</form>", f);
-    for (auto pos = html.find("<input", f); pos != std::string::npos && pos < end; pos = html.find("<input", pos + 1)) {
-        const std::string tag = html.substr(pos, html.find('>', pos) - pos);
-        out.fields.emplace_back(attr(tag, "name"), attr(tag, "value"));
-    }
-    return out;
 }
 
 std::map<std::string, std::string> query_of(const std::string& url) {
@@ -131,7 +96,7 @@ protected:
         const auto page = get(start.authorize_url);
         if (page.status == 302 && !cookie_.empty()) return query_of(page.header("Location"));  // SSO: no form
         EXPECT_EQ(page.status, 200) << page.body;
-        const auto form = parse_form(page.body);
+        const auto form = read_html_form(page.body);
         EXPECT_TRUE(form.has_value()) << page.body;
         if (!form) return {};
         const auto back = post_form(*form, user, "connguard-demo");
@@ -180,7 +145,7 @@ TEST_F(OidcAgainstSim, AliceSignsInAndComesBackWithHerRoles) {
     EXPECT_THAT(start.authorize_url, HasSubstr("code_challenge_method=S256"));
     const auto page = get(start.authorize_url);
     ASSERT_EQ(page.status, 200);
-    const auto form = parse_form(page.body);
+    const auto form = read_html_form(page.body);
     ASSERT_TRUE(form);
     EXPECT_TRUE(form->has_input("username"));
     EXPECT_TRUE(form->has_input("password"));
@@ -220,13 +185,13 @@ TEST_F(OidcAgainstSim, EveryDemoPersonHasTheirRole) {
 
 TEST_F(OidcAgainstSim, WrongPasswordShowsTheFormAgainWithTheError) {
     const auto start = idp_->begin(redirect_uri_, std::nullopt);
-    const auto form = parse_form(get(start.authorize_url).body);
+    const auto form = read_html_form(get(start.authorize_url).body);
     ASSERT_TRUE(form);
     const auto again = post_form(*form, "alice@msp.example", "not-her-password");
     EXPECT_EQ(again.status, 200);
     EXPECT_THAT(again.body, HasSubstr("AADSTS50126"));
     EXPECT_THAT(again.body, HasSubstr("invalid username or password"));
-    const auto form2 = parse_form(again.body);
+    const auto form2 = read_html_form(again.body);
     ASSERT_TRUE(form2);
     EXPECT_TRUE(form2->has_input("password"));
     EXPECT_TRUE(cookie_.empty()) << "no SSO session after a failed sign-in";
@@ -319,7 +284,7 @@ TEST_F(OidcAgainstSim, SsoSkipsTheFormUnlessMaxAgeAsksForAFreshSignIn) {
     EXPECT_THAT(third.authorize_url, HasSubstr("max_age=0"));
     const auto r3 = get(third.authorize_url);
     EXPECT_EQ(r3.status, 200);
-    ASSERT_TRUE(parse_form(r3.body));
+    ASSERT_TRUE(read_html_form(r3.body));
     const auto q3 = sign_in_alice(third);
     auto c3 = idp_->finish(q3.at("code"), third.pending, unix_now());
     EXPECT_TRUE(c3.ok()) << c3.err().message;

@@ -12,7 +12,7 @@
 #include <mutex>
 
 #include "common/envelope_codec.h"
-#include "common/http/http_server.h"
+#include "tests/support/webhook_receiver.h"
 #include "tests/coordinator/harness.h"
 #include "tests/support/report_fixtures.h"
 
@@ -523,15 +523,8 @@ TEST(OperatorCli, WebhookCommandsAddListTestAndRemoveASubscriptionAtRuntime) {
     bo.admins.push_back("adam");
     deployment d(bo, {{"approvers", {{"adam", "admin"}}}});
     d.start();
-    std::mutex mu;
-    std::vector<std::string> bodies;
-    http::server sink({.host = "127.0.0.1", .port = 0, .threads = 1}, [&](const http::server_request& req) {
-        std::lock_guard lock(mu);
-        bodies.push_back(req.body);
-        return http::server_response{};
-    });
-    ASSERT_TRUE(sink.start());
-    const std::string origin = "http://127.0.0.1:" + std::to_string(sink.port());
+    test::webhook_receiver sink;
+    const std::string origin = sink.origin();
     const std::string url = origin + "/hook/secret-path";
 
     std::string out;
@@ -564,14 +557,8 @@ TEST(OperatorCli, WebhookCommandsAddListTestAndRemoveASubscriptionAtRuntime) {
 
     // test: one sample alert reaches the receiver through the coordinator's webhook worker.
     ASSERT_EQ(d.ctl("adam", {"webhook", "test", id}, &out), 0) << out;
-    ASSERT_TRUE(eventually([&] {
-        std::lock_guard lock(mu);
-        return bodies.size() == 1;
-    })) << slurp(d.log_path());
-    {
-        std::lock_guard lock(mu);
-        EXPECT_NE(bodies[0].find("ConnGuard test alert"), std::string::npos) << bodies[0];
-    }
+    ASSERT_TRUE(eventually([&] { return sink.count() == 1; })) << slurp(d.log_path());
+    EXPECT_NE(sink.body(0).find("ConnGuard test alert"), std::string::npos) << sink.body(0);
 
     ASSERT_EQ(d.ctl("adam", {"webhook", "remove", id}, &out), 0) << out;
     ASSERT_EQ(d.ctl("adam", {"webhook", "list", "--json"}, &out), 0) << out;

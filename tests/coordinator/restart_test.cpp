@@ -30,6 +30,17 @@ TEST(CoordinatorRestart, SigkillDuringAStreamStoresEveryEventExactlyOnce) {
     deployment d(broker_opts(), {{"broker", {{"ingestConnections", 3}}}});
     d.start();
     auto agent = d.client("contoso", "-stream", /*persistent=*/true);
+    // As an agent does: keep each message until the coordinator's IngestAck names it (the broker's
+    // PUBACK now comes before the commit, so a SIGKILL may lose what was queued but not committed).
+    std::mutex mu;
+    std::map<std::string, mqtt::message> unacked;
+    agent->subscribe(topics::acks("contoso"), [&](const mqtt::message& m) {
+        auto dec = codec::decode(m.topic, m.payload);
+        std::lock_guard lock(mu);
+        if (dec.ok() && dec.envelope.has_ingest_ack())
+            for (const auto& id : dec.envelope.ingest_ack().committed_ids()) unacked.erase(id);
+        return mqtt::handler_result::handled;
+    });
     ASSERT_TRUE(agent->connect());
 
     constexpr int n = 900;
@@ -45,6 +56,10 @@ TEST(CoordinatorRestart, SigkillDuringAStreamStoresEveryEventExactlyOnce) {
         m.topic = topics::events("contoso");
         m.payload = codec::encode(env, system_clock::instance());
         ids.insert(env.id());
+        {
+            std::lock_guard lock(mu);
+            unacked[env.id()] = m;
+        }
         // The agent side keeps publishing whatever happens to the coordinator (the broker queues
         // for the coordinator's persistent sessions).
         ASSERT_TRUE(agent->publish(m)) << i;
@@ -57,6 +72,20 @@ TEST(CoordinatorRestart, SigkillDuringAStreamStoresEveryEventExactlyOnce) {
         }
     }
     ASSERT_EQ(kills, 3);
+    // Re-publish (same ids) what is not acknowledged, every 2 s, until everything is.
+    auto resent_at = std::chrono::steady_clock::now();
+    ASSERT_TRUE(eventually([&] {
+        std::vector<mqtt::message> again;
+        {
+            std::lock_guard lock(mu);
+            if (unacked.empty()) return true;
+            if (std::chrono::steady_clock::now() - resent_at < 2s) return false;
+            for (const auto& [id, m] : unacked) again.push_back(m);
+        }
+        resent_at = std::chrono::steady_clock::now();
+        for (const auto& m : again) (void)agent->publish_async(m);
+        return false;
+    }, 90s)) << unacked.size() << " not acknowledged\n" << slurp(d.log_path());
     ASSERT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM events") >= n; }, 60s)) << slurp(d.log_path());
     std::this_thread::sleep_for(500ms);  // anything still arriving would be a duplicate
     EXPECT_EQ(d.count("SELECT count(*) FROM events"), n);

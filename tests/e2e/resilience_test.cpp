@@ -84,7 +84,7 @@ TEST(E2EResilience, CoordinatorSigkilledThreeTimesWhileFiftyAgentsStream) {
     auto gen = s.start_loadgen(tenants,
                                {"--messages", std::to_string(messages), "--report-every", "10", "--policies",
                                 std::to_string(policies), "--interval-ms", "20", "--ids-out", ids_file.string(),
-                                "--persistence-dir", (s.dir() / "loadgen").string()},
+                                "--ack-timeout-s", "3", "--persistence-dir", (s.dir() / "loadgen").string()},
                                s.dir() / "loadgen.log");
     const std::int64_t total = 50LL * messages;
     int kills = 0;
@@ -120,7 +120,7 @@ void broker_restart_mid_stream(int ingest_connections) {
     const auto ids_file = s.dir() / "ids.tsv";
     auto gen = s.start_loadgen(tenants,
                                {"--messages", std::to_string(messages), "--report-every", "10", "--policies", "1",
-                                "--interval-ms", "25", "--ids-out", ids_file.string(), "--persistence-dir",
+                                "--interval-ms", "25", "--ids-out", ids_file.string(), "--ack-timeout-s", "3", "--persistence-dir",
                                 (s.dir() / "loadgen").string()},
                                s.dir() / "loadgen.log");
     const std::int64_t total = 10LL * messages;

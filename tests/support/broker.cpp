@@ -27,12 +27,21 @@ broker::broker(broker_options opts) : opts_(std::move(opts)), dir_("connguard-br
         tls_port_ = free_port();
         while (tls_port_ == port_) tls_port_ = free_port();
     }
-    std::vector<std::string> argv = {std::string(CONNGUARD_SOURCE_DIR) + "/broker-config/make-broker",
-                                     (dir_.path() / "broker").string(),
-                                     "--port", std::to_string(port_),
-                                     "--coordinator", opts_.coordinator,
-                                     "--tenants", join(opts_.tenants),
-                                     "--admins", join(opts_.admins)};
+    // One element at a time: GCC 12 warns (stringop-overread, a false positive) about the
+    // initializer-list copy of these strings once the host arguments below are added.
+    std::vector<std::string> argv;
+    std::string make_broker = CONNGUARD_SOURCE_DIR;
+    make_broker += "/broker-config/make-broker";
+    argv.push_back(std::move(make_broker));
+    argv.push_back((dir_.path() / "broker").string());
+    argv.emplace_back("--port");
+    argv.push_back(std::to_string(port_));
+    argv.emplace_back("--coordinator");
+    argv.push_back(opts_.coordinator);
+    argv.emplace_back("--tenants");
+    argv.push_back(join(opts_.tenants));
+    argv.emplace_back("--admins");
+    argv.push_back(join(opts_.admins));
     if (!opts_.subscribers.empty()) {
         argv.push_back("--subscribers");
         argv.push_back(join(opts_.subscribers));

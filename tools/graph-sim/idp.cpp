@@ -49,22 +49,6 @@ std::vector<std::string> string_list(const json& obj, const char* key, const std
 
 // ---- text ----------------------------------------------------------------------------------------
 
-std::string html_escape(const std::string& s) {
-    std::string out;
-    out.reserve(s.size());
-    for (char ch : s) {
-        switch (ch) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&#39;"; break;
-            default: out.push_back(ch);
-        }
-    }
-    return out;
-}
-
 /// scheme, host (lower case, brackets kept), port ("" when absent), rest (path + query).
 struct url_parts {
     std::string scheme, host, port, rest;

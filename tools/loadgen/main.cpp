@@ -12,12 +12,16 @@
 // restarted loadgen with the same --run-id republishes the same ids (the coordinator must dedupe).
 //
 // --ids-out FILE gets one line "ENVELOPE_ID<TAB>TENANT<TAB>event|report<TAB>CYCLE" per message
-// before it is published. Exit 0 once every message was acknowledged by the broker (within
+// before it is published. Like an agent, it keeps every message until the coordinator's IngestAck
+// (tenants/{t}/acks) names it, and re-publishes it (same id) after --ack-timeout-s and after a
+// reconnect. Exit 0 once every message was acknowledged by the coordinator (committed; within
 // --flush-timeout-s after the last publish; publishes while the broker is away are buffered on disk
-// under --persistence-dir and flushed on reconnect), 1 when some were not, 2 on bad usage.
+// under --persistence-dir and flushed on reconnect), 1 when some were not or were refused, 2 on bad
+// usage.
 // Without --interval-ms it publishes unpaced: each identity as fast as its un-acknowledged window
 // allows (and into its offline buffer while the broker is away).
-// --progress-file FILE is rewritten (atomically) a few times a second with "ACKNOWLEDGED TOTAL",
+// --progress-file FILE is rewritten (atomically) a few times a second with "ACKNOWLEDGED TOTAL"
+// (acknowledged by the coordinator),
 // so a test can act while the stream is in flow (e.g. restart the broker at 20 % acknowledged).
 // The last line sums up: acknowledged, refused/failed, reconnects, and paho clients the MQTT client
 // replaced after a publish failed on its first write (common/mqtt_client.h); a tenant whose
@@ -35,6 +39,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <google/protobuf/util/time_util.h>
@@ -69,15 +74,17 @@ constexpr const char* usage_text =
     "  --progress-file FILE  rewrite FILE with \"ACKNOWLEDGED TOTAL\" a few times a second\n"
     "  --persistence-dir D   on-disk offline buffer (one folder per tenant below D)\n"
     "  --flush-timeout-s S   how long to wait for outstanding acknowledgements at the end (default 120)\n"
+    "  --ack-timeout-s S     re-publish a message the coordinator has not acknowledged after S s (default 10)\n"
     "  --client-prefix P     MQTT client id prefix (default loadgen-)\n"
     "  --help\n"
     "\n"
-    "Exit 0: every envelope acknowledged by the broker; 1: some were not; 2: bad usage.\n";
+    "Exit 0: every envelope acknowledged by the coordinator (IngestAck after its commit); 1: some were\n"
+    "not, or were refused; 2: bad usage.\n";
 
 struct options {
     std::string broker, secrets, run_id, ids_out, progress_file, persistence_dir, client_prefix = "loadgen-";
     std::vector<std::string> tenants;
-    int messages = 100, report_every = 10, policies = 1, interval_ms = 0, flush_timeout_s = 120;
+    int messages = 100, report_every = 10, policies = 1, interval_ms = 0, flush_timeout_s = 120, ack_timeout_s = 10;
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -118,6 +125,7 @@ std::optional<options> parse(int argc, char** argv, std::string& error) {
             else if (k == "--progress-file") o.progress_file = value();
             else if (k == "--persistence-dir") o.persistence_dir = value();
             else if (k == "--flush-timeout-s") o.flush_timeout_s = number(1);
+            else if (k == "--ack-timeout-s") o.ack_timeout_s = number(1);
             else if (k == "--client-prefix") o.client_prefix = value();
             else {
                 error = "unknown argument '" + k + "'";
@@ -193,9 +201,53 @@ v1::ValidationReport make_report(const std::string& tenant, std::uint64_t cycle,
 struct tenant_run {
     std::string tenant;
     std::unique_ptr<mqtt::client> client;
-    std::atomic<int> acked{0};
-    std::atomic<int> failed{0};
+    std::atomic<int> acked{0};        ///< named as committed by the coordinator's IngestAck
+    std::atomic<int> failed{0};       ///< refused by the broker or, for good, by the coordinator
+    std::atomic<int> republished{0};
+    struct kept {
+        mqtt::message m;
+        std::chrono::steady_clock::time_point sent_at;
+    };
+    std::mutex mu;
+    std::unordered_map<std::string, kept> unacked;  ///< envelope id -> message, until the IngestAck
+    std::uint64_t reconnects = 0;                   ///< at the last re-publish pass
 };
+
+/// The IngestAck handler: drops what the coordinator committed or refused for good.
+mqtt::handler_result on_ack(tenant_run& r, const mqtt::message& m) {
+    auto d = codec::decode(m.topic, m.payload);
+    if (!d.ok() || !d.envelope.has_ingest_ack()) return mqtt::handler_result::handled;
+    std::lock_guard lock(r.mu);
+    for (const auto& id : d.envelope.ingest_ack().committed_ids())
+        if (r.unacked.erase(id) > 0) r.acked.fetch_add(1);
+    for (const auto& x : d.envelope.ingest_ack().refused())
+        if (r.unacked.erase(x.envelope_id()) > 0) {
+            r.failed.fetch_add(1);
+            std::fprintf(stderr, "connguard-loadgen: tenant %s: envelope %s refused by the coordinator: %s\n",
+                         r.tenant.c_str(), x.envelope_id().c_str(), x.reason().c_str());
+        }
+    return mqtt::handler_result::handled;
+}
+
+/// Re-publishes what the coordinator did not acknowledge within the timeout, or everything after a reconnect.
+void republish_due(tenant_run& r, std::chrono::seconds timeout) {
+    if (!r.client->connected()) return;
+    std::vector<mqtt::message> due;
+    const auto now = std::chrono::steady_clock::now();
+    {
+        std::lock_guard lock(r.mu);
+        const auto reconnects = r.client->stats().reconnects;
+        const bool reconnected = reconnects != r.reconnects;
+        r.reconnects = reconnects;
+        for (auto& [id, k] : r.unacked)
+            if (reconnected || now - k.sent_at >= timeout) {
+                due.push_back(k.m);
+                k.sent_at = now;
+            }
+    }
+    for (const auto& m : due)
+        if (r.client->publish_async(m)) r.republished.fetch_add(1);
+}
 
 }  // namespace
 
@@ -243,6 +295,8 @@ int main(int argc, char** argv) {
         auto r = std::make_unique<tenant_run>();
         r->tenant = t;
         r->client = std::make_unique<mqtt::client>(b.finalize());
+        auto* rp = r.get();
+        r->client->subscribe(topics::acks(t), [rp](const mqtt::message& m) { return on_ack(*rp, m); });
         runs.push_back(std::move(r));
     }
     // Connect every identity at once (a connect takes up to a second of paho's polling).
@@ -314,9 +368,12 @@ int main(int argc, char** argv) {
                         ids.flush();
                     }
                     auto m = mqtt::make_message(topic, codec::encode(env, system_clock::instance()), 1, is_report);
+                    {
+                        std::lock_guard lock(r.mu);
+                        r.unacked[env.id()] = {m, std::chrono::steady_clock::now()};
+                    }
                     auto st = r.client->publish_async(m, [&r](status s) {
-                        if (s) r.acked.fetch_add(1);
-                        else if (s.err().code != "mqtt.buffered") r.failed.fetch_add(1);
+                        if (!s && s.err().code != "mqtt.buffered") r.failed.fetch_add(1);
                     });
                     if (!st && st.err().code != "mqtt.buffered") {
                         r.failed.fetch_add(1);
@@ -328,10 +385,30 @@ int main(int argc, char** argv) {
             }
         });
     }
+    // Re-publishing runs beside the stream (a long stream outlives a coordinator restart).
+    std::atomic<bool> publishing_done{false};
+    std::thread resender([&] {
+        while (!publishing_done) {
+            for (auto& r : runs) republish_due(*r, std::chrono::seconds(o.ack_timeout_s));
+            std::this_thread::sleep_for(200ms);
+        }
+    });
     for (auto& t : threads) t.join();
 
     bool all = true;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.flush_timeout_s);
+    const auto left_unacked = [&] {
+        std::size_t n = 0;
+        for (auto& r : runs) {
+            std::lock_guard lock(r->mu);
+            n += r->unacked.size();
+        }
+        return n;
+    };
+    while (left_unacked() > 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+    publishing_done = true;
+    resender.join();
+    if (left_unacked() > 0) all = false;
     for (auto& r : runs) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (!r->client->flush(std::max(left, std::chrono::milliseconds{1}))) all = false;
@@ -341,16 +418,23 @@ int main(int argc, char** argv) {
         progress.join();
         write_progress();
     }
-    long total_acked = 0, total_failed = 0, total_reconnects = 0, total_replaced = 0;
+    long total_acked = 0, total_failed = 0, total_reconnects = 0, total_replaced = 0, total_republished = 0;
     for (auto& r : runs) {
         const auto s = r->client->stats();
         if (s.pending != 0) all = false;
-        if (s.pending != 0 || r->failed.load() != 0)
-            std::printf("connguard-loadgen: tenant %s: %llu of %d acknowledged, %llu still pending, %d refused/failed, "
-                        "%s\n", r->tenant.c_str(), static_cast<unsigned long long>(s.published), o.messages,
+        std::size_t unacked = 0;
+        {
+            std::lock_guard lock(r->mu);
+            unacked = r->unacked.size();
+        }
+        if (s.pending != 0 || r->failed.load() != 0 || unacked != 0)
+            std::printf("connguard-loadgen: tenant %s: %d of %d acknowledged by the coordinator, %zu not, %llu still "
+                        "pending at the broker, %d refused/failed, %s\n",
+                        r->tenant.c_str(), r->acked.load(), o.messages, unacked,
                         static_cast<unsigned long long>(s.pending), r->failed.load(),
                         s.connected ? "connected" : "NOT connected");
-        total_acked += static_cast<long>(s.published);
+        total_acked += r->acked.load();
+        total_republished += r->republished.load();
         total_failed += r->failed.load();
         total_reconnects += static_cast<long>(s.reconnects);
         total_replaced += static_cast<long>(s.paho_replaced);
@@ -358,8 +442,8 @@ int main(int argc, char** argv) {
     }
     if (total_failed > 0) all = false;
     std::printf("connguard-loadgen: %zu tenants, %d envelopes each, %ld acknowledged, %ld refused/failed, %ld reconnects, "
-                "%ld paho clients replaced%s\n",
-                runs.size(), o.messages, total_acked, total_failed, total_reconnects, total_replaced,
+                "%ld paho clients replaced, %ld re-published%s\n",
+                runs.size(), o.messages, total_acked, total_failed, total_reconnects, total_replaced, total_republished,
                 all ? "" : " - NOT everything was acknowledged");
     return all ? 0 : 1;
 }
