@@ -89,6 +89,15 @@ void tenant_agent::recover() {
     }
     std::vector<std::string> errors;
     for (auto& o : store_.load_unacked(&errors)) {
+        // A message that is also in the outbox waiting to be published goes out once, with the
+        // outbox (whose copy is kept until acknowledged after that), not a second time from here.
+        if (outbox_) {
+            std::erase_if(o.messages, [&](const outbox_message& m) {
+                return std::any_of(outbox_->messages.begin(), outbox_->messages.end(),
+                                   [&](const outbox_message& p) { return p.envelope_id == m.envelope_id; });
+            });
+            if (o.messages.empty()) continue;
+        }
         spdlog::info("tenant {}: cycle {}: {} message(s) not yet acknowledged by the coordinator; publishing them again",
                      key(), o.cycle, o.messages.size());
         unacked u;
