@@ -10,10 +10,10 @@
 #include <mutex>
 
 #include "common/envelope_codec.h"
-#include "common/http/http_server.h"
 #include "coordinator/audit_checkpoint.h"
 #include "tests/coordinator/harness.h"
 #include "tests/support/report_fixtures.h"
+#include "tests/support/webhook_receiver.h"
 
 namespace connguard::coord {
 namespace {
@@ -70,41 +70,18 @@ void publish_report(deployment& d, const std::string& tenant, std::vector<std::s
     agent->disconnect();
 }
 
-/// A webhook receiver standing for an outside witness: keeps every body it was sent.
-class witness {
-public:
-    witness()
-        : srv_({.host = "127.0.0.1", .port = 0, .threads = 2}, [this](const http::server_request& r) {
-              std::lock_guard lock(mu_);
-              bodies_.push_back(r.body);
-              return http::server_response{200, {}, "ok"};
-          }) {
-        if (auto st = srv_.start(); !st) throw std::runtime_error(st.err().message);
-    }
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(srv_.port()) + "/checkpoints"; }
-    std::vector<std::string> bodies() {
-        std::lock_guard lock(mu_);
-        return bodies_;
-    }
-
-private:
-    std::mutex mu_;
-    std::vector<std::string> bodies_;
-    http::server srv_;
-};
-
 TEST(CoordinatorCheckpoints, AppearRetainedInTheFileAndAtTheWitnessVerifyAndFollowAnApprovalAtOnce) {
     temp_dir keys("cg-keys");
     const key_files k(keys.path());
     const auto pub = k.public_key();
     const auto file = keys.path() / "checkpoints.jsonl";
-    witness wx;
+    test::webhook_receiver wx;  // an outside witness of the checkpoints
     // An hour between timed checkpoints: any checkpoint after the first is the approval's.
     deployment d(broker_opts(), {{"audit",
                                   {{"signingKeyFile", k.key.string()},
                                    {"checkpointSeconds", 3600},
                                    {"checkpointFile", file.string()},
-                                   {"checkpointWebhook", wx.url()}}},
+                                   {"checkpointWebhook", wx.url("/checkpoints")}}},
                                  {"alerts", {{"retry", {{"initialMilliseconds", 50}, {"maxMilliseconds", 200}}}}}});
     d.start();
 

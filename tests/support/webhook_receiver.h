@@ -1,6 +1,7 @@
 #pragma once
 // A real HTTP webhook receiver on loopback (common/http's server) that keeps every body it is
-// sent, for tests of alert subscriptions: `url(path)` is what a subscription points at.
+// sent, for tests of alert subscriptions and checkpoint witnesses: `url(path)` is what a
+// subscription points at.
 #include <cstddef>
 #include <mutex>
 #include <stdexcept>
@@ -29,6 +30,11 @@ public:
     std::size_t count() const {
         std::lock_guard lock(mu_);
         return bodies_.size();
+    }
+    /// Every body received so far, in order.
+    std::vector<std::string> bodies() const {
+        std::lock_guard lock(mu_);
+        return bodies_;
     }
     /// The i-th body received ("" past the end).
     std::string body(std::size_t i) const {
