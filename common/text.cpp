@@ -1,5 +1,7 @@
 #include "common/text.h"
 
+#include <charconv>
+
 namespace connguard {
 namespace {
 
@@ -125,6 +127,27 @@ std::string html_escape(std::string_view s) {
         }
     }
     return out;
+}
+
+bool parse_host_port(std::string_view text, std::string& host, int& port) {
+    std::string_view port_text;
+    if (!text.empty() && text.front() == '[') {
+        const auto close = text.find(']');
+        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return false;
+        host = std::string(text.substr(1, close - 1));
+        port_text = text.substr(close + 2);
+    } else {
+        const auto colon = text.rfind(':');
+        if (colon == std::string_view::npos || text.find(':') != colon) return false;
+        host = std::string(text.substr(0, colon));
+        port_text = text.substr(colon + 1);
+    }
+    if (host.empty() || port_text.empty()) return false;
+    int p = -1;
+    const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), p);
+    if (ec != std::errc{} || end != port_text.data() + port_text.size() || p < 0 || p > 65535) return false;
+    port = p;
+    return true;
 }
 
 }  // namespace connguard

@@ -31,6 +31,10 @@ std::optional<std::string> base64url_decode(std::string_view text);
 ///   enum_word(v1::CheckStatus_Name(s), "CHECK_STATUS_") -> "WARN".
 std::string enum_word(std::string_view name, std::string_view prefix);
 
+/// Splits a listen address "host:port" or "[v6]:port" (port 0..65535; brackets removed from the
+/// host). False on anything else: no port, an empty host, an unbracketed IPv6 address.
+bool parse_host_port(std::string_view text, std::string& host, int& port);
+
 /// Text safe inside HTML element content and quoted attribute values: & < > " ' as entities.
 std::string html_escape(std::string_view s);
 

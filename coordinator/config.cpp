@@ -10,6 +10,7 @@
 #include "common/atomic_file.h"
 #include "common/config.h"
 #include "common/file_checks.h"
+#include "common/text.h"
 #include "common/topics.h"
 
 namespace connguard::coord {
@@ -219,6 +220,12 @@ result<coordinator_config> load_config(const std::filesystem::path& path) {
         // One setting: the console asks for a fresh sign-in, and the engine refuses an older one.
         c.engine.console_reauth_ms = std::chrono::milliseconds(c.console->approval_reauth).count();
     }
+
+    c.metrics_listen = r.optional_string("metrics.listen", "");
+    std::string metrics_host;
+    int metrics_port = 0;
+    if (!c.metrics_listen.empty() && !parse_host_port(c.metrics_listen, metrics_host, metrics_port))
+        r.fail("metrics.listen", "must be host:port (e.g. \"127.0.0.1:9464\" or \"[::1]:9464\"), not '" + c.metrics_listen + "'");
 
     c.log_level = r.optional_string("log.level", "info");
     c.log_json = r.optional_bool("log.json", false);

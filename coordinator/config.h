@@ -38,6 +38,8 @@ struct coordinator_config {
     std::optional<checkpoint_settings> audit;
     // the console (issue 12): on when the `console` section is present
     std::optional<console::console_settings> console;
+    // metrics: GET /metrics on this "host:port" (common/metrics.h); "" = off
+    std::string metrics_listen;
     // log
     std::string log_level = "info";
     bool log_json = false;

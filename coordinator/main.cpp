@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "coordinator/config.h"
 #include "coordinator/console/oidc_provider.h"
 #include "coordinator/console/server.h"
@@ -100,6 +101,7 @@ int main(int argc, char** argv) {
     connguard::log::add_secret(cfg->password);
     if (cfg->console) connguard::log::add_secret(cfg->console->oidc.client_secret);
     const auto console_settings = cfg->console;
+    const auto metrics_listen = cfg->metrics_listen;
 
     // Signals are taken by sigwait() in this thread; every other thread inherits the block.
     sigset_t sigs;
@@ -108,6 +110,16 @@ int main(int argc, char** argv) {
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
+    // Prometheus metrics (metrics.listen): up before the service, so that "coordinator up" means scrapeable.
+    std::unique_ptr<connguard::metrics::endpoint> metrics_endpoint;
+    if (!metrics_listen.empty()) {
+        auto ep = connguard::metrics::endpoint::start(metrics_listen);
+        if (!ep) {
+            spdlog::critical("cannot start: {}", ep.err().message);
+            return 1;
+        }
+        metrics_endpoint = std::move(*ep);
+    }
     connguard::coord::service svc(std::move(*cfg), connguard::system_clock::instance());
     if (auto st = svc.start(); !st) {
         spdlog::critical("cannot start: {}", st.err().message);

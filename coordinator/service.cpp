@@ -3,11 +3,60 @@
 #include <spdlog/spdlog.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
+#include "common/text.h"
 #include "common/topics.h"
 
 namespace connguard::coord {
 
 using namespace std::chrono_literals;
+
+namespace {
+
+// The `kind` label of connguard_coordinator_ingested_total: what a committed message was.
+const char* ingest_kind(const std::string& topic) {
+    const auto t = topics::parse(topic);
+    if (t.what == topics::parsed::kind::admin_request) return "admin";
+    if (t.what != topics::parsed::kind::tenant) return "other";
+    switch (t.channel) {
+        case topics::tenant_channel::validation: return "report";
+        case topics::tenant_channel::events: return "event";
+        case topics::tenant_channel::agent: return "agent_status";
+        case topics::tenant_channel::results: return "result";
+        default: return "other";
+    }
+}
+
+std::string task_state_label(int s) { return enum_word(v1::TaskState_Name(static_cast<v1::TaskState>(s)), "TASK_STATE_"); }
+
+void register_metrics() {
+    std::vector<std::string> states;
+    for (int s = v1::TaskState_MIN + 1; s <= v1::TaskState_MAX; ++s)
+        if (v1::TaskState_IsValid(s)) states.push_back(task_state_label(s));
+    std::vector<std::string> reasons;
+    for (int r = static_cast<int>(codec::reject_reason::oversize); r <= static_cast<int>(codec::reject_reason::unknown_topic); ++r)
+        reasons.emplace_back(codec::to_string(static_cast<codec::reject_reason>(r)));
+    metrics::register_coordinator({"report", "event", "agent_status", "result", "admin"}, states, reasons);
+}
+
+// The gauges (tasks by state, outbox depths, agents online), counted on the committer's connection.
+void refresh_gauges(store& db, std::int64_t now_ms, std::int64_t silence_ms) {
+    auto g = db.gauges(now_ms, silence_ms);
+    if (!g) {
+        spdlog::warn("metrics: gauges not refreshed: {}", g.err().message);
+        return;
+    }
+    for (int s = v1::TaskState_MIN + 1; s <= v1::TaskState_MAX; ++s) {
+        if (!v1::TaskState_IsValid(s)) continue;
+        const auto it = g->tasks_by_state.find(s);
+        metrics::tasks(task_state_label(s), it == g->tasks_by_state.end() ? 0 : it->second);
+    }
+    metrics::outbox_depth("mqtt", g->mqtt_outbox);
+    metrics::outbox_depth("webhook", g->webhook_outbox);
+    metrics::agents_online(g->agents_online);
+}
+
+}  // namespace
 
 service::service(coordinator_config cfg, const clock& clk) : cfg_(std::move(cfg)), clk_(clk) {}
 
@@ -20,6 +69,7 @@ status service::start() {
     if (!db) return db.err();
     db_ = std::move(*db);
     engine_ = std::make_unique<engine>(*db_, clk_, cfg_.engine);
+    register_metrics();
     if (cfg_.audit) {
         checkpointer_ = std::make_unique<checkpointer>(*db_, clk_, *cfg_.audit);
         if (auto st = checkpointer_->check_against_file(); !st) return st;
@@ -152,6 +202,7 @@ mqtt::handler_result service::on_message(const mqtt::message& m) {
     if (!d.ok()) {
         const auto idx = static_cast<std::size_t>(d.reason);
         const auto n = ++rejected_[idx < rejected_.size() ? idx : 0];
+        metrics::rejected(codec::to_string(d.reason));
         if (n <= 10 || n % 1000 == 0)
             spdlog::warn("ingest: rejected message on '{}' ({}, {} so far): {}", m.topic, codec::to_string(d.reason), n,
                          log::redact(d.detail));
@@ -255,6 +306,7 @@ result<v1::AdminResponse> service::admin(const principal& who, const v1::AdminRe
 
 void service::committer_loop() {
     auto next_tick = std::chrono::steady_clock::now();
+    auto next_gauges = next_tick;  // metrics gauges: counted at most once a second, after a tick
     std::vector<work*> batch;
     while (true) {
         bool tick_due = false;
@@ -271,6 +323,7 @@ void service::committer_loop() {
         }
         std::vector<bool> results(batch.size(), false);
         bool committed = false;
+        const auto commit_started = std::chrono::steady_clock::now();
         if (auto st = db_->begin(); !st) {
             spdlog::error("ingest: cannot begin a transaction: {}", st.err().message);
             for (auto* w : batch) w->error = st.err().message;
@@ -331,12 +384,20 @@ void service::committer_loop() {
                 for (auto* w : batch)
                     if (w->error.empty()) w->error = st.err().message;
             }
+            metrics::commit(std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_started).count());
+        }
+        if (tick_due && std::chrono::steady_clock::now() >= next_gauges) {
+            refresh_gauges(*db_, to_unix_ms(clk_.now()), cfg_.engine.silence_ms);
+            next_gauges = std::chrono::steady_clock::now() + 1s;
         }
         if (tick_due) next_tick = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.tick_ms);
         bool approval = false;  // an approval request was committed: its audit entries get an anchor now
         for (std::size_t i = 0; i < batch.size(); ++i) {
             const bool ok = committed && results[i];
-            if (ok && batch[i]->who == nullptr) ++committed_;  // MQTT messages (console requests are not ingest)
+            if (ok && batch[i]->who == nullptr) {  // MQTT messages (console requests are not ingest)
+                ++committed_;
+                metrics::ingested(ingest_kind(batch[i]->topic));
+            }
             if (ok && batch[i]->envelope.has_admin_request() && batch[i]->envelope.admin_request().has_approve())
                 approval = true;
             if (ok && batch[i]->who != nullptr && batch[i]->request.has_approve()) approval = true;

@@ -981,6 +981,35 @@ result<std::int64_t> store::pending_webhooks() {
     return s.col_i64(0);
 }
 
+result<store_gauges> store::gauges(std::int64_t now_ms, std::int64_t silence_ms) {
+    store_gauges g;
+    {
+        stmt s(*cache_, "SELECT state, count(*) FROM tasks GROUP BY state", "count tasks by state");
+        while (s.step()) g.tasks_by_state[static_cast<int>(s.col_i64(0))] = s.col_i64(1);
+        if (auto st = s.check(); !st) return st.err();
+    }
+    {
+        stmt s(*cache_, "SELECT count(*) FROM mqtt_outbox", "count the MQTT outbox");
+        if (!s.step()) return s.check().err();
+        g.mqtt_outbox = s.col_i64(0);
+    }
+    auto w = pending_webhooks();
+    if (!w) return w.err();
+    g.webhook_outbox = *w;
+    {
+        // Online: the last status said online and, with silence detection on, the agent was heard
+        // from within its silence threshold (engine::silence_threshold: two poll intervals).
+        stmt s(*cache_,
+               "SELECT count(*) FROM agents WHERE state = 1 AND (?1 <= 0 OR last_seen_ms = 0 OR "
+               "?2 - last_seen_ms <= CASE WHEN poll_interval_ms > 0 THEN 2 * poll_interval_ms ELSE ?1 END)",
+               "count online agents");
+        s.i64(silence_ms).i64(now_ms);
+        if (!s.step()) return s.check().err();
+        g.agents_online = s.col_i64(0);
+    }
+    return g;
+}
+
 // ---- admin views ----
 
 result<std::vector<v1::TenantSummary>> store::tenant_summaries() {

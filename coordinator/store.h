@@ -13,6 +13,7 @@
 // Every method returns result/status; SQL errors carry the statement's purpose and SQLite's message.
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -101,6 +102,14 @@ struct webhook_row {
     std::string body;
     int attempts = 0;
     std::int64_t next_attempt_ms = 0;
+};
+
+/// What the metrics gauges show (common/metrics.h), counted in one call.
+struct store_gauges {
+    std::map<int, std::int64_t> tasks_by_state;  ///< v1::TaskState -> tasks
+    std::int64_t mqtt_outbox = 0;                ///< rows waiting for the publisher
+    std::int64_t webhook_outbox = 0;             ///< deliveries not done and not given up
+    std::int64_t agents_online = 0;
 };
 
 class store {
@@ -226,6 +235,8 @@ public:
     status webhook_delivered(std::int64_t id, std::int64_t now_ms, long http_status);
     status webhook_attempt_failed(std::int64_t id, std::int64_t next_ms, const std::string& error, bool give_up);
     result<std::int64_t> pending_webhooks();
+    /// Counts for the metrics gauges; agents online as engine::tick judges silence (silence_ms 0: off).
+    result<store_gauges> gauges(std::int64_t now_ms, std::int64_t silence_ms);
 
     // ---- admin views ----
     result<std::vector<v1::TenantSummary>> tenant_summaries();

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/http/http_client.h"
+#include "common/metrics.h"
 #include "coordinator/alerts.h"
 
 namespace connguard::coord {
@@ -73,6 +74,7 @@ void webhook_worker::run() {
                                {"User-Agent", "connguard-coordinator"}};
                 auto rsp = http.perform(req);
                 const bool ok = rsp && rsp->status >= 200 && rsp->status < 300;
+                metrics::webhook_attempt(ok);
                 if (ok) {
                     // Marked delivered right away, in its own short transaction.
                     if (auto st = db_->webhook_delivered(w.id, to_unix_ms(clk_.now()), rsp->status); !st)

@@ -152,6 +152,18 @@ v1::CheckStatus status_from_name(const std::string& s) {
 }
 }  // namespace
 
+std::vector<std::pair<std::string, std::string>> worst_status_by_check(const v1::ValidationReport& report) {
+    std::map<std::string, v1::CheckStatus> worst;  // the enum's order is its severity: OK < WARN < FAIL < ERROR
+    for (const auto& c : report.checks()) {
+        auto& w = worst[c.id()];
+        if (c.status() > w) w = c.status();
+    }
+    std::vector<std::pair<std::string, std::string>> out;
+    out.reserve(worst.size());
+    for (const auto& [id, st] : worst) out.emplace_back(id, status_name(st));
+    return out;
+}
+
 report_statuses statuses_of(const v1::ValidationReport& report) {
     report_statuses s;
     for (const auto& c : report.checks()) s.checks[check_key(c)] = c.status();

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <set>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,9 @@ struct report_statuses {
 std::string check_key(const v1::CheckResult& c);
 report_statuses statuses_of(const v1::ValidationReport& report);
 nlohmann::json to_json(const report_statuses& s);
+/// The worst status of each check id of a report (per-object checks: the worst of their subjects),
+/// by id, as status names ("FAIL"): what connguard_check_status counts per tenant.
+std::vector<std::pair<std::string, std::string>> worst_status_by_check(const v1::ValidationReport& report);
 /// Inverse of to_json; unknown status names become UNSPECIFIED. Never throws.
 report_statuses statuses_from_json(const nlohmann::json& j);
 /// "OK", "WARN", "FAIL", "ERROR" (or "UNSPECIFIED").

@@ -8,6 +8,8 @@
 #include <mutex>
 
 #include "agent/core/tenant_link.h"
+#include "agent/graph/graph_client.h"
+#include "common/metrics.h"
 
 namespace connguard::agent {
 
@@ -82,6 +84,16 @@ struct host::impl {
     }
 
     int run() {
+        metrics::register_agent(graph::metric_endpoints());
+        std::unique_ptr<metrics::endpoint> metrics_endpoint;  // stops when run() returns
+        if (!opts.metrics_listen.empty()) {
+            auto ep = metrics::endpoint::start(opts.metrics_listen);
+            if (!ep) {
+                spdlog::error("{}", ep.err().message);
+                return 2;
+            }
+            metrics_endpoint = std::move(*ep);
+        }
         if (opts.connection) {
             try {
                 conn = std::make_unique<host_connection>(*opts.connection, tenants.size());
@@ -115,6 +127,7 @@ struct host::impl {
             slots.push_back(std::move(s));
         }
         tenants.clear();
+        metrics::agent_tenants(static_cast<std::int64_t>(slots.size()));
         if (slots.empty()) {
             spdlog::error("no tenant could be started");
             return 2;

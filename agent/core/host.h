@@ -30,6 +30,7 @@ struct host_options {
     int workers = 8;                 ///< worker threads for blocking tenant work
     tenant_agent_options agent;      ///< per-tenant timing
     std::optional<host_config> connection;  ///< one connection for all tenants (host identity)
+    std::string metrics_listen;      ///< "host:port" of GET /metrics (common/metrics.h); "" = off
 };
 
 class host {

@@ -14,6 +14,7 @@
 #include "agent/core/messages.h"
 #include "agent/graph/graph_client.h"
 #include "common/log.h"
+#include "common/text.h"
 
 namespace {
 
@@ -50,6 +51,10 @@ Modes:
 
 Options:
   --workers N        worker threads for tenant work (default: 1 with --config, 8 with --config-dir)
+  --metrics-listen HOST:PORT
+                     serve Prometheus metrics on http://HOST:PORT/metrics (off by default; plain
+                     HTTP, one thread; e.g. 127.0.0.1:9465). Cycles, Graph requests and 429s by
+                     endpoint, check statuses summed over the tenants (agent/README.md "Metrics").
   --log-level LEVEL  trace, debug, info (default), warn, error
   --log-json         JSON log lines
   --log-file FILE    log to FILE instead of stderr
@@ -69,7 +74,7 @@ int usage_error(const std::string& msg) {
 
 int main(int argc, char** argv) {
     using namespace connguard;
-    std::string config_file, config_dir, host_config_file, log_level = "info", log_file;
+    std::string config_file, config_dir, host_config_file, log_level = "info", log_file, metrics_listen;
     bool once = false, log_json = false, check_config = false;
     int workers = 0;
     for (int i = 1; i < argc; ++i) {
@@ -98,6 +103,12 @@ int main(int argc, char** argv) {
             } else if (a == "--workers") {
                 workers = std::stoi(value("--workers"));
                 if (workers < 1 || workers > 256) return usage_error("--workers must be 1..256");
+            } else if (a == "--metrics-listen") {
+                metrics_listen = value("--metrics-listen");
+                std::string host;
+                int port = 0;
+                if (!parse_host_port(metrics_listen, host, port))
+                    return usage_error("--metrics-listen must be HOST:PORT (e.g. 127.0.0.1:9465), not '" + metrics_listen + "'");
             } else if (a == "--log-level") {
                 log_level = value("--log-level");
             } else if (a == "--log-json") {
@@ -115,6 +126,7 @@ int main(int argc, char** argv) {
     if (once && !config_dir.empty()) return usage_error("--once works with --config FILE only");
     if (!host_config_file.empty() && config_dir.empty()) return usage_error("--host-config needs --config-dir DIR");
     if (once && check_config) return usage_error("give --once or --check-config, not both");
+    if (once && !metrics_listen.empty()) return usage_error("--metrics-listen is for the daemon, not --once");
 
     try {
         log::init({.program = "connguard-agent", .json = log_json, .level = log_level, .file = log_file});
@@ -192,6 +204,7 @@ int main(int argc, char** argv) {
     opts.workers = workers > 0 ? workers : (config_dir.empty() ? 1 : 8);
     opts.agent.spread_first_cycle = !config_dir.empty();
     opts.connection = std::move(host_cfg);
+    opts.metrics_listen = metrics_listen;
     agent::host h(std::move(tenants), opts, system_clock::instance());
     return h.run();
 }

@@ -15,6 +15,7 @@
 #include "agent/graph/graph_client.h"
 #include "common/envelope_codec.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/topics.h"
 
 namespace connguard::agent {
@@ -36,6 +37,9 @@ tenant_agent::tenant_agent(tenant_config cfg, const clock& clk, std::shared_ptr<
 tenant_agent::~tenant_agent() {
     try {
         close();
+        // A tenant that stops running leaves the host's metrics (check statuses, waiting messages).
+        metrics::check_statuses_changed(counted_checks_, {});
+        metrics::agent_unacked_add(-static_cast<std::int64_t>(counted_unacked_));
     } catch (...) {
     }
 }
@@ -509,11 +513,17 @@ void tenant_agent::run_cycle() {
     o.next.cycle = cycle;
     o.next.snapshot = have_prev ? carry_forward(prev, col.snapshot) : col.snapshot;
     o.next.statuses = statuses_of(col.report);
+    const double seconds = std::chrono::duration<double>(col.duration).count();
     if (auto st = store_.save_outbox(o); !st) {
         spdlog::error("tenant {}: cycle {}: cannot write the outbox: {}; nothing published, retried next cycle", key(),
                       cycle, st.err().message);
+        metrics::agent_cycle(seconds, false);
         return;
     }
+    metrics::agent_cycle(seconds, true);
+    auto checks_now = worst_status_by_check(col.report);
+    metrics::check_statuses_changed(counted_checks_, checks_now);
+    counted_checks_ = std::move(checks_now);
     outbox_ = std::move(o);
     cycle_floor_ = 0;
     last_cycle_ms_ = static_cast<std::uint32_t>(col.duration.count());
@@ -599,6 +609,8 @@ void tenant_agent::run_due() {
         retry_at_ = (outbox_ || !results_.empty()) ? steady::now() + opts_.retry_interval : steady::time_point::max();
         ack_due_ = ack_due;
         stats_.unacked = unacked_count();
+        metrics::agent_unacked_add(static_cast<std::int64_t>(stats_.unacked) - static_cast<std::int64_t>(counted_unacked_));
+        counted_unacked_ = stats_.unacked;
     } catch (const std::exception& e) {
         spdlog::error("tenant {}: {}", key(), e.what());
         std::lock_guard lock(mu_);

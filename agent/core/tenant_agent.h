@@ -173,6 +173,9 @@ private:
     std::vector<unacked> unacked_;
     std::uint64_t unacked_reconnects_ = 0;        ///< reconnect count at the last re-publish
     bool paused_logged_ = false;
+    /// What this tenant adds to the host's metrics now (common/metrics.h), taken back when it changes.
+    std::vector<std::pair<std::string, std::string>> counted_checks_;
+    std::size_t counted_unacked_ = 0;
 
     // Shared with the MQTT handler thread and next_wake().
     std::vector<std::pair<std::string, std::string>> acks_in_;  ///< (envelope id, refusal reason or "")

@@ -33,6 +33,33 @@ const char* to_string(graph_call c) {
     return "graph call";
 }
 
+const char* endpoint_name(graph_call c) {
+    switch (c) {
+        case graph_call::security_defaults: return "security_defaults";
+        case graph_call::ca_policies: return "ca_policies";
+        case graph_call::ca_policy_get: return "ca_policy_get";
+        case graph_call::ca_policy_patch: return "ca_policy_patch";
+        case graph_call::named_locations: return "named_locations";
+        case graph_call::user_by_upn: return "user_by_upn";
+        case graph_call::transitive_member_of: return "transitive_member_of";
+        case graph_call::role_assignments: return "role_assignments";
+        case graph_call::role_assignment_delete: return "role_assignment_delete";
+        case graph_call::registration_details: return "registration_details";
+        case graph_call::per_user_mfa_get: return "per_user_mfa_get";
+        case graph_call::per_user_mfa_patch: return "per_user_mfa_patch";
+        case graph_call::sign_ins: return "sign_ins";
+        case graph_call::directory_audits: return "directory_audits";
+        case graph_call::ca_evaluate: return "ca_evaluate";
+    }
+    return "other";
+}
+
+std::vector<std::string> metric_endpoints() {
+    std::vector<std::string> out = {"token"};
+    for (int c = 0; c <= static_cast<int>(graph_call::ca_evaluate); ++c) out.emplace_back(endpoint_name(static_cast<graph_call>(c)));
+    return out;
+}
+
 const char* required_permission(graph_call c) {
     switch (c) {
         case graph_call::security_defaults:

@@ -109,6 +109,10 @@ enum class graph_call {
 };
 /// Short name for messages, e.g. "list CA policies".
 const char* to_string(graph_call c);
+/// The call's name as a metrics label (connguard_graph_requests_total{endpoint}): "ca_policies", ...
+const char* endpoint_name(graph_call c);
+/// Every endpoint label the client counts: "token" (the token endpoint) and each call's name.
+std::vector<std::string> metric_endpoints();
 /// The application permission a call needs, as an admin grants it, e.g. "Policy.Read.All";
 /// "Policy.ReadWrite.ConditionalAccess + Policy.Read.All" for the CA PATCH.
 const char* required_permission(graph_call c);

@@ -1,6 +1,6 @@
 #include "coordinator/console/settings.h"
 
-#include <charconv>
+#include "common/text.h"
 
 namespace connguard::coord::console {
 
@@ -9,26 +9,7 @@ bool is_loopback_host(const std::string& host) {
     return host.rfind("127.", 0) == 0 && host.find_first_not_of("0123456789.") == std::string::npos;
 }
 
-bool parse_listen(const std::string& text, std::string& host, int& port) {
-    std::string port_text;
-    if (!text.empty() && text.front() == '[') {
-        const auto close = text.find(']');
-        if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') return false;
-        host = text.substr(1, close - 1);
-        port_text = text.substr(close + 2);
-    } else {
-        const auto colon = text.rfind(':');
-        if (colon == std::string::npos || text.find(':') != colon) return false;
-        host = text.substr(0, colon);
-        port_text = text.substr(colon + 1);
-    }
-    if (host.empty() || port_text.empty()) return false;
-    int p = -1;
-    const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), p);
-    if (ec != std::errc{} || end != port_text.data() + port_text.size() || p < 0 || p > 65535) return false;
-    port = p;
-    return true;
-}
+bool parse_listen(const std::string& text, std::string& host, int& port) { return parse_host_port(text, host, port); }
 
 role map_role(const console_settings& s, const std::vector<std::string>& role_claims, const std::string& object_id,
               const std::vector<std::string>& groups) {

@@ -237,6 +237,8 @@ TEST(AgentCli, HelpAndBadArguments) {
     EXPECT_NE(out.find("--config"), std::string::npos);
     EXPECT_EQ(test::run_command({agent_binary().string(), "--config", "/nonexistent/agent.json", "--once"}, &out), 2);
     EXPECT_NE(out.find("/nonexistent/agent.json"), std::string::npos);
+    EXPECT_EQ(test::run_command({agent_binary().string(), "--config-dir", "/nonexistent", "--metrics-listen", "9465"}, &out), 2);
+    EXPECT_NE(out.find("--metrics-listen must be HOST:PORT"), std::string::npos) << out;
 }
 
 }  // namespace

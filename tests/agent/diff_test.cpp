@@ -311,3 +311,25 @@ TEST(DiffInitiators, SignInLogAndWhatIfAnswerAreCarriedUntilReadAgain) {
 }
 
 }  // namespace
+
+namespace {
+// What connguard_check_status counts per tenant: each check id once, at its worst subject's status.
+TEST(Diff, WorstStatusByCheckIdCountsEachIdOnce) {
+    v1::ValidationReport r;
+    auto add = [&](const char* id, const char* subject, v1::CheckStatus st) {
+        auto* c = r.add_checks();
+        c->set_id(id);
+        c->set_subject(subject);
+        c->set_status(st);
+    };
+    add("CG-CAP", "policy-1", v1::CHECK_STATUS_OK);
+    add("CG-CAP", "policy-2", v1::CHECK_STATUS_FAIL);
+    add("CG-CAP", "policy-3", v1::CHECK_STATUS_WARN);
+    add("CG-SECDEF", "", v1::CHECK_STATUS_OK);
+    add("CG-MFA", "", v1::CHECK_STATUS_ERROR);
+    const auto w = connguard::agent::worst_status_by_check(r);
+    const std::vector<std::pair<std::string, std::string>> want = {
+        {"CG-CAP", "FAIL"}, {"CG-MFA", "ERROR"}, {"CG-SECDEF", "OK"}};
+    EXPECT_EQ(w, want);
+}
+}  // namespace

@@ -291,7 +291,7 @@ TEST(CoordinatorIntegration, BadConfigIsRefusedNamingFileFieldAndReason) {
     const auto cfg = dir.path() / "c.json";
     std::ofstream(cfg) << R"({"broker": {"url": "mqtt://x", "username": "coordinator", "passwordFile": "pw"},
                               "store": {"path": "c.db"}, "approvers": {"alice": "boss"},
-                              "tasks": {"ttlSecond": 60},
+                              "tasks": {"ttlSecond": 60}, "metrics": {"listen": "9464"},
                               "alerts": {"webhooks": [{"url": "http://127.0.0.1:9/x", "minSeverty": "critical"}]}})";
     std::string out;
     const int rc = test::run_command({std::string(CONNGUARD_BIN_DIR) + "/connguard-coordinator", "--config", cfg.string()}, &out);
@@ -300,6 +300,7 @@ TEST(CoordinatorIntegration, BadConfigIsRefusedNamingFileFieldAndReason) {
     EXPECT_NE(out.find("field 'broker.passwordFile'"), std::string::npos) << out;
     EXPECT_NE(out.find("chmod 600"), std::string::npos) << out;
     EXPECT_NE(out.find("field 'approvers.alice'"), std::string::npos) << out;
+    EXPECT_NE(out.find("field 'metrics.listen': must be host:port"), std::string::npos) << out;
     // A misspelled setting is refused, not silently replaced by its default.
     EXPECT_NE(out.find("field 'tasks.ttlSecond': unknown; did you mean 'tasks.ttlSeconds'?"), std::string::npos) << out;
     EXPECT_NE(out.find("field 'alerts.webhooks[0].minSeverty': unknown; did you mean 'alerts.webhooks[0].minSeverity'?"),

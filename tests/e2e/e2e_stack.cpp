@@ -201,9 +201,10 @@ void stack::start_agent() {
         }
         agent_configs_written_ = true;
     }
-    agent_ = test::process({std::string(CONNGUARD_BIN_DIR) + "/connguard-agent", "--config-dir", agent_config_dir().string(),
-                            "--workers", "3"},
-                           agent_log());
+    std::vector<std::string> argv = {std::string(CONNGUARD_BIN_DIR) + "/connguard-agent", "--config-dir",
+                                     agent_config_dir().string(), "--workers", "3"};
+    argv.insert(argv.end(), opts_.agent_args.begin(), opts_.agent_args.end());
+    agent_ = test::process(argv, agent_log());
 }
 
 int stack::stop_agent() { return agent_.running() ? agent_.stop(20s) : 0; }

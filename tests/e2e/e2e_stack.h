@@ -70,6 +70,7 @@ struct stack_options {
     std::vector<std::string> sim_args = {};
     nlohmann::json coordinator_overrides = nlohmann::json::object();
     nlohmann::json agent_overrides = nlohmann::json::object();  ///< merged into every agent config
+    std::vector<std::string> agent_args = {};  ///< added to connguard-agent's command line
 };
 
 /// An alert as the subscriber saw it.

@@ -61,6 +61,7 @@ result<http::response> graph_requests::send(const graph_request& gr) {
     exchange x;
     x.where = where_of(o_, gr);
     x.counter = &request_counters::graph_requests;
+    x.endpoint = endpoint_name(gr.call);
     x.names_budget = true;
     x.prepare = [&]() -> result<http::request> {
         auto token = tokens_.access_token();

@@ -36,6 +36,7 @@ result<http::response> token_source::post(const std::string& form, const std::st
     exchange x;
     x.where = "tenant " + o_.tenant_key + ": " + what + " (POST " + path_for_message(req.url) + ")";
     x.counter = &request_counters::token_requests;
+    x.endpoint = "token";
     x.prepare = [&req]() -> result<http::request> { return req; };
     x.describe_failure = [](const http::response& r, bool) { return "HTTP " + std::to_string(r.status); };
     return transport_.send(x);

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "common/metrics.h"
+
 namespace connguard::graph::detail {
 
 namespace {
@@ -47,6 +49,7 @@ result<http::response> transport::send(const exchange& x) {
         if (!req) return req.err();
         ++(counters_.*x.counter);
         auto r = http_.perform(*req);
+        metrics::graph_request(x.endpoint);
         if (x.exchanged) x.exchanged();
         std::optional<std::chrono::milliseconds> retry_after;
         std::string failure;
@@ -57,6 +60,7 @@ result<http::response> transport::send(const exchange& x) {
         } else if (retriable_status(r->status)) {
             if (r->status == 429) {
                 ++counters_.throttled;
+                metrics::graph_throttled(x.endpoint);
                 retry_after = parse_retry_after(r->header("Retry-After"));
                 code = "graph.throttled";
             } else {

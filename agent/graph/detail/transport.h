@@ -27,6 +27,8 @@ enum class verdict {
 struct exchange {
     /// "tenant <key>: <what> (<METHOD> <path>)", the start of every message and log line.
     std::string where;
+    /// The metrics label of the endpoint (graph::endpoint_name, or "token"): connguard_graph_requests_total.
+    const char* endpoint = "other";
     /// The counter each attempt increments (request_counters::token_requests or ::graph_requests).
     int request_counters::*counter = nullptr;
     /// Builds the request of each attempt (a fresh token, CA pacing, ...); an error ends the request.
