@@ -14,7 +14,7 @@
 // `backstop_pages` (store_options::wal_autocheckpoint_pages): when the WAL reaches it, the
 // committing thread checkpoints the few frames this thread has not copied yet (plus the fsyncs)
 // and its next transaction restarts the WAL. That stall comes once per `backstop_pages` pages
-// (≈ 3 s at 1,000 events/s) instead of once per 1,000 pages with the whole copy. Durability is
+// instead of once per 1,000 pages with the whole copy. Durability is
 // unchanged: a checkpoint only moves committed pages from the WAL into the database file.
 #include <atomic>
 #include <chrono>
