@@ -24,7 +24,11 @@
 //    It never blocks the committer (the publisher connection's window can be full while paho's one
 //    receive thread is held by a waiting ingest handler).
 //  - The publisher thread ("{clientId}-pub") sends the mqtt_outbox rows (alerts, task views,
-//    commands, admin responses) in order and deletes each after the broker's PUBACK.
+//    commands, admin responses) in order and deletes them after the broker's PUBACK, in one
+//    transaction taken only when the write lock is free at once (never waiting behind the
+//    committer while the next alert is due; after 2 s of trying it waits like any writer).
+//  - The WAL checkpointer thread (coordinator/wal_checkpointer.h) checkpoints SQLite's WAL every
+//    100 ms on its own connection, so no COMMIT pays for a checkpoint.
 //  - The webhook worker delivers webhook_outbox rows.
 //  - The console (console_backend::admin) queues its requests on the same committer queue: they
 //    run in the same transactions, through engine::answer, as the MQTT admin requests; the
@@ -54,6 +58,7 @@
 #include "coordinator/config.h"
 #include "coordinator/console/backend.h"
 #include "coordinator/engine.h"
+#include "coordinator/wal_checkpointer.h"
 #include "coordinator/webhooks.h"
 
 namespace connguard::coord {
@@ -121,6 +126,7 @@ private:
     std::unique_ptr<store> db_;
     std::unique_ptr<engine> engine_;
     std::unique_ptr<checkpointer> checkpointer_;  ///< null without audit.signingKeyFile
+    std::unique_ptr<wal_checkpointer> wal_;       ///< checkpoints the WAL off the commit path
     std::unique_ptr<webhook_worker> webhooks_;
     std::unique_ptr<mqtt::client> publisher_;
     std::unique_ptr<mqtt::client> acker_;  ///< "{clientId}-ack": IngestAcks only (QoS 0, clean session)

@@ -233,7 +233,10 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& path, st
     sqlite3_busy_timeout(db, opts.busy_timeout_ms);
     for (const std::string& pragma : {std::string("PRAGMA journal_mode=WAL"),
                                      std::string("PRAGMA synchronous=") + (opts.synchronous_full ? "FULL" : "NORMAL"),
-                                     std::string("PRAGMA foreign_keys=ON")}) {
+                                     std::string("PRAGMA foreign_keys=ON"),
+                                     opts.wal_autocheckpoint_pages > 0
+                                         ? "PRAGMA wal_autocheckpoint=" + std::to_string(opts.wal_autocheckpoint_pages)
+                                         : std::string("SELECT 1")}) {
         if (auto st = s->exec(pragma); !st) return make_error("store.open", path.string() + ": " + st.err().message);
     }
     if (auto st = s->migrate(); !st) return make_error(st.err().code, path.string() + ": " + st.err().message);
@@ -623,6 +626,17 @@ result<std::vector<task>> store::list_tasks(v1::TaskState state, const std::stri
     return out;
 }
 
+result<std::vector<task>> store::waiting_tasks_of_tenant(const std::string& tenant) {
+    stmt s(*cache_,
+           (std::string("SELECT ") + task_cols + " FROM tasks WHERE tenant = ? AND state IN (?, ?) ORDER BY created_at_ms").c_str(),
+           "read waiting tenant tasks");
+    s.text(tenant).i64(v1::TASK_STATE_PROPOSED).i64(v1::TASK_STATE_PENDING_APPROVAL);
+    std::vector<task> out;
+    while (s.step()) out.push_back(task_from(s, 0, 1, 2));
+    if (s.failed()) return s.check().err();
+    return out;
+}
+
 result<std::vector<task>> store::tasks_in_states(const std::vector<v1::TaskState>& states) {
     std::vector<task> out;
     for (auto st : states) {
@@ -918,10 +932,12 @@ status store::enqueue_mqtt(const mqtt_outbox_row& m, std::int64_t now_ms) {
     return s.text(m.topic).blob(m.payload).i64(m.retained ? 1 : 0).text(m.response_topic).blob(m.correlation_data).i64(now_ms).run();
 }
 
-result<std::vector<mqtt_outbox_row>> store::next_mqtt(int limit) {
-    stmt s(*cache_, "SELECT seq, topic, payload, retained, response_topic, correlation, attempts FROM mqtt_outbox ORDER BY seq LIMIT ?",
+result<std::vector<mqtt_outbox_row>> store::next_mqtt(int limit, std::int64_t after_seq) {
+    stmt s(*cache_,
+           "SELECT seq, topic, payload, retained, response_topic, correlation, attempts FROM mqtt_outbox WHERE seq > ? "
+           "ORDER BY seq LIMIT ?",
            "read MQTT outbox");
-    s.i64(limit);
+    s.i64(after_seq).i64(limit);
     std::vector<mqtt_outbox_row> out;
     while (s.step())
         out.push_back({s.col_i64(0), s.col_text(1), s.col_text(2), s.col_i64(3) != 0, s.col_text(4), s.col_text(5),

@@ -35,6 +35,11 @@ namespace connguard::coord {
 struct store_options {
     bool synchronous_full = false;  ///< fsync every commit (power-loss safe) instead of NORMAL
     int busy_timeout_ms = 10000;
+    /// PRAGMA wal_autocheckpoint (pages); 0 = SQLite's default (1000). The coordinator's own
+    /// connections raise it to a backstop and checkpoint from a background thread instead
+    /// (coordinator/wal_checkpointer.h): an automatic checkpoint runs inside the COMMIT that
+    /// crosses the threshold and stalls that thread for the copy and its fsyncs.
+    int wal_autocheckpoint_pages = 0;
 };
 
 /// The latest report of a tenant.
@@ -150,6 +155,9 @@ public:
     // ---- tasks ----
     result<std::optional<task>> task_by_id(const std::string& id);
     result<std::vector<task>> tasks_of_tenant(const std::string& tenant);
+    /// The tenant's PROPOSED and PENDING_APPROVAL tasks, oldest first: what a change event can settle
+    /// (its cost does not grow with the tenant's closed tasks).
+    result<std::vector<task>> waiting_tasks_of_tenant(const std::string& tenant);
     /// Filtered list (state UNSPECIFIED = all; empty tenant = all), newest first.
     result<std::vector<task>> list_tasks(v1::TaskState state, const std::string& tenant, int limit = 1000);
     result<std::vector<task>> tasks_in_states(const std::vector<v1::TaskState>& states);
@@ -227,7 +235,8 @@ public:
 
     // ---- outboxes ----
     status enqueue_mqtt(const mqtt_outbox_row& m, std::int64_t now_ms);
-    result<std::vector<mqtt_outbox_row>> next_mqtt(int limit);
+    /// The oldest `limit` rows with seq > after_seq, in order.
+    result<std::vector<mqtt_outbox_row>> next_mqtt(int limit, std::int64_t after_seq = 0);
     status delete_mqtt(std::int64_t seq);
     status bump_mqtt_attempts(std::int64_t seq);
     status enqueue_webhook(const webhook_row& w, std::int64_t now_ms);

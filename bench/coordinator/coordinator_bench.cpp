@@ -6,7 +6,7 @@
 //     publisher (the IngestAck naming each one arrived), same broker, same publisher, same events,
 //     in the same run; printed as ratios of (1a) and (1b);
 //  3. latency from an agent's publish of a report to the alert reaching a subscriber (percentiles),
-//     while another agent identity streams events at 1,000 events/s.
+//     while another agent identity streams events at 1,000 events/s, and the WAL length meanwhile.
 //
 //   connguard-bench-coordinator [--events N] [--flips M] [--connections C]
 #include <netinet/in.h>
@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -341,6 +342,26 @@ int main(int argc, char** argv) {
             }
         });
         const auto bg_t0 = steady::now();
+        // The WAL's length during part 3 (mxFrame, bytes 16-19 of the WAL-index header at the start of
+        // the -shm file, sqlite.org/walformat.html): bounded by wal_checkpointer::backstop_pages.
+        std::atomic<bool> shm_stop{false};
+        std::atomic<unsigned> shm_max{0}, shm_last{0};
+        std::thread shm_sampler([&] {
+            const auto shm = d.db_path().string() + "-shm";
+            while (!shm_stop) {
+                if (FILE* f = std::fopen(shm.c_str(), "rb")) {
+                    unsigned char h[64];
+                    if (std::fread(h, 1, sizeof h, f) == sizeof h) {
+                        unsigned mx;
+                        std::memcpy(&mx, h + 16, 4);
+                        shm_last = mx;
+                        if (mx > shm_max) shm_max = mx;
+                    }
+                    std::fclose(f);
+                }
+                std::this_thread::sleep_for(5ms);
+            }
+        });
         std::vector<double> ms;
         for (int i = 0; i < flips; ++i) {
             auto r = report(static_cast<std::uint64_t>(1000 + i), to_unix_ms(system_clock::instance().now()));
@@ -368,11 +389,20 @@ int main(int argc, char** argv) {
         }
         bg_stop = true;
         background.join();
+        shm_stop = true;
+        shm_sampler.join();
+        std::printf("  WAL length during part 3: max %u pages, at the end %u\n", shm_max.load(), shm_last.load());
         const double bg_secs = std::chrono::duration<double>(steady::now() - bg_t0).count();
         std::printf("  publish -> alert at subscriber: n=%zu p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms "
                     "(background stream %.0f events/s)\n",
                     ms.size(), percentile(ms, 50), percentile(ms, 90), percentile(ms, 99),
                     ms.empty() ? 0.0 : *std::max_element(ms.begin(), ms.end()), bg_sent.load() / bg_secs);
+    }
+    {
+        // The WAL file keeps the size of its longest run (coordinator/wal_checkpointer.h).
+        std::error_code ec;
+        const auto wal = std::filesystem::file_size(d.db_path().string() + "-wal", ec);
+        std::printf("  WAL file after the run: %.1f MiB\n", ec ? 0.0 : static_cast<double>(wal) / (1024.0 * 1024.0));
     }
     d.stop();
     return 0;

@@ -343,6 +343,35 @@ TEST(AgentIngestAck, RepublishesUntilAcknowledgedAndNeverResendsARefusedMessage)
     EXPECT_EQ(again.stop(), 0) << slurp(log);
 }
 
+// A coordinator that stays away must not make the agent pile up kept messages without end: at
+// broker.maxUnackedMessages new cycles pause (nothing is dropped), and resume once acknowledged.
+TEST(AgentIngestAck, PausesNewCyclesAtTheUnacknowledgedLimitAndResumesWhenAcknowledged) {
+    env e;
+    test::broker b{{.tenants = {key}}};
+    collector col{b, "test-collector-noack", /*ack=*/false};
+    const auto cfg = e.write_config(key, repo_tenant("contoso-healthy.json"),
+                                    {{"broker", {{"maxUnackedMessages", 10}, {"ingestAckTimeoutSeconds", 3600}}},
+                                     {"poll", {{"intervalSeconds", 1}, {"jitterSeconds", 0}}}},
+                                    &b);
+    const auto log = e.dir() / "agent.log";
+    const auto reports = [&] {
+        std::set<std::string> ids;  // distinct envelopes: a re-publish is not a new cycle
+        for (const auto& en : col.of(key, v1::Envelope::kValidationReport)) ids.insert(en.id());
+        return ids;
+    };
+    auto agent = start_agent({"--config", cfg.string()}, log);
+    ASSERT_TRUE(col.wait([&] { return slurp(log).find("new cycles pause") != std::string::npos; },
+                         std::chrono::seconds{60}))
+        << slurp(log);
+    // A healthy tenant's cycles publish one report each and no event: ten cycles fill the limit.
+    const auto kept = reports();
+    ASSERT_EQ(kept.size(), 10u) << slurp(log);
+    // Acknowledged: cycles run again.
+    col.send_ack(key, std::vector<std::string>(kept.begin(), kept.end()));
+    ASSERT_TRUE(col.wait([&] { return reports().size() > kept.size(); })) << slurp(log);
+    EXPECT_EQ(agent.stop(), 0) << slurp(log);
+}
+
 TEST_F(AgentCycle, ReportOfACycleRunDuringABrokerOutageArrivesAfterReconnect) {
     auto agent = start();
     ASSERT_GE(col.wait_report(key, 1).cycle(), 1u) << slurp(log);

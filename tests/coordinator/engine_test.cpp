@@ -232,6 +232,34 @@ TEST_F(EngineTest, TheSameEnvelopeIdTwiceIsStoredOnce) {
     EXPECT_EQ(*db_->count_events("contoso"), 1);
 }
 
+// A change event settles only waiting tasks, read with their own query (store::waiting_tasks_of_tenant):
+// a closed task of the same target is left alone, the waiting one is superseded.
+TEST_F(EngineTest, AChangeEventSupersedesTheWaitingTaskAndLeavesClosedOnesAlone) {
+    send_report(failing(1));
+    const auto first = only_task();
+    auto deleted = [&](const std::string& target) {
+        v1::ChangeEvent ce;
+        ce.set_kind(v1::CHANGE_KIND_CA_POLICY_DELETED);
+        ce.set_subject_id(target);
+        auto env = codec::make_envelope("contoso", "agent/contoso");
+        *env.mutable_change_event() = ce;
+        return feed(topics::events("contoso"), env);
+    };
+    EXPECT_EQ(deleted(first.view.target()), ingest_outcome::stored);
+    ASSERT_EQ(db_->task_by_id(first.view.task_id())->value().view.state(), v1::TASK_STATE_SUPERSEDED);
+    clk_.advance(5min);
+    send_report(failing(2));  // the problem is back: a new waiting task for the same target
+    const auto waiting = db_->waiting_tasks_of_tenant("contoso");
+    ASSERT_TRUE(waiting);
+    ASSERT_EQ(waiting->size(), 1u);
+    const auto second = waiting->front();
+    EXPECT_NE(second.view.task_id(), first.view.task_id());
+    EXPECT_EQ(deleted(second.view.target()), ingest_outcome::stored);
+    EXPECT_EQ(db_->task_by_id(second.view.task_id())->value().view.state(), v1::TASK_STATE_SUPERSEDED);
+    EXPECT_TRUE(db_->waiting_tasks_of_tenant("contoso")->empty());
+    EXPECT_EQ(db_->tasks_of_tenant("contoso")->size(), 2u);
+}
+
 TEST_F(EngineTest, ApprovalRefusalsAreAuditedAndTwoDifferentApproversDispatchAHighRiskTask) {
     send_report(failing(1, "2026-01-01T10:00:00Z", "block"));
     auto t = only_task();

@@ -127,8 +127,12 @@ TEST(CoordinatorIntegration, ApprovalFlowThroughConnguardctlDispatchesAndVerifie
     ASSERT_TRUE(agent->connect());
     auto watcher = d.client("watcher");
     std::atomic<int> critical_alerts{0};
+    std::map<std::string, int> alert_deliveries;  // envelope id -> times received (under mu)
     watcher->subscribe(topics::all_alerts_filter(), [&](const mqtt::message& m) {
         if (topics::parse(m.topic).severity == "critical") ++critical_alerts;
+        auto dec = codec::decode(m.topic, m.payload);
+        std::lock_guard lock(mu);
+        if (dec.ok()) ++alert_deliveries[dec.envelope.id()];
         return mqtt::handler_result::handled;
     });
     ASSERT_TRUE(watcher->connect());
@@ -231,6 +235,16 @@ TEST(CoordinatorIntegration, ApprovalFlowThroughConnguardctlDispatchesAndVerifie
         EXPECT_NE(out.find(a), std::string::npos) << a << "\n" << out;
     ASSERT_EQ(d.ctl("olga", {"tenants"}, &out), 0) << out;
     EXPECT_NE(out.find("contoso"), std::string::npos) << out;
+
+    // The publisher deletes what the broker acknowledged in a later transaction and never fetches a
+    // sent row again (service.cpp publisher_loop): the outbox empties and no alert went out twice.
+    EXPECT_TRUE(eventually([&] { return d.count("SELECT count(*) FROM mqtt_outbox") == 0; }))
+        << d.count("SELECT count(*) FROM mqtt_outbox") << " row(s) left in the MQTT outbox";
+    {
+        std::lock_guard lock(mu);
+        EXPECT_GE(alert_deliveries.size(), 2u);
+        for (const auto& [alert_id, n] : alert_deliveries) EXPECT_EQ(n, 1) << "alert " << alert_id;
+    }
 
     // Someone edits the audit log behind the coordinator's back: verification names the entry.
     {
