@@ -50,6 +50,9 @@ Modes:
 
 Options:
   --workers N        worker threads for tenant work (default: 1 with --config, 8 with --config-dir)
+  --rescan-seconds N with --config-dir: look for added and removed tenant files every N seconds
+                     (default 5; 0 = never): a new tenant (connguardctl tenant add) starts and a
+                     removed one stops without a restart; --host-config FILE is re-read too
   --log-level LEVEL  trace, debug, info (default), warn, error
   --log-json         JSON log lines
   --log-file FILE    log to FILE instead of stderr
@@ -72,6 +75,7 @@ int main(int argc, char** argv) {
     std::string config_file, config_dir, host_config_file, log_level = "info", log_file;
     bool once = false, log_json = false, check_config = false;
     int workers = 0;
+    int rescan_seconds = 5;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto value = [&](const char* name) -> std::string {
@@ -98,6 +102,9 @@ int main(int argc, char** argv) {
             } else if (a == "--workers") {
                 workers = std::stoi(value("--workers"));
                 if (workers < 1 || workers > 256) return usage_error("--workers must be 1..256");
+            } else if (a == "--rescan-seconds") {
+                rescan_seconds = std::stoi(value("--rescan-seconds"));
+                if (rescan_seconds < 0 || rescan_seconds > 86400) return usage_error("--rescan-seconds must be 0..86400");
             } else if (a == "--log-level") {
                 log_level = value("--log-level");
             } else if (a == "--log-json") {
@@ -192,6 +199,12 @@ int main(int argc, char** argv) {
     opts.workers = workers > 0 ? workers : (config_dir.empty() ? 1 : 8);
     opts.agent.spread_first_cycle = !config_dir.empty();
     opts.connection = std::move(host_cfg);
+    if (!config_dir.empty()) {
+        opts.config_dir = config_dir;
+        opts.host_config_file = host_config_file;
+        opts.load.need_broker = host_config_file.empty();
+        opts.rescan = std::chrono::seconds{rescan_seconds};
+    }
     agent::host h(std::move(tenants), opts, system_clock::instance());
     return h.run();
 }
