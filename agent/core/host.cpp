@@ -5,6 +5,8 @@
 #include <asio.hpp>
 #include <condition_variable>
 #include <csignal>
+#include <map>
+#include <set>
 #include <mutex>
 
 #include "agent/core/tenant_link.h"
@@ -19,6 +21,8 @@ struct host::impl {
         std::unique_ptr<asio::steady_timer> timer;
         bool busy = false;   // on a worker now (io thread only)
         bool again = false;  // work arrived while busy (io thread only)
+        bool removed = false;  // its file or grant is gone: no more work; closed once idle (io thread only)
+        std::filesystem::path file;
     };
 
     impl(std::vector<tenant_config> t, host_options o, const clock& c)
@@ -34,11 +38,19 @@ struct host::impl {
     asio::signal_set signals;
     std::shared_ptr<stop_signal> stop_flag = std::make_shared<stop_signal>();
     std::unique_ptr<host_connection> conn;  // outlives the slots' links (members die in reverse order)
+    // Slots are never destroyed before the end of run(): timers, posted work and in-flight MQTT
+    // handlers may still name a removed one.
     std::vector<std::unique_ptr<slot>> slots;
+    std::map<std::filesystem::path, slot*> active;  // running tenants by file (io thread only)
+    std::map<std::filesystem::path, std::string> said;  // last problem logged per file (no repeats)
+    // Files that did not start, with the modification time then: retried only once they change
+    // (or the host's tenants list does).
+    std::map<std::filesystem::path, std::filesystem::file_time_type> tried;
+    std::unique_ptr<asio::steady_timer> rescan_timer;
     bool stopping = false;  // io thread only
 
     void arm(slot& s) {
-        if (stopping) return;
+        if (stopping || s.removed) return;
         s.timer->expires_at(s.agent->next_wake());
         s.timer->async_wait([this, &s](const std::error_code& ec) {
             if (!ec) kick(s);
@@ -46,7 +58,7 @@ struct host::impl {
     }
 
     void kick(slot& s) {
-        if (stopping) return;
+        if (stopping || s.removed) return;
         if (s.busy) {
             s.again = true;
             return;
@@ -64,6 +76,10 @@ struct host::impl {
 
     void done(slot& s) {
         s.busy = false;
+        if (s.removed) {
+            s.agent->close();
+            return;
+        }
         if (stopping) return;
         if (s.again) {
             s.again = false;
@@ -80,7 +96,122 @@ struct host::impl {
         stop_flag->request();
         signals.cancel();
         for (auto& s : slots) s->timer->cancel();
+        if (rescan_timer) rescan_timer->cancel();
         guard.reset();
+    }
+
+    /// Starts one tenant (io thread, or before io runs). Returns a problem to log, empty on success.
+    /// A tenant added at runtime starts its first cycle at once (`at_startup` spreads it, as configured).
+    std::string start_tenant(tenant_config cfg, bool at_startup) {
+        auto s = std::make_unique<slot>();
+        const std::string key = cfg.tenant_key;
+        const auto file = cfg.file;
+        std::unique_ptr<tenant_link> link;
+        if (conn) {
+            if (!opts.connection->grants(key)) {
+                std::string why = "tenant " + key + " (" + file.string() + "): not granted to host " +
+                                  opts.connection->name + ": its broker identity may only use the topics of the tenants in " +
+                                  opts.connection->file.string() +
+                                  " ('tenants'; make-broker --host-tenants, connguardctl tenant add --host-config); this "
+                                  "tenant does not run, the others do";
+                if (said[file] != why) spdlog::error("{}", why);
+                said[file] = why;
+                return why;
+            }
+            link = conn->link_for(key);
+        }
+        s->file = file;
+        auto agent_opts = opts.agent;
+        if (!at_startup) agent_opts.spread_first_cycle = false;
+        s->agent = std::make_unique<tenant_agent>(std::move(cfg), clk, stop_flag, agent_opts, std::move(link));
+        s->timer = std::make_unique<asio::steady_timer>(io);
+        slot* raw = s.get();
+        auto st = s->agent->start([this, raw] { asio::post(io, [this, raw] { kick(*raw); }); });
+        if (!st) {
+            std::string why = st.err().message + "; this tenant does not run, the others do";
+            if (said[file] != why) spdlog::error("{}", why);
+            said[file] = why;
+            return why;  // as at start-up: the slot goes (its link's routes with it)
+        }
+        said.erase(file);
+        active[file] = raw;
+        slots.push_back(std::move(s));
+        return {};
+    }
+
+    void retire(slot& s, const std::string& why) {
+        spdlog::info("tenant {}: stopped ({}); the other tenants go on", s.agent->key(), why);
+        s.removed = true;
+        s.timer->cancel();
+        if (!s.busy) s.agent->close();  // else done() closes it
+        active.erase(s.file);
+        metrics::agent_tenants(static_cast<std::int64_t>(active.size()));
+    }
+
+    /// Runtime onboarding: new tenant files start, removed ones stop (host_options::config_dir).
+    void rescan() {
+        if (stopping) return;
+        try {
+            if (conn && !opts.host_config_file.empty()) {
+                auto h = load_host_config(opts.host_config_file);
+                if (!h) {
+                    if (said[opts.host_config_file] != h.err().message)
+                        spdlog::error("host config (re-read, the previous one stays in force): {}", h.err().message);
+                    said[opts.host_config_file] = h.err().message;
+                } else {
+                    said.erase(opts.host_config_file);
+                    if (opts.connection->tenants != h->tenants) tried.clear();
+                    opts.connection->tenants = h->tenants;
+                }
+            }
+            std::set<std::filesystem::path> present;
+            std::error_code ec;
+            for (const auto& e : std::filesystem::directory_iterator(opts.config_dir, ec))
+                if (e.is_regular_file() && e.path().extension() == ".json") present.insert(e.path());
+            if (ec) {
+                spdlog::warn("rescanning {}: {}", opts.config_dir.string(), ec.message());
+            } else {
+                std::vector<slot*> gone;
+                for (auto& [file, s] : active)
+                    if (!present.count(file) || (conn && !opts.connection->grants(s->agent->key()))) gone.push_back(s);
+                for (auto* s : gone)
+                    retire(*s, present.count(s->file) ? "no longer granted to host " + opts.connection->name
+                                                      : std::string("its config file is gone"));
+                std::set<std::string> keys;
+                for (auto& [file, s] : active) keys.insert(s->agent->key());
+                for (const auto& file : present) {
+                    if (active.count(file)) continue;
+                    const auto mtime = std::filesystem::last_write_time(file, ec);
+                    if (auto t = tried.find(file); t != tried.end() && t->second == mtime) continue;
+                    tried[file] = mtime;
+                    auto cfg = load_tenant_config(file, opts.load);
+                    if (!cfg) {
+                        if (said[file] != cfg.err().message) spdlog::error("{} (retried on the next rescan)", cfg.err().message);
+                        said[file] = cfg.err().message;
+                        continue;
+                    }
+                    if (keys.count(cfg->tenant_key)) {
+                        std::string why = file.string() + ": field 'tenant': '" + cfg->tenant_key + "' already runs";
+                        if (said[file] != why) spdlog::error("{}", why);
+                        said[file] = why;
+                        continue;
+                    }
+                    const std::string key = cfg->tenant_key;
+                    if (!start_tenant(std::move(*cfg), /*at_startup=*/false).empty()) continue;
+                    tried.erase(file);
+                    keys.insert(key);
+                    spdlog::info("tenant {}: added ({}), running without a restart", key, file.string());
+                    metrics::agent_tenants(static_cast<std::int64_t>(active.size()));
+                    arm(*active[file]);
+                }
+            }
+        } catch (const std::exception& e) {
+            spdlog::error("rescanning {}: {}", opts.config_dir.string(), e.what());
+        }
+        rescan_timer->expires_after(opts.rescan);
+        rescan_timer->async_wait([this](const std::error_code& ec) {
+            if (!ec) rescan();
+        });
     }
 
     int run() {
@@ -102,33 +233,10 @@ struct host::impl {
                 return 2;
             }
         }
-        for (auto& cfg : tenants) {
-            auto s = std::make_unique<slot>();
-            const std::string key = cfg.tenant_key;
-            std::unique_ptr<tenant_link> link;
-            if (conn) {
-                if (!opts.connection->grants(key)) {
-                    spdlog::error("tenant {} ({}): not granted to host {}: its broker identity may only use the "
-                                  "topics of the tenants in {} ('tenants'; make-broker --host-tenants); this tenant "
-                                  "does not run, the others do",
-                                  key, cfg.file.string(), opts.connection->name, opts.connection->file.string());
-                    continue;
-                }
-                link = conn->link_for(key);
-            }
-            s->agent = std::make_unique<tenant_agent>(std::move(cfg), clk, stop_flag, opts.agent, std::move(link));
-            s->timer = std::make_unique<asio::steady_timer>(io);
-            slot* raw = s.get();
-            auto st = s->agent->start([this, raw] { asio::post(io, [this, raw] { kick(*raw); }); });
-            if (!st) {
-                spdlog::error("{}; this tenant does not run, the others do", st.err().message);
-                continue;
-            }
-            slots.push_back(std::move(s));
-        }
+        for (auto& cfg : tenants) (void)start_tenant(std::move(cfg), /*at_startup=*/true);
         tenants.clear();
-        metrics::agent_tenants(static_cast<std::int64_t>(slots.size()));
-        if (slots.empty()) {
+        metrics::agent_tenants(static_cast<std::int64_t>(active.size()));
+        if (active.empty()) {
             spdlog::error("no tenant could be started");
             return 2;
         }
@@ -138,12 +246,21 @@ struct host::impl {
                 spdlog::error("{}", st.err().message);
                 return 2;
             }
-            spdlog::info("running {} tenant(s) on {} worker thread(s), one MQTT connection as host {}", slots.size(),
+            spdlog::info("running {} tenant(s) on {} worker thread(s), one MQTT connection as host {}", active.size(),
                          std::max(1, opts.workers), opts.connection->name);
         } else {
-            spdlog::info("running {} tenant(s) on {} worker thread(s)", slots.size(), std::max(1, opts.workers));
+            spdlog::info("running {} tenant(s) on {} worker thread(s)", active.size(), std::max(1, opts.workers));
         }
         for (auto& s : slots) arm(*s);
+        if (!opts.config_dir.empty() && opts.rescan.count() > 0) {
+            for (auto& s : slots)
+                if (!s->removed) said.erase(s->file);
+            rescan_timer = std::make_unique<asio::steady_timer>(io);
+            rescan_timer->expires_after(opts.rescan);
+            rescan_timer->async_wait([this](const std::error_code& ec) {
+                if (!ec) rescan();
+            });
+        }
         signals.async_wait([this](const std::error_code& ec, int sig) {
             if (!ec) begin_stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
         });
@@ -153,9 +270,10 @@ struct host::impl {
         // Offline status for every tenant, in parallel, bounded.
         std::mutex mu;
         std::condition_variable cv;
-        std::size_t left = slots.size();
+        std::size_t left = 0;
+        for (auto& s : slots) left += s->removed ? 0 : 1;
         for (auto& s : slots)
-            s->agent->publish_offline([&] {
+            if (!s->removed) s->agent->publish_offline([&] {
                 std::lock_guard lock(mu);
                 --left;
                 cv.notify_all();
@@ -164,7 +282,8 @@ struct host::impl {
             std::unique_lock lock(mu);
             cv.wait_for(lock, std::chrono::seconds{5}, [&] { return left == 0; });
         }
-        for (auto& s : slots) s->agent->close();
+        for (auto& s : slots)
+            if (!s->removed) s->agent->close();
         if (conn) conn->disconnect(std::chrono::seconds{5});  // before the tenants (their handlers) go
         spdlog::info("stopped");
         return 0;

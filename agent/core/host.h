@@ -13,9 +13,13 @@
 // others. No thread is created per tenant by this host (the MQTT wrapper's own threads are
 // measured in bench/agent and documented in agent/README.md).
 //
+// Tenants come and go at runtime when host_options::config_dir is set (rescanned; see there).
+//
 // SIGTERM/SIGINT: stop scheduling, cut Graph waits short, let running work finish (a cycle whose
 // collection was interrupted is abandoned unpublished), publish AgentStatus offline (retained) for
 // every tenant, disconnect, and return 0.
+#include <chrono>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -31,6 +35,14 @@ struct host_options {
     tenant_agent_options agent;      ///< per-tenant timing
     std::optional<host_config> connection;  ///< one connection for all tenants (host identity)
     std::string metrics_listen;      ///< "host:port" of GET /metrics (common/metrics.h); "" = off
+    /// Runtime onboarding (connguardctl tenant add/remove): every `rescan` the folder's *.json files
+    /// are listed; a new file whose tenant loads (and, with a connection, is in the host config's
+    /// re-read tenants list) starts at once; a running tenant whose file is gone (or whose grant is)
+    /// stops: no more cycles, its link closed. Empty folder or zero interval: no rescan.
+    std::filesystem::path config_dir;
+    std::filesystem::path host_config_file;  ///< re-read on each rescan (its tenants list)
+    load_options load;                       ///< how the folder's files are loaded
+    std::chrono::milliseconds rescan{0};
 };
 
 class host {

@@ -55,6 +55,9 @@ Options:
                      serve Prometheus metrics on http://HOST:PORT/metrics (off by default; plain
                      HTTP, one thread; e.g. 127.0.0.1:9465). Cycles, Graph requests and 429s by
                      endpoint, check statuses summed over the tenants (agent/README.md "Metrics").
+  --rescan-seconds N with --config-dir: look for added and removed tenant files every N seconds
+                     (default 5; 0 = never): a new tenant (connguardctl tenant add) starts and a
+                     removed one stops without a restart; --host-config FILE is re-read too
   --log-level LEVEL  trace, debug, info (default), warn, error
   --log-json         JSON log lines
   --log-file FILE    log to FILE instead of stderr
@@ -77,6 +80,7 @@ int main(int argc, char** argv) {
     std::string config_file, config_dir, host_config_file, log_level = "info", log_file, metrics_listen;
     bool once = false, log_json = false, check_config = false;
     int workers = 0;
+    int rescan_seconds = 5;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto value = [&](const char* name) -> std::string {
@@ -109,6 +113,9 @@ int main(int argc, char** argv) {
                 int port = 0;
                 if (!parse_host_port(metrics_listen, host, port))
                     return usage_error("--metrics-listen must be HOST:PORT (e.g. 127.0.0.1:9465), not '" + metrics_listen + "'");
+            } else if (a == "--rescan-seconds") {
+                rescan_seconds = std::stoi(value("--rescan-seconds"));
+                if (rescan_seconds < 0 || rescan_seconds > 86400) return usage_error("--rescan-seconds must be 0..86400");
             } else if (a == "--log-level") {
                 log_level = value("--log-level");
             } else if (a == "--log-json") {
@@ -205,6 +212,12 @@ int main(int argc, char** argv) {
     opts.agent.spread_first_cycle = !config_dir.empty();
     opts.connection = std::move(host_cfg);
     opts.metrics_listen = metrics_listen;
+    if (!config_dir.empty()) {
+        opts.config_dir = config_dir;
+        opts.host_config_file = host_config_file;
+        opts.load.need_broker = host_config_file.empty();
+        opts.rescan = std::chrono::seconds{rescan_seconds};
+    }
     agent::host h(std::move(tenants), opts, system_clock::instance());
     return h.run();
 }

@@ -37,9 +37,6 @@ tenant_agent::tenant_agent(tenant_config cfg, const clock& clk, std::shared_ptr<
 tenant_agent::~tenant_agent() {
     try {
         close();
-        // A tenant that stops running leaves the host's metrics (check statuses, waiting messages).
-        metrics::check_statuses_changed(counted_checks_, {});
-        metrics::agent_unacked_add(-static_cast<std::int64_t>(counted_unacked_));
     } catch (...) {
     }
 }
@@ -645,6 +642,12 @@ void tenant_agent::close() {
         link_->close();
         link_.reset();
     }
+    // A tenant that stops running (removed at runtime, or the host stops) leaves the host's
+    // metrics: its check statuses and waiting messages no longer count.
+    metrics::check_statuses_changed(counted_checks_, {});
+    counted_checks_.clear();
+    metrics::agent_unacked_add(-static_cast<std::int64_t>(counted_unacked_));
+    counted_unacked_ = 0;
 }
 
 tenant_stats tenant_agent::stats() const {

@@ -116,7 +116,8 @@ public:
     /// it is acknowledged, failed, or not sent (not connected).
     void publish_offline(std::function<void()> done);
     /// Closes the link: an own connection disconnects (no Last Will is sent on a clean disconnect);
-    /// a host link stops routing messages to this tenant.
+    /// a host link stops routing messages to this tenant. The tenant leaves the host's metrics.
+    /// Call it while no run_due() runs.
     void close();
 
     tenant_stats stats() const;

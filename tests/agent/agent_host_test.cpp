@@ -256,4 +256,59 @@ TEST(AgentHostConnection, TenantsShareOneConnectionReportOnTheirOwnTopicsAndGetO
         })) << k;
 }
 
+// Onboarding at runtime: `connguardctl tenant add --host-config` while the host runs → the new
+// tenant's first report arrives with no restart of anything; `tenant remove` → it stops.
+TEST(AgentHostConnection, TenantAddedWhileTheHostRunsReportsWithoutARestartAndRemovedStops) {
+    test::broker b({.tenants = {}, .hosts = {{"host-a", {"contoso"}}}});
+    collector col(b);
+    env e;
+    const auto conf_dir = e.dir() / "tenants.d";
+    std::filesystem::create_directories(conf_dir);
+    const json slow_poll = {{"poll", {{"intervalSeconds", 3600}, {"jitterSeconds", 0}}}};
+    std::ofstream(conf_dir / "contoso.json")
+        << e.config_json("contoso", repo_tenant("contoso-healthy.json"), slow_poll, nullptr, e.dir() / "contoso").dump();
+    auto secret = [&](const std::string& name, const std::string& value) {
+        const auto p = e.dir() / name;
+        std::ofstream(p) << value << "\n";
+        std::filesystem::permissions(p, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                     std::filesystem::perm_options::replace);
+        return p.string();
+    };
+    const auto host_json = e.dir() / "host.json";
+    std::ofstream(host_json) << json{{"host", "host-a"},
+                                     {"tenants", {"contoso"}},
+                                     {"broker", {{"url", b.uri()}, {"passwordFile", secret("host-a-pw", b.password("host-a"))}}}}
+                                    .dump();
+    const auto log = e.dir() / "agent.log";
+    auto agent = start_agent({"--config-dir", conf_dir.string(), "--host-config", host_json.string(), "--rescan-seconds", "1"},
+                             log);
+    ASSERT_GE(col.wait_report("contoso", 1).cycle(), 1u) << slurp(log);
+
+    const auto fab = repo_tenant("fabrikam-mfa.json");
+    const std::vector<std::string> ctl_conn = {"--broker", b.uri(), "--password-file",
+                                               (b.dir() / "broker" / "secrets" / "dynsec_admin").string(),
+                                               "--config-dir", conf_dir.string(), "--host-config", host_json.string()};
+    std::vector<std::string> add = {std::string(CONNGUARD_BIN_DIR) + "/connguardctl", "tenant", "add", "fabrikam",
+                                    "--azure-tenant", fab.tenant_id, "--account", fab.upn, "--app-id", fab.app_id,
+                                    "--secret-file", secret("fab-secret", fab.client_secret), "--account-password-file",
+                                    secret("fab-pw", fab.password), "--graph-url", e.sim().base_url(),
+                                    "--poll-interval", "3600"};
+    add.insert(add.end(), ctl_conn.begin(), ctl_conn.end());
+    std::string out;
+    ASSERT_EQ(test::run_command(add, &out), 0) << out;
+    const auto report = col.wait_report("fabrikam", 1);
+    ASSERT_GE(report.cycle(), 1u) << out << slurp(log);
+    EXPECT_EQ(status_of(report, "CG-CAP"), v1::CHECK_STATUS_FAIL);  // fabrikam's scenario, so its own Graph facts
+    EXPECT_TRUE(agent.running());
+    EXPECT_NE(slurp(log).find("tenant fabrikam: added"), std::string::npos) << slurp(log);
+
+    std::vector<std::string> remove = {std::string(CONNGUARD_BIN_DIR) + "/connguardctl", "tenant", "remove", "fabrikam"};
+    remove.insert(remove.end(), ctl_conn.begin(), ctl_conn.end());
+    ASSERT_EQ(test::run_command(remove, &out), 0) << out;
+    EXPECT_TRUE(eventually([&] { return slurp(log).find("tenant fabrikam: stopped") != std::string::npos; }))
+        << slurp(log);
+    EXPECT_EQ(json::parse(slurp(host_json))["tenants"], json({"contoso"}));
+    EXPECT_EQ(agent.stop(std::chrono::seconds{30}), 0);
+}
+
 }  // namespace

@@ -79,19 +79,27 @@ TEST(MakeBroker, WritesPrivateFilesForTwoHundredFiftyTenantsAndRefusesToOverwrit
         << out;
     EXPECT_EQ(mode_of(d / "secrets"), 0700);
     EXPECT_EQ(mode_of(d / "secrets" / "tenant-249"), 0600);
-    EXPECT_EQ(mode_of(d / "passwd"), 0600);
+    EXPECT_EQ(mode_of(d / "dynamic-security.json"), 0600);
+    EXPECT_EQ(mode_of(d / "secrets" / "dynsec_admin"), 0600);
+    EXPECT_FALSE(std::filesystem::exists(d / "passwd.tmp")) << "plain passwords left behind";
     std::ifstream pw(d / "secrets" / "tenant-7");
     std::string password;
     std::getline(pw, password);
     EXPECT_EQ(password.size(), 32u);
-    std::ifstream passwd(d / "passwd");
-    std::string content((std::istreambuf_iterator<char>(passwd)), {});
-    EXPECT_EQ(content.find(password), std::string::npos) << "plain password left in the password file";
-    EXPECT_NE(content.find("tenant-249:$7$"), std::string::npos);
+    std::ifstream dynsec(d / "dynamic-security.json");
+    std::string content((std::istreambuf_iterator<char>(dynsec)), {});
+    EXPECT_EQ(content.find(password), std::string::npos) << "plain password in the dynamic-security file";
+    EXPECT_NE(content.find(R"({"username":"tenant-249","password":")"), std::string::npos);
+    EXPECT_NE(content.find(R"("roles":[{"rolename":"tenant:tenant-249"}])"), std::string::npos);
+    // Default deny: every right is granted by a role (the wire tests prove the rights themselves).
+    EXPECT_NE(content.find(R"("publishClientSend":false,"publishClientReceive":false,"subscribe":false)"),
+              std::string::npos);
     std::ifstream conf(d / "mosquitto.conf");
     std::string c((std::istreambuf_iterator<char>(conf)), {});
     EXPECT_NE(c.find("listener 18999 127.0.0.1"), std::string::npos);
     EXPECT_NE(c.find("allow_anonymous false"), std::string::npos);
+    EXPECT_NE(c.find("plugin_opt_config_file " + (d / "dynamic-security.json").string()), std::string::npos);
+    EXPECT_EQ(c.find("password_file"), std::string::npos) << "the static password file is gone";
     EXPECT_NE(c.find("max_queued_messages 100000"), std::string::npos);
     EXPECT_NE(c.find("persistence_location " + d.string() + "/data/"), std::string::npos);
     EXPECT_NE(run({d.string(), "--port", "18999", "--coordinator", "coord", "--tenants", "a", "--admins", "x"}, &out),

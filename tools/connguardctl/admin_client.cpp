@@ -23,6 +23,8 @@ std::string env_or(const char* name) {
     return v ? std::string(v) : std::string();
 }
 
+}  // namespace
+
 result<std::unique_ptr<mqtt::client>> connect_as(const connection_flags& f, const std::string& purpose) {
     auto pw = config::read_secret_file(f.password_file);
     if (!pw) return pw.err();
@@ -42,6 +44,8 @@ result<std::unique_ptr<mqtt::client>> connect_as(const connection_flags& f, cons
     }
     return c;
 }
+
+namespace {
 
 /// The client's words already name the broker and, where it matters, the user.
 error connect_error(const error& e) { return make_error("connect", "cannot connect: " + e.message); }

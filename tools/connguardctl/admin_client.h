@@ -41,6 +41,10 @@ status complete_from_env(connection_flags& f);
 /// Help text for the common flags.
 const char* connection_help();
 
+/// A clean-session MQTT client (not yet connected) as flags.user with the password of
+/// flags.password_file (checked: 0600) and flags.ca_file for ssl://.
+result<std::unique_ptr<mqtt::client>> connect_as(const connection_flags& flags, const std::string& purpose);
+
 class admin_session {
 public:
     /// Connects as flags.user (clean session) and subscribes to the admin's response topic.

@@ -29,6 +29,11 @@ int run_who(int argc, char** argv);       ///< connguardctl who: admin identitie
 int run_exception(int argc, char** argv);
 /// connguardctl webhook list|add|remove|test: alert subscriptions (config + runtime).
 int run_webhook(int argc, char** argv);
+// Broker identities at runtime (identity_commands.cpp): the dynamic security plugin's API.
+/// connguardctl tenant add|remove|import: a tenant's broker identity, agent config and secrets.
+int run_tenant(int argc, char** argv);
+/// connguardctl admin add|remove: an admin's (approver's) broker identity.
+int run_admin(int argc, char** argv);
 /// connguardctl impact --policy FILE [--tenants all|KEY...] (impact.cpp): a draft CA policy's effect per tenant.
 int run_impact(int argc, char** argv);
 

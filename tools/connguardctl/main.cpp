@@ -25,6 +25,9 @@ const command commands[] = {
     {"who", "list the coordinator's admin identities and their roles", connguard::ctl::run_who},
     {"exception", "the exception registry: list, add, remove, export, import, adopt", connguard::ctl::run_exception},
     {"webhook", "alert subscriptions: list, add, remove, test", connguard::ctl::run_webhook},
+    {"tenant", "tenant add|remove|import: onboard a tenant in one command (broker identity + agent config)",
+     connguard::ctl::run_tenant},
+    {"admin", "admin add|remove: an admin's or approver's broker identity", connguard::ctl::run_admin},
     {"impact", "what a draft CA policy, enabled, would do to each tenant's account (exit 1: breaks)",
      connguard::ctl::run_impact},
 };
