@@ -16,14 +16,34 @@
 
 namespace connguard::ctl {
 
-namespace {
-
 std::string env_or(const char* name) {
     const char* v = std::getenv(name);
     return v ? std::string(v) : std::string();
 }
 
-}  // namespace
+int usage_error(const char* cmd, const std::string& msg, const char* usage) {
+    std::fprintf(stderr, "connguardctl %s: %s\n\n%s\n%s", cmd, msg.c_str(), usage, connection_help());
+    return exit_usage;
+}
+
+bool parse_subcommand_args(const char* cmd, int argc, char** argv, const char* usage, parsed_args& out, int& code) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--help" || a == "-h") {
+            std::printf("%s\n%s", usage, connection_help());
+            code = exit_ok;
+            return false;
+        }
+    }
+    std::vector<std::string> args(argv + 1, argv + argc);
+    auto f = parse_connection_flags(args, out.rest);
+    if (!f) {
+        code = usage_error(cmd, f.err().message, usage);
+        return false;
+    }
+    out.conn = *f;
+    return true;
+}
 
 result<std::unique_ptr<mqtt::client>> connect_as(const connection_flags& f, const std::string& purpose) {
     auto pw = config::read_secret_file(f.password_file);

@@ -41,6 +41,20 @@ status complete_from_env(connection_flags& f);
 /// Help text for the common flags.
 const char* connection_help();
 
+/// A subcommand's arguments: the connection flags and what is left for the subcommand itself.
+struct parsed_args {
+    connection_flags conn;
+    std::vector<std::string> rest;
+};
+/// Prints "connguardctl CMD: MSG", the usage and connection_help() to stderr; returns exit_usage.
+int usage_error(const char* cmd, const std::string& msg, const char* usage);
+/// The first step of every broker subcommand: with --help/-h prints the usage (code = exit_ok);
+/// a bad connection flag prints a usage error (code = exit_usage). True when the subcommand goes
+/// on, with `out` filled from the flags (the environment is not read here).
+bool parse_subcommand_args(const char* cmd, int argc, char** argv, const char* usage, parsed_args& out, int& code);
+/// The environment variable `name`, "" when unset.
+std::string env_or(const char* name);
+
 /// A clean-session MQTT client (not yet connected) as flags.user with the password of
 /// flags.password_file (checked: 0600) and flags.ca_file for ssl://.
 result<std::unique_ptr<mqtt::client>> connect_as(const connection_flags& flags, const std::string& purpose);

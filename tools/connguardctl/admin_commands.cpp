@@ -81,39 +81,9 @@ std::string kind_of(v1::RemediationKind k) { return enum_word(v1::RemediationKin
 std::string risk_of(v1::Risk r) { return enum_word(v1::Risk_Name(r), "RISK_"); }
 std::string status_of(v1::CheckStatus s) { return enum_word(v1::CheckStatus_Name(s), "CHECK_STATUS_"); }
 
-/// Parsed arguments of one subcommand: its own flags plus the connection flags.
-struct parsed_args {
-    connection_flags conn;
-    std::vector<std::string> rest;
-};
-
-int usage_error(const char* cmd, const std::string& msg, const char* usage) {
-    std::fprintf(stderr, "connguardctl %s: %s\n\n%s\n%s", cmd, msg.c_str(), usage, connection_help());
-    return exit_usage;
-}
-
-bool wants_help(int argc, char** argv) {
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--help" || a == "-h") return true;
-    }
-    return false;
-}
-
 /// Parses flags, fills from the environment; on failure prints the reason and returns false.
 bool prepare(const char* cmd, int argc, char** argv, const char* usage, parsed_args& out, int& code) {
-    if (wants_help(argc, argv)) {
-        std::printf("%s\n%s", usage, connection_help());
-        code = exit_ok;
-        return false;
-    }
-    std::vector<std::string> args(argv + 1, argv + argc);
-    auto f = parse_connection_flags(args, out.rest);
-    if (!f) {
-        code = usage_error(cmd, f.err().message, usage);
-        return false;
-    }
-    out.conn = *f;
+    if (!parse_subcommand_args(cmd, argc, argv, usage, out, code)) return false;
     if (auto st = complete_from_env(out.conn); !st) {
         code = usage_error(cmd, st.err().message, usage);
         return false;

@@ -112,16 +112,6 @@ The broker connection is the dynamic security admin's (make-broker's DIR/secrets
 exit codes: 0 done, 1 the broker or a file operation failed, 2 usage
 )";
 
-std::string env_or(const char* name) {
-    const char* v = std::getenv(name);
-    return v ? std::string(v) : std::string();
-}
-
-int usage_error(const char* cmd, const std::string& msg, const char* usage) {
-    std::fprintf(stderr, "connguardctl %s: %s\n\n%s\n%s", cmd, msg.c_str(), usage, connection_help());
-    return exit_usage;
-}
-
 /// A random password of 32 letters and digits (as make-broker's).
 std::string new_password() {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -234,27 +224,8 @@ private:
 };
 
 /// Parses the connection flags (the dynamic security admin's) and the rest.
-struct parsed {
-    connection_flags conn;
-    std::vector<std::string> rest;
-};
-
-bool prepare(const char* cmd, int argc, char** argv, const char* usage, parsed& out, int& code) {
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--help" || a == "-h") {
-            std::printf("%s\n%s", usage, connection_help());
-            code = exit_ok;
-            return false;
-        }
-    }
-    std::vector<std::string> args(argv + 1, argv + argc);
-    auto f = parse_connection_flags(args, out.rest);
-    if (!f) {
-        code = usage_error(cmd, f.err().message, usage);
-        return false;
-    }
-    out.conn = *f;
+bool prepare(const char* cmd, int argc, char** argv, const char* usage, parsed_args& out, int& code) {
+    if (!parse_subcommand_args(cmd, argc, argv, usage, out, code)) return false;
     auto& c = out.conn;
     if (c.broker.empty()) c.broker = env_or("CONNGUARD_BROKER");
     if (c.user.empty()) c.user = env_or("CONNGUARD_DYNSEC_USER");
@@ -659,7 +630,7 @@ int tenant_remove(dynsec_session& s, const std::string& key, const tenant_place&
 }  // namespace
 
 int run_tenant(int argc, char** argv) {
-    parsed a;
+    parsed_args a;
     int code = 0;
     if (!prepare("tenant", argc, argv, tenant_usage, a, code)) return code;
     if (a.rest.empty()) return usage_error("tenant", "expected add, remove or import", tenant_usage);
@@ -695,7 +666,7 @@ int run_tenant(int argc, char** argv) {
 }
 
 int run_admin(int argc, char** argv) {
-    parsed a;
+    parsed_args a;
     int code = 0;
     if (!prepare("admin", argc, argv, admin_usage, a, code)) return code;
     if (a.rest.empty()) return usage_error("admin", "expected add or remove", admin_usage);
