@@ -221,7 +221,7 @@ mqtt::handler_result service::on_message(const mqtt::message& m) {
     // Tenant messages: queued, acknowledged to the broker at once; the agent keeps each until the
     // IngestAck after COMMIT. Admin requests (no agent outbox behind them): wait for the commit.
     const bool waits = d.envelope.tenant().empty();
-    auto w = std::make_unique<work>();
+    auto w = std::make_shared<work>();
     w->topic = m.topic;
     w->envelope = std::move(d.envelope);
     w->raw = m.payload;
@@ -229,7 +229,6 @@ mqtt::handler_result service::on_message(const mqtt::message& m) {
     w->waits = waits;
     std::future<bool> fut;
     if (waits) fut = w->done.get_future();
-    work* raw = w.get();
     {
         std::unique_lock lock(qmu_);
         if (queue_.size() >= max_queued_) {
@@ -237,8 +236,7 @@ mqtt::handler_result service::on_message(const mqtt::message& m) {
             room_cv_.wait(lock, [&] { return stop_committer_ || queue_.size() < max_queued_; });
         }
         if (stop_committer_) return mqtt::handler_result::retry;
-        queue_.push_back(raw);
-        if (!waits) (void)w.release();  // the committer deletes it
+        queue_.push_back(w);
     }
     qcv_.notify_one();
     if (!waits) return mqtt::handler_result::handled;
@@ -293,26 +291,26 @@ void service::ack_loop() {
 }
 
 result<v1::AdminResponse> service::admin(const principal& who, const v1::AdminRequest& req) {
-    work w;
-    w.who = &who;
-    w.request = req;
-    auto fut = w.done.get_future();
+    auto w = std::make_shared<work>();
+    w->who = &who;
+    w->request = req;
+    auto fut = w->done.get_future();
     {
         std::lock_guard lock(qmu_);
         if (stop_committer_ || !committer_running_)
             return make_error("coord.stopping", "the coordinator is not running; nothing was done");
-        queue_.push_back(&w);
+        queue_.push_back(w);
     }
     qcv_.notify_one();
     if (!fut.get())  // the committer always fulfils the promise
-        return make_error("coord.admin_failed", "the request was not committed (nothing changed): " + w.error);
-    return std::move(w.response);
+        return make_error("coord.admin_failed", "the request was not committed (nothing changed): " + w->error);
+    return std::move(w->response);
 }
 
 void service::committer_loop() {
     auto next_tick = std::chrono::steady_clock::now();
     auto next_gauges = next_tick;  // metrics gauges: counted at most once a second, after a tick
-    std::vector<work*> batch;
+    std::vector<std::shared_ptr<work>> batch;
     while (true) {
         bool tick_due = false;
         {
@@ -331,7 +329,7 @@ void service::committer_loop() {
         const auto commit_started = std::chrono::steady_clock::now();
         if (auto st = db_->begin(); !st) {
             spdlog::error("ingest: cannot begin a transaction: {}", st.err().message);
-            for (auto* w : batch) w->error = st.err().message;
+            for (auto& w : batch) w->error = st.err().message;
         } else {
             for (std::size_t i = 0; i < batch.size(); ++i) {
                 work& w = *batch[i];
@@ -386,7 +384,7 @@ void service::committer_loop() {
                               st.err().message);
                 db_->rollback();
                 (void)engine_->take_changes();  // none of it happened
-                for (auto* w : batch)
+                for (auto& w : batch)
                     if (w->error.empty()) w->error = st.err().message;
             }
             metrics::commit(std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_started).count());
@@ -407,13 +405,12 @@ void service::committer_loop() {
                 approval = true;
             if (ok && batch[i]->who != nullptr && batch[i]->request.has_approve()) approval = true;
             if (batch[i]->waits) {
-                batch[i]->done.set_value(ok);  // the work item belongs to its handler again from here on
+                batch[i]->done.set_value(ok);
             } else {
                 // Committed (or found already committed): the agent may drop its copy. Not committed:
                 // no ack, the agent re-publishes it after its ack timeout (same id).
                 if (ok) queue_ack(batch[i]->envelope.tenant(), batch[i]->envelope.id());
                 else ++retried_;
-                delete batch[i];
             }
         }
         batch.clear();

@@ -110,8 +110,8 @@ private:
         v1::AdminRequest request;
         v1::AdminResponse response;
         std::string error;               ///< why a console request was rolled back
-        bool waits = true;               ///< false: owned by the queue (an acknowledged tenant message)
-        std::promise<bool> done;         ///< only when `waits`
+        bool waits = true;               ///< false: an acknowledged tenant message nobody waits for
+        std::promise<bool> done;         ///< fulfilled by the committer only when `waits`
     };
     mqtt::handler_result on_message(const mqtt::message& m);
     void committer_loop();
@@ -134,7 +134,7 @@ private:
 
     std::mutex qmu_;
     std::condition_variable qcv_;
-    std::deque<work*> queue_;
+    std::deque<std::shared_ptr<work>> queue_;  ///< shared: a waiting handler holds its item too
     bool stop_committer_ = false;
     bool committer_running_ = false;  ///< under qmu_: console requests are accepted only then
     change_feed feed_;
