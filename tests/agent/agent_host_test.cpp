@@ -6,6 +6,7 @@
 // only its tenant, and the broker and the host both refuse a tenant outside the host's grant.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <set>
@@ -154,9 +155,17 @@ TEST(AgentHost, TwoHundredTenantsInOneProcessAllReport) {
     EXPECT_EQ(offline.size(), static_cast<std::size_t>(tenant_count + 1));
 }
 
-// The host identity's rights are exactly a one-tenant agent's, on each granted tenant only.
+// The host identity's rights are exactly a one-tenant agent's, on each granted tenant only: with
+// 1,000 tenants on the one connection, the 1,000th is granted, a tenant of another host or a
+// one-tenant agent is not.
 TEST(AgentHostConnection, BrokerGrantsTheHostExactlyItsTenantsTopics) {
-    test::broker b({.tenants = {"solo"}, .hosts = {{"host-a", {"contoso", "fabrikam"}}}});
+    std::vector<std::string> granted = {"contoso", "fabrikam"};
+    for (int i = 0; i < 998; ++i) {
+        char key[16];
+        std::snprintf(key, sizeof key, "site-%04d", i);
+        granted.emplace_back(key);
+    }
+    test::broker b({.tenants = {"solo"}, .hosts = {{"host-a", granted}, {"host-b", {"northwind"}}}});
     mqtt::client c(mqtt::client_options_builder()
                        .server_uri(b.uri())
                        .client_id("host-a-probe")
@@ -167,8 +176,9 @@ TEST(AgentHostConnection, BrokerGrantsTheHostExactlyItsTenantsTopics) {
     auto publish = [&](const std::string& topic) { return c.publish(mqtt::make_message(topic, "x")); };
     EXPECT_TRUE(publish(topics::validation("contoso")).ok());
     EXPECT_TRUE(publish(topics::results("fabrikam")).ok());
-    for (const auto& t : {topics::validation("solo"), topics::validation("outsider"), topics::validation("host-a"),
-                          topics::commands("contoso"), topics::admin_requests("host-a")}) {
+    EXPECT_TRUE(publish(topics::events("site-0997")).ok());
+    for (const auto& t : {topics::validation("solo"), topics::validation("northwind"), topics::validation("outsider"),
+                          topics::validation("host-a"), topics::commands("contoso"), topics::admin_requests("host-a")}) {
         auto st = publish(t);
         ASSERT_FALSE(st.ok()) << t;
         EXPECT_EQ(st.err().code, "mqtt.not_authorized") << t;
