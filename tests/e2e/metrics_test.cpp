@@ -37,30 +37,25 @@ struct scrape {
     std::vector<sample> samples;
     std::map<std::string, std::string> types;  ///< family name -> counter | gauge | histogram ...
 
+    /// Whether `s` is named `name` and its labels include every pair of `want`.
+    static bool matches(const sample& s, const std::string& name, const std::map<std::string, std::string>& want) {
+        if (s.name != name) return false;
+        for (const auto& [k, v] : want) {
+            const auto it = s.labels.find(k);
+            if (it == s.labels.end() || it->second != v) return false;
+        }
+        return true;
+    }
     /// Sum of the samples named `name` whose labels include every pair of `want` (0 when none).
     double sum(const std::string& name, const std::map<std::string, std::string>& want = {}) const {
         double total = 0;
-        for (const auto& s : samples) {
-            if (s.name != name) continue;
-            bool match = true;
-            for (const auto& [k, v] : want) {
-                const auto it = s.labels.find(k);
-                match = match && it != s.labels.end() && it->second == v;
-            }
-            if (match) total += s.value;
-        }
+        for (const auto& s : samples)
+            if (matches(s, name, want)) total += s.value;
         return total;
     }
     bool has(const std::string& name, const std::map<std::string, std::string>& want = {}) const {
-        for (const auto& s : samples) {
-            if (s.name != name) continue;
-            bool match = true;
-            for (const auto& [k, v] : want) {
-                const auto it = s.labels.find(k);
-                match = match && it != s.labels.end() && it->second == v;
-            }
-            if (match) return true;
-        }
+        for (const auto& s : samples)
+            if (matches(s, name, want)) return true;
         return false;
     }
     /// The family a sample or a query name belongs to ("x_bucket" of histogram "x" -> "x").
