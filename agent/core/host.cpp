@@ -9,6 +9,7 @@
 #include <set>
 #include <mutex>
 
+#include "agent/core/rescan.h"
 #include "agent/core/tenant_link.h"
 #include "agent/graph/graph_client.h"
 #include "common/metrics.h"
@@ -43,9 +44,12 @@ struct host::impl {
     std::vector<std::unique_ptr<slot>> slots;
     std::map<std::filesystem::path, slot*> active;  // running tenants by file (io thread only)
     std::map<std::filesystem::path, std::string> said;  // last problem logged per file (no repeats)
-    // Files that did not start, with the modification time then: retried only once they change
-    // (or the host's tenants list does).
-    std::map<std::filesystem::path, std::filesystem::file_time_type> tried;
+    // Files that did not start, with their stamp then: retried only once they change (or the
+    // host's tenants list does). Pruned to the folder's files on each full scan.
+    std::map<std::filesystem::path, seen_stamp> tried;
+    // What the folder and the host config stamped at the last full scan that read them (nullopt:
+    // none yet, or it failed): while they and `tried` are unchanged a rescan reads nothing (rescan.h).
+    std::optional<seen_stamp> dir_seen, host_config_seen;
     std::unique_ptr<asio::steady_timer> rescan_timer;
     bool stopping = false;  // io thread only
 
@@ -148,62 +152,36 @@ struct host::impl {
         metrics::agent_tenants(static_cast<std::int64_t>(active.size()));
     }
 
+    /// Why a rescan must read the folder and host config again; empty: nothing changed (rescan.h).
+    /// A running tenant's file is not looked at: an edit of it takes effect at a restart, as before.
+    std::string rescan_reason(const file_stamp& dir_now, const std::optional<file_stamp>& host_now) const {
+        if (changed_since(dir_seen, dir_now)) return opts.config_dir.string() + " (or not seen unchanged yet)";
+        if (host_now && changed_since(host_config_seen, *host_now)) return opts.host_config_file.string() + " (or not seen unchanged yet)";
+        // Files that did not start: few, and an edit in place does not touch the folder's stamp.
+        for (const auto& [file, seen] : tried)
+            if (changed_since(seen, stamp_of(file))) return file.string() + ", which did not start before";
+        return {};
+    }
+
     /// Runtime onboarding: new tenant files start, removed ones stop (host_options::config_dir).
     void rescan() {
         if (stopping) return;
         try {
-            if (conn && !opts.host_config_file.empty()) {
-                auto h = load_host_config(opts.host_config_file);
-                if (!h) {
-                    if (said[opts.host_config_file] != h.err().message)
-                        spdlog::error("host config (re-read, the previous one stays in force): {}", h.err().message);
-                    said[opts.host_config_file] = h.err().message;
-                } else {
-                    said.erase(opts.host_config_file);
-                    if (opts.connection->tenants != h->tenants) tried.clear();
-                    opts.connection->tenants = h->tenants;
-                }
-            }
-            std::set<std::filesystem::path> present;
-            std::error_code ec;
-            for (const auto& e : std::filesystem::directory_iterator(opts.config_dir, ec))
-                if (e.is_regular_file() && e.path().extension() == ".json") present.insert(e.path());
-            if (ec) {
-                spdlog::warn("rescanning {}: {}", opts.config_dir.string(), ec.message());
+            // Stamps first, then the reads: a change during the reads shows as a newer stamp (or the
+            // same tick, which changed_since() does not trust) at the next rescan.
+            const auto observed = wall_now();
+            const bool host_file = conn && !opts.host_config_file.empty();
+            const auto dir_now = stamp_of(opts.config_dir);
+            const auto host_now = host_file ? std::optional(stamp_of(opts.host_config_file)) : std::nullopt;
+            if (const auto why = rescan_reason(dir_now, host_now); why.empty()) {
+                spdlog::debug("rescan: nothing changed; {} not listed{}", opts.config_dir.string(),
+                              host_file ? ", " + opts.host_config_file.string() + " not re-read" : std::string());
             } else {
-                std::vector<slot*> gone;
-                for (auto& [file, s] : active)
-                    if (!present.count(file) || (conn && !opts.connection->grants(s->agent->key()))) gone.push_back(s);
-                for (auto* s : gone)
-                    retire(*s, present.count(s->file) ? "no longer granted to host " + opts.connection->name
-                                                      : std::string("its config file is gone"));
-                std::set<std::string> keys;
-                for (auto& [file, s] : active) keys.insert(s->agent->key());
-                for (const auto& file : present) {
-                    if (active.count(file)) continue;
-                    const auto mtime = std::filesystem::last_write_time(file, ec);
-                    if (auto t = tried.find(file); t != tried.end() && t->second == mtime) continue;
-                    tried[file] = mtime;
-                    auto cfg = load_tenant_config(file, opts.load);
-                    if (!cfg) {
-                        if (said[file] != cfg.err().message) spdlog::error("{} (retried on the next rescan)", cfg.err().message);
-                        said[file] = cfg.err().message;
-                        continue;
-                    }
-                    if (keys.count(cfg->tenant_key)) {
-                        std::string why = file.string() + ": field 'tenant': '" + cfg->tenant_key + "' already runs";
-                        if (said[file] != why) spdlog::error("{}", why);
-                        said[file] = why;
-                        continue;
-                    }
-                    const std::string key = cfg->tenant_key;
-                    if (!start_tenant(std::move(*cfg), /*at_startup=*/false).empty()) continue;
-                    tried.erase(file);
-                    keys.insert(key);
-                    spdlog::info("tenant {}: added ({}), running without a restart", key, file.string());
-                    metrics::agent_tenants(static_cast<std::int64_t>(active.size()));
-                    arm(*active[file]);
-                }
+                spdlog::debug("rescan: reading again, changed: {}", why);
+                // Forgotten until the reads below succeed: a failed or interrupted scan is redone.
+                dir_seen.reset();
+                host_config_seen.reset();
+                scan(observed, dir_now, host_now);
             }
         } catch (const std::exception& e) {
             spdlog::error("rescanning {}: {}", opts.config_dir.string(), e.what());
@@ -212,6 +190,67 @@ struct host::impl {
         rescan_timer->async_wait([this](const std::error_code& ec) {
             if (!ec) rescan();
         });
+    }
+
+    void scan(std::chrono::nanoseconds observed, const file_stamp& dir_now, const std::optional<file_stamp>& host_now) {
+        if (host_now) {
+            auto h = load_host_config(opts.host_config_file);
+            if (!h) {
+                if (said[opts.host_config_file] != h.err().message)
+                    spdlog::error("host config (re-read, the previous one stays in force): {}", h.err().message);
+                said[opts.host_config_file] = h.err().message;
+            } else {
+                said.erase(opts.host_config_file);
+                if (opts.connection->tenants != h->tenants) tried.clear();
+                opts.connection->tenants = h->tenants;
+                // Only a good read is remembered: a bad file (or its password file) is re-read each time.
+                host_config_seen = seen_stamp{*host_now, observed};
+            }
+        }
+        std::set<std::filesystem::path> present;
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator(opts.config_dir, ec))
+            if (e.is_regular_file() && e.path().extension() == ".json") present.insert(e.path());
+        if (ec) {
+            spdlog::warn("rescanning {}: {}", opts.config_dir.string(), ec.message());
+            return;
+        }
+        std::erase_if(tried, [&](const auto& t) { return !present.count(t.first); });
+        std::vector<slot*> gone;
+        for (auto& [file, s] : active)
+            if (!present.count(file) || (conn && !opts.connection->grants(s->agent->key()))) gone.push_back(s);
+        for (auto* s : gone)
+            retire(*s, present.count(s->file) ? "no longer granted to host " + opts.connection->name
+                                              : std::string("its config file is gone"));
+        std::set<std::string> keys;
+        for (auto& [file, s] : active) keys.insert(s->agent->key());
+        for (const auto& file : present) {
+            if (active.count(file)) continue;
+            // Stamped before the load, as above: an edit during the load is seen next time.
+            const seen_stamp stamp{stamp_of(file), wall_now()};
+            if (auto t = tried.find(file); t != tried.end() && !changed_since(t->second, stamp.stamp)) continue;
+            tried[file] = stamp;
+            auto cfg = load_tenant_config(file, opts.load);
+            if (!cfg) {
+                if (said[file] != cfg.err().message) spdlog::error("{} (retried on the next rescan)", cfg.err().message);
+                said[file] = cfg.err().message;
+                continue;
+            }
+            if (keys.count(cfg->tenant_key)) {
+                std::string why = file.string() + ": field 'tenant': '" + cfg->tenant_key + "' already runs";
+                if (said[file] != why) spdlog::error("{}", why);
+                said[file] = why;
+                continue;
+            }
+            const std::string key = cfg->tenant_key;
+            if (!start_tenant(std::move(*cfg), /*at_startup=*/false).empty()) continue;
+            tried.erase(file);
+            keys.insert(key);
+            spdlog::info("tenant {}: added ({}), running without a restart", key, file.string());
+            metrics::agent_tenants(static_cast<std::int64_t>(active.size()));
+            arm(*active[file]);
+        }
+        dir_seen = seen_stamp{dir_now, observed};
     }
 
     int run() {

@@ -38,9 +38,11 @@ struct host_options {
     /// Runtime onboarding (connguardctl tenant add/remove): every `rescan` the folder's *.json files
     /// are listed; a new file whose tenant loads (and, with a connection, is in the host config's
     /// re-read tenants list) starts at once; a running tenant whose file is gone (or whose grant is)
-    /// stops: no more cycles, its link closed. Empty folder or zero interval: no rescan.
+    /// stops: no more cycles, its link closed. Empty folder or zero interval: no rescan. A rescan
+    /// reads nothing while the folder's, the host config's and the failed files' stamps are
+    /// unchanged (rescan.h).
     std::filesystem::path config_dir;
-    std::filesystem::path host_config_file;  ///< re-read on each rescan (its tenants list)
+    std::filesystem::path host_config_file;  ///< re-read (its tenants list) when it or the folder changed
     load_options load;                       ///< how the folder's files are loaded
     std::chrono::milliseconds rescan{0};
 };

@@ -58,6 +58,7 @@ Options:
   --rescan-seconds N with --config-dir: look for added and removed tenant files every N seconds
                      (default 5; 0 = never): a new tenant (connguardctl tenant add) starts and a
                      removed one stops without a restart; --host-config FILE is re-read too
+                     (nothing is read while the folder and FILE are unchanged)
   --log-level LEVEL  trace, debug, info (default), warn, error
   --log-json         JSON log lines
   --log-file FILE    log to FILE instead of stderr

@@ -266,29 +266,42 @@ TEST(AgentHostConnection, TenantsShareOneConnectionReportOnTheirOwnTopicsAndGetO
         })) << k;
 }
 
+std::string write_secret(const std::filesystem::path& p, const std::string& value) {
+    std::ofstream(p) << value << "\n";
+    std::filesystem::permissions(p, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                 std::filesystem::perm_options::replace);
+    return p.string();
+}
+
+/// DIR/tenants.d/contoso.json (hourly polls) and DIR/host.json for host-a granted {contoso}.
+std::pair<std::filesystem::path, std::filesystem::path> contoso_on_host_a(const env& e, const test::broker& b) {
+    const auto conf_dir = e.dir() / "tenants.d";
+    std::filesystem::create_directories(conf_dir);
+    const json slow_poll = {{"poll", {{"intervalSeconds", 3600}, {"jitterSeconds", 0}}}};
+    std::ofstream(conf_dir / "contoso.json")
+        << e.config_json("contoso", repo_tenant("contoso-healthy.json"), slow_poll, nullptr, e.dir() / "contoso").dump();
+    const auto host_json = e.dir() / "host.json";
+    std::ofstream(host_json) << json{{"host", "host-a"},
+                                     {"tenants", {"contoso"}},
+                                     {"broker", {{"url", b.uri()}, {"passwordFile", write_secret(e.dir() / "host-a-pw", b.password("host-a"))}}}}
+                                    .dump();
+    return {conf_dir, host_json};
+}
+
+std::size_t count_of(const std::string& text, const std::string& needle) {
+    std::size_t n = 0;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++n;
+    return n;
+}
+
 // Onboarding at runtime: `connguardctl tenant add --host-config` while the host runs → the new
 // tenant's first report arrives with no restart of anything; `tenant remove` → it stops.
 TEST(AgentHostConnection, TenantAddedWhileTheHostRunsReportsWithoutARestartAndRemovedStops) {
     test::broker b({.tenants = {}, .hosts = {{"host-a", {"contoso"}}}});
     collector col(b);
     env e;
-    const auto conf_dir = e.dir() / "tenants.d";
-    std::filesystem::create_directories(conf_dir);
-    const json slow_poll = {{"poll", {{"intervalSeconds", 3600}, {"jitterSeconds", 0}}}};
-    std::ofstream(conf_dir / "contoso.json")
-        << e.config_json("contoso", repo_tenant("contoso-healthy.json"), slow_poll, nullptr, e.dir() / "contoso").dump();
-    auto secret = [&](const std::string& name, const std::string& value) {
-        const auto p = e.dir() / name;
-        std::ofstream(p) << value << "\n";
-        std::filesystem::permissions(p, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
-                                     std::filesystem::perm_options::replace);
-        return p.string();
-    };
-    const auto host_json = e.dir() / "host.json";
-    std::ofstream(host_json) << json{{"host", "host-a"},
-                                     {"tenants", {"contoso"}},
-                                     {"broker", {{"url", b.uri()}, {"passwordFile", secret("host-a-pw", b.password("host-a"))}}}}
-                                    .dump();
+    const auto [conf_dir, host_json] = contoso_on_host_a(e, b);
+    auto secret = [&](const std::string& name, const std::string& value) { return write_secret(e.dir() / name, value); };
     const auto log = e.dir() / "agent.log";
     auto agent = start_agent({"--config-dir", conf_dir.string(), "--host-config", host_json.string(), "--rescan-seconds", "1"},
                              log);
@@ -318,6 +331,50 @@ TEST(AgentHostConnection, TenantAddedWhileTheHostRunsReportsWithoutARestartAndRe
     EXPECT_TRUE(eventually([&] { return slurp(log).find("tenant fabrikam: stopped") != std::string::npos; }))
         << slurp(log);
     EXPECT_EQ(json::parse(slurp(host_json))["tenants"], json({"contoso"}));
+    EXPECT_EQ(agent.stop(std::chrono::seconds{30}), 0);
+}
+
+// The rescan reads nothing while nothing changes (10,000 tenant files would otherwise be listed,
+// and the host config parsed, every --rescan-seconds): it says so at debug level, and reading
+// again is logged too. A file added right after such a rescan is seen by the next one; a file that
+// did not start and is then edited in place (which leaves the folder's stamp alone) is retried.
+TEST(AgentHostConnection, RescanReadsNothingWhileNothingChangesAndSeesAChangeRightAfter) {
+    test::broker b({.tenants = {}, .hosts = {{"host-a", {"contoso"}}}});
+    collector col(b);
+    env e;
+    const auto [conf_dir, host_json] = contoso_on_host_a(e, b);
+    const auto log = e.dir() / "agent.log";
+    auto agent = start_agent({"--config-dir", conf_dir.string(), "--host-config", host_json.string(), "--rescan-seconds",
+                              "1", "--log-level", "debug"},
+                             log);
+    ASSERT_GE(col.wait_report("contoso", 1).cycle(), 1u) << slurp(log);
+    const std::string idle = "rescan: nothing changed; " + conf_dir.string() + " not listed, " + host_json.string() + " not re-read";
+    const std::string reread = "rescan: reading again";
+
+    // Idle: two rescans in a row read nothing (the first ones after start read, as the files were new).
+    ASSERT_TRUE(eventually([&] { return count_of(slurp(log), idle) >= 1; })) << slurp(log);
+    const auto before = slurp(log);
+    ASSERT_TRUE(eventually([&] { return count_of(slurp(log), idle) >= count_of(before, idle) + 2; })) << slurp(log);
+    EXPECT_EQ(count_of(slurp(log), reread), count_of(before, reread)) << slurp(log);
+
+    // Added right after an idle rescan: the next one reads, and the file's problem is logged.
+    const auto broken = conf_dir / "northwind.json";
+    const auto seen_idle = count_of(slurp(log), idle);
+    ASSERT_TRUE(eventually([&] { return count_of(slurp(log), idle) > seen_idle; })) << slurp(log);
+    std::ofstream(broken) << "{";
+    ASSERT_TRUE(eventually([&] {
+        const auto l = slurp(log);
+        return l.find(broken.string()) != std::string::npos && l.find("(retried on the next rescan)") != std::string::npos;
+    })) << slurp(log);
+    EXPECT_EQ(slurp(log).find("not granted to host host-a"), std::string::npos) << slurp(log);
+
+    // Settled again (nothing re-read), then edited in place: a loadable tenant outside host-a's grant.
+    const auto settled = count_of(slurp(log), idle);
+    ASSERT_TRUE(eventually([&] { return count_of(slurp(log), idle) > settled; })) << slurp(log);
+    std::ofstream(broken) << e.config_json("northwind", repo_tenant("northwind-secdefaults.json"), nullptr, nullptr, e.dir() / "northwind").dump();
+    EXPECT_TRUE(eventually([&] { return slurp(log).find("northwind (" + broken.string() + "): not granted to host host-a") != std::string::npos; }))
+        << slurp(log);
+    EXPECT_TRUE(agent.running());
     EXPECT_EQ(agent.stop(std::chrono::seconds{30}), 0);
 }
 
