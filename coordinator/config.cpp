@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <cctype>
 #include <cstdio>
 #include <memory>
 
@@ -12,6 +13,7 @@
 #include "common/file_checks.h"
 #include "common/text.h"
 #include "common/topics.h"
+#include "coordinator/sql/connection.h"
 
 namespace connguard::coord {
 
@@ -121,7 +123,24 @@ result<coordinator_config> load_config(const std::filesystem::path& path) {
     if (c.ingest_connections > 1 && c.shared_group.empty()) c.shared_group = "connguard-coordinator";
     c.persistence_dir = r.optional_path("broker.persistenceDir").string();
 
-    c.db_path = r.required_path("store.path");
+    if (r.has("store.url")) {
+        // PostgreSQL (several coordinators): the URL names no password; it comes from a 0600 file.
+        c.store_url = r.required_string("store.url");
+        if (!sql::is_postgres_url(c.store_url))
+            r.fail("store.url", "must be a PostgreSQL URL: postgresql://user@host:port/database");
+        else if (sql::redact_url(c.store_url) != c.store_url || c.store_url.find("password=") != std::string::npos)
+            r.fail("store.url", "must not contain the password (put it in store.passwordFile)");
+        if (r.has("store.path")) r.fail("store.path", "give store.path (SQLite) or store.url (PostgreSQL), not both");
+        const auto password_file = r.optional_path("store.passwordFile");
+        if (!password_file.empty()) {
+            auto pw = config::read_secret_file(password_file);
+            if (!pw) r.fail("store.passwordFile", pw.err().message);
+            else c.store_password = *pw;
+        }
+    } else {
+        c.db_path = r.required_path("store.path");
+        if (r.has("store.passwordFile")) r.fail("store.passwordFile", "only with store.url (PostgreSQL)");
+    }
     const auto sync = r.optional_string("store.synchronous", "normal");
     if (sync == "full") c.synchronous_full = true;
     else if (sync != "normal") r.fail("store.synchronous", "must be \"normal\" or \"full\"");
@@ -241,9 +260,14 @@ status check_startable(const coordinator_config& c, const std::filesystem::path&
     auto check = [&](const char* field, const status& st) {
         if (!st) errors += (errors.empty() ? "" : "\n") + config_path.string() + ": field '" + field + "': " + st.err().message;
     };
-    check("store.path", check_writable_file(c.db_path));
-    // SQLite writes its -wal and -shm files next to the database.
-    check("store.path", check_writable_folder(c.db_path.parent_path().empty() ? "." : c.db_path.parent_path()));
+    if (c.store_url.empty()) {
+        check("store.path", check_writable_file(c.db_path));
+        // SQLite writes its -wal and -shm files next to the database.
+        check("store.path", check_writable_folder(c.db_path.parent_path().empty() ? "." : c.db_path.parent_path()));
+    } else if (auto db = sql::open_postgres(c.store_location()); !db) {
+        // Connecting changes nothing; the start would stop here.
+        check("store.url", db.err());
+    }
     if (!c.log_file.empty()) check("log.file", check_writable_file(c.log_file));
     if (!c.ca_file.empty()) check("broker.caFile", check_readable_file(c.ca_file));
     if (!c.persistence_dir.empty()) check("broker.persistenceDir", check_writable_folder(c.persistence_dir));
@@ -258,6 +282,23 @@ status check_startable(const coordinator_config& c, const std::filesystem::path&
     }
     if (!errors.empty()) return make_error("config.not_startable", errors);
     return {};
+}
+
+std::string coordinator_config::store_location() const {
+    if (store_url.empty()) return db_path.string();
+    if (store_password.empty()) return store_url;
+    // libpq takes connection parameters as URI query parameters; percent-encode the password.
+    std::string enc;
+    for (const unsigned char ch : store_password) {
+        if (std::isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') enc += static_cast<char>(ch);
+        else {
+            static constexpr char hex[] = "0123456789ABCDEF";
+            enc += '%';
+            enc += hex[ch >> 4];
+            enc += hex[ch & 0xf];
+        }
+    }
+    return store_url + (store_url.find('?') == std::string::npos ? "?" : "&") + "password=" + enc;
 }
 
 }  // namespace connguard::coord

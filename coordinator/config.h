@@ -22,8 +22,12 @@ struct coordinator_config {
     std::string shared_group;            ///< "" = no $share group (unless ingestConnections > 1)
     int ingest_connections = 1;          ///< MQTT connections that ingest in parallel (group commit; >1 uses $share)
     std::string persistence_dir;         ///< paho offline buffer for the publisher connection
-    // store
-    std::filesystem::path db_path;
+    // store: a SQLite file (store.path) or a PostgreSQL database (store.url + store.passwordFile)
+    std::filesystem::path db_path;       ///< SQLite; empty with store_url
+    std::string store_url;               ///< postgresql://user@host:port/db, without the password
+    std::string store_password;          ///< read from store.passwordFile (0600); never logged
+    /// What store::open takes: the SQLite path, or the URL with the password added.
+    std::string store_location() const;
     bool synchronous_full = false;
     int max_batch = 2000;                ///< most messages one commit groups (the ingest queue holds 2x)
     // logic

@@ -1,12 +1,12 @@
 #include "coordinator/service.h"
 
-#include <sqlite3.h>
 #include <spdlog/spdlog.h>
 
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/text.h"
 #include "common/topics.h"
+#include "coordinator/sql/connection.h"
 
 namespace connguard::coord {
 
@@ -67,11 +67,17 @@ status service::start() {
     store_options so;
     so.synchronous_full = cfg_.synchronous_full;
     so.wal_autocheckpoint_pages = wal_checkpointer::backstop_pages;  // wal_ checkpoints (wal_checkpointer.h)
-    auto db = store::open(cfg_.db_path, so);
+    auto db = store::open(cfg_.store_location(), so);
     if (!db) return db.err();
     db_ = std::move(*db);
-    wal_ = std::make_unique<wal_checkpointer>(cfg_.db_path);
-    if (auto st = wal_->start(); !st) return st;
+    if (db_->backend() == sql::dialect::sqlite) {
+        wal_ = std::make_unique<wal_checkpointer>(cfg_.db_path);
+        if (auto st = wal_->start(); !st) return st;
+    }
+    const bool shared_store = db_->backend() == sql::dialect::postgres;
+    auto clock_duty = duty_lock::open(cfg_.store_location(), duty::clock);
+    if (!clock_duty) return clock_duty.err();
+    clock_duty_ = std::move(*clock_duty);
     engine_ = std::make_unique<engine>(*db_, clk_, cfg_.engine);
     register_metrics();
     if (cfg_.audit) {
@@ -94,17 +100,18 @@ status service::start() {
         auto hooks = db_->pending_webhooks();
         spdlog::info("store {}: schema v{}; {} task(s) DISPATCHED keep waiting for their results; {} MQTT "
                      "publication(s) and {} webhook delivery(ies) resume",
-                     cfg_.db_path.string(), store::latest_schema_version(), dispatched ? dispatched->size() : 0,
+                     db_->describe(), store::latest_schema_version(), dispatched ? dispatched->size() : 0,
                      outbox ? outbox->size() : 0, hooks ? *hooks : 0);
     }
 
     webhook_options wo;
-    wo.db_path = cfg_.db_path;
+    wo.store_location = cfg_.store_location();
     wo.initial_backoff_ms = cfg_.webhook_initial_backoff_ms;
     wo.max_backoff_ms = cfg_.webhook_max_backoff_ms;
     wo.max_attempts = cfg_.webhook_max_attempts;
     wo.timeout_ms = cfg_.webhook_timeout_ms;
-    wo.poll_ms = std::min<std::int64_t>(cfg_.tick_ms, 1000);
+    // Another coordinator's commits do not wake this one's workers: poll a shared store often.
+    wo.poll_ms = std::min<std::int64_t>(cfg_.tick_ms, shared_store ? 100 : 1000);
     webhooks_ = std::make_unique<webhook_worker>(wo, clk_);
     if (auto st = webhooks_->start(); !st) return st;
 
@@ -364,7 +371,7 @@ void service::committer_loop() {
                                   w.topic, r.err().message);
                 }
             }
-            if (tick_due) {
+            if (tick_due && clock_duty_->held()) {
                 if (db_->savepoint()) {
                     const auto mark = engine_->change_mark();
                     if (auto st = engine_->tick(); st) (void)db_->release_savepoint();
@@ -415,7 +422,7 @@ void service::committer_loop() {
         }
         batch.clear();
         bool checkpointed = false;
-        if (checkpointer_ && committed) {
+        if (checkpointer_ && committed && clock_duty_->held()) {
             // After the commit: a checkpoint only ever anchors committed entries.
             auto c = checkpointer_->maybe_checkpoint(approval);
             if (!c) spdlog::error("audit checkpoint not written (retried shortly): {}", c.err().message);
@@ -439,12 +446,20 @@ void service::wake_publisher() {
 void service::publisher_loop() {
     store_options so;
     so.wal_autocheckpoint_pages = wal_checkpointer::backstop_pages;
-    auto opened = store::open(cfg_.db_path, so);
+    auto opened = store::open(cfg_.store_location(), so);
     if (!opened) {
         spdlog::critical("publisher: {}", opened.err().message);
         return;
     }
     auto db = std::move(*opened);
+    auto duty_opened = duty_lock::open(cfg_.store_location(), duty::mqtt_outbox);
+    if (!duty_opened) {
+        spdlog::critical("publisher: {}", duty_opened.err().message);
+        return;
+    }
+    auto outbox_duty = std::move(*duty_opened);
+    // Another coordinator's commits do not wake this thread: poll a shared store often.
+    const auto idle_wait = db->backend() == sql::dialect::postgres ? 100ms : 1000ms;
     // Rows the broker acknowledged (or refused for good) are deleted later, in one transaction taken
     // only when the writer lock is free at once: waiting for it behind the committer (SQLite's busy
     // handler sleeps 1, 2, 5, 10, 15 ... ms) held the next alert back by up to 50 ms at 1,000
@@ -458,11 +473,12 @@ void service::publisher_loop() {
     // when another connection holds the write lock (the next round tries again).
     auto flush = [&](bool blocking, const std::vector<std::int64_t>& bump) {
         if (done_seqs.empty() && bump.empty()) return true;
-        if (!blocking) sqlite3_busy_timeout(db->handle(), 0);
-        auto st = db->begin();
-        if (!blocking) sqlite3_busy_timeout(db->handle(), so.busy_timeout_ms);
-        if (!st) {
-            if (blocking) spdlog::error("publisher: {}", st.err().message);
+        if (blocking) {
+            if (auto st = db->begin(); !st) {
+                spdlog::error("publisher: {}", st.err().message);
+                return false;
+            }
+        } else if (auto free = db->try_begin(); !free || !*free) {
             return false;
         }
         for (const auto seq : done_seqs) (void)db->delete_mqtt(seq);
@@ -485,13 +501,20 @@ void service::publisher_loop() {
                 return;
             }
         }
+        if (!outbox_duty->held()) {
+            // Another coordinator publishes; what this one had sent is deleted first.
+            if (!done_seqs.empty()) (void)flush(true, {});
+            std::unique_lock lock(pmu_);
+            pcv_.wait_for(lock, 1s, [&] { return stop_publisher_; });
+            continue;
+        }
         auto rows = db->next_mqtt(64, sent_upto);
         if (!rows) spdlog::error("publisher: {}", rows.err().message);
         if (!rows || rows->empty() || !publisher_->connected()) {
             if (!done_seqs.empty() && !flush(false, {}) && std::chrono::steady_clock::now() - pending_since > max_pending)
                 (void)flush(true, {});
             std::unique_lock lock(pmu_);
-            const auto wait = !done_seqs.empty() ? 20ms : rows && !rows->empty() ? 200ms : 1000ms;
+            const auto wait = !done_seqs.empty() ? 20ms : rows && !rows->empty() ? 200ms : idle_wait;
             pcv_.wait_for(lock, wait, [&] { return stop_publisher_ || publisher_woken_; });
             publisher_woken_ = false;
             continue;

@@ -1,5 +1,6 @@
 #pragma once
-// The running coordinator: MQTT ingest -> group commit into SQLite -> engine; publisher; webhooks.
+// The running coordinator: MQTT ingest -> group commit into the store (SQLite or PostgreSQL) ->
+// engine; publisher; webhooks.
 //
 // Threads and the path of one message (see coordinator/README.md "Ingest and group commit"):
 //  - N ingest connections ("{clientId}-in{i}", persistent sessions, clean_start=false, QoS 1),
@@ -30,6 +31,10 @@
 //  - The WAL checkpointer thread (coordinator/wal_checkpointer.h) checkpoints SQLite's WAL every
 //    100 ms on its own connection, so no COMMIT pays for a checkpoint.
 //  - The webhook worker delivers webhook_outbox rows.
+//  - Several coordinators on one PostgreSQL store (coordinator/README.md "Several coordinators"):
+//    each ingests everything on its own persistent session; what must happen once — publishing
+//    the MQTT outbox, delivering webhooks, the clock's duties (tick, audit checkpoints) — is done
+//    by whichever holds that duty's advisory lock (coordinator/duty_lock.h); the others poll.
 //  - The console (console_backend::admin) queues its requests on the same committer queue: they
 //    run in the same transactions, through engine::answer, as the MQTT admin requests; the
 //    answer is returned after COMMIT. What each committed transaction changed goes to the change
@@ -56,6 +61,7 @@
 #include "coordinator/change_feed.h"
 #include "coordinator/checkpointer.h"
 #include "coordinator/config.h"
+#include "coordinator/duty_lock.h"
 #include "coordinator/console/backend.h"
 #include "coordinator/engine.h"
 #include "coordinator/wal_checkpointer.h"
@@ -126,6 +132,7 @@ private:
     std::unique_ptr<store> db_;
     std::unique_ptr<engine> engine_;
     std::unique_ptr<checkpointer> checkpointer_;  ///< null without audit.signingKeyFile
+    std::unique_ptr<duty_lock> clock_duty_;       ///< the committer's tick and audit checkpoints
     std::unique_ptr<wal_checkpointer> wal_;       ///< checkpoints the WAL off the commit path
     std::unique_ptr<webhook_worker> webhooks_;
     std::unique_ptr<mqtt::client> publisher_;

@@ -1,14 +1,19 @@
 #pragma once
-// The coordinator's system of record: one SQLite database (WAL) — see coordinator/README.md "Schema".
+// The coordinator's system of record — see coordinator/README.md "Schema". Two backends behind the
+// same methods (coordinator/sql/connection.h): an embedded SQLite file (WAL; one coordinator) or a
+// PostgreSQL database (several coordinators, all active).
 //
-// One `store` = one SQLite connection, used by one thread. The ingest/committer thread owns the
-// writer; the MQTT publisher and the webhook deliverer open their own connections to the same file
-// (WAL lets readers run beside the writer; short writes wait on busy_timeout).
+// One `store` = one database connection, used by one thread. The ingest/committer thread owns the
+// writer; the MQTT publisher and the webhook deliverer open their own connections. Writes take the
+// one writer lock (begin()): SQLite's BEGIN IMMEDIATE, PostgreSQL's advisory writer lock, so every
+// coordinator's read-decide-write runs alone.
 //
-// Durability: journal_mode=WAL; synchronous=NORMAL by default (a commit survives the process being
-// killed, SIGKILL included; only an OS crash / power loss can lose the last commits) or FULL (fsync
-// per commit, survives power loss). Schema changes are numbered migrations recorded in
-// schema_migrations and PRAGMA user_version; opening a database runs the missing ones.
+// Durability: SQLite journal_mode=WAL; synchronous=NORMAL by default (a commit survives the process
+// being killed, SIGKILL included; only an OS crash / power loss can lose the last commits) or FULL
+// (fsync per commit, survives power loss). PostgreSQL: its own settings (synchronous_commit=on by
+// default: a commit survives a crash of the server). Schema changes are numbered migrations
+// recorded in schema_migrations (and SQLite's PRAGMA user_version); opening a database runs the
+// missing ones, once, under the writer lock.
 //
 // Every method returns result/status; SQL errors carry the statement's purpose and SQLite's message.
 #include <cstdint>
@@ -31,6 +36,11 @@
 struct sqlite3;
 
 namespace connguard::coord {
+
+namespace sql {
+class connection;
+enum class dialect;
+}  // namespace sql
 
 struct store_options {
     bool synchronous_full = false;  ///< fsync every commit (power-loss safe) instead of NORMAL
@@ -119,8 +129,10 @@ struct store_gauges {
 
 class store {
 public:
-    /// Opens (creating if needed) and migrates the database.
-    static result<std::unique_ptr<store>> open(const std::filesystem::path& path, store_options opts = {});
+    /// Opens (creating if needed) and migrates the database: `location` is a SQLite file path or a
+    /// PostgreSQL URL (postgresql://user@host:port/db, sql::is_postgres_url). SQLite-only options
+    /// are ignored for PostgreSQL.
+    static result<std::unique_ptr<store>> open(const std::string& location, store_options opts = {});
     ~store();
     store(const store&) = delete;
     store& operator=(const store&) = delete;
@@ -129,8 +141,14 @@ public:
     static int latest_schema_version();
     result<int> schema_version();
 
-    // ---- transactions (BEGIN IMMEDIATE; savepoints for one message inside a group commit) ----
+    sql::dialect backend() const;
+    /// The file path or the URL without its password (logs).
+    std::string describe() const;
+
+    // ---- transactions (the writer lock; savepoints for one message inside a group commit) ----
     status begin();
+    /// begin() unless another connection is writing right now: false then, and no transaction.
+    result<bool> try_begin();
     status commit();
     void rollback();
     status savepoint();
@@ -252,17 +270,17 @@ public:
 
     /// Runs raw SQL (tests and tools only).
     status exec(const std::string& sql);
-    sqlite3* handle() { return db_; }
-
-    struct stmt_cache;  ///< prepared statements of this connection, reused across calls
+    /// The first column of every row of `sql`, as text (tests and tools only).
+    result<std::vector<std::string>> query_strings(const std::string& sql);
+    /// The SQLite handle (WAL checkpoints, tests); nullptr on PostgreSQL.
+    sqlite3* handle();
 
 private:
-    explicit store(sqlite3* db);
+    explicit store(std::unique_ptr<sql::connection> conn);
     status migrate();
     /// Migration 6: fills posture.failing_checks of the rows stored before it.
     status backfill_failing_checks();
-    sqlite3* db_ = nullptr;
-    std::unique_ptr<stmt_cache> cache_;
+    std::unique_ptr<sql::connection> conn_;
 };
 
 }  // namespace connguard::coord

@@ -21,9 +21,12 @@ webhook_worker::webhook_worker(webhook_options opts, const clock& clk) : opts_(s
 webhook_worker::~webhook_worker() { stop(); }
 
 status webhook_worker::start() {
-    auto db = store::open(opts_.db_path);
+    auto db = store::open(opts_.store_location);
     if (!db) return db.err();
     db_ = std::move(*db);
+    auto d = duty_lock::open(opts_.store_location, duty::webhooks);
+    if (!d) return d.err();
+    duty_ = std::move(*d);
     thread_ = std::thread([this] { run(); });
     return {};
 }
@@ -52,6 +55,11 @@ void webhook_worker::run() {
         {
             std::unique_lock lock(mu_);
             if (stopping_) return;
+        }
+        if (!duty_->held()) {  // another coordinator delivers
+            std::unique_lock lock(mu_);
+            cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+            continue;
         }
         const std::int64_t now = to_unix_ms(clk_.now());
         auto due = db_->due_webhooks(now, 20);

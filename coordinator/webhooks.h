@@ -1,5 +1,5 @@
 #pragma once
-// Webhook delivery from the SQLite outbox (table webhook_outbox).
+// Webhook delivery from the store's outbox (table webhook_outbox).
 //
 // Rows are written by the engine in the same transaction as the alert transition they announce,
 // so a restart never loses one. This worker POSTs due rows (JSON, header Idempotency-Key =
@@ -17,12 +17,13 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "coordinator/duty_lock.h"
 #include "coordinator/store.h"
 
 namespace connguard::coord {
 
 struct webhook_options {
-    std::filesystem::path db_path;
+    std::string store_location;  ///< store::open's argument (SQLite path or PostgreSQL URL)
     std::int64_t initial_backoff_ms = 1000;
     std::int64_t max_backoff_ms = 300000;
     int max_attempts = 0;  ///< 0 = forever
@@ -49,6 +50,7 @@ private:
     webhook_options opts_;
     const clock& clk_;
     std::unique_ptr<store> db_;
+    std::unique_ptr<duty_lock> duty_;  ///< several coordinators: only the holder delivers
     std::thread thread_;
     std::mutex mu_;
     std::condition_variable cv_;

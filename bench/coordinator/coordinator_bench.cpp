@@ -8,7 +8,10 @@
 //  3. latency from an agent's publish of a report to the alert reaching a subscriber (percentiles),
 //     while another agent identity streams events at 1,000 events/s, and the WAL length meanwhile.
 //
-//   connguard-bench-coordinator [--events N] [--flips M] [--connections C]
+//  4. the same ingest as (2) with the store on PostgreSQL (a throwaway server from
+//     tests/support/postgres.h, durable settings), as a ratio of (1a), (1b) and (2).
+//
+//   connguard-bench-coordinator [--events N] [--flips M] [--connections C] [--no-postgres]
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -29,6 +32,7 @@
 #include "common/envelope_codec.h"
 #include "tests/support/report_fixtures.h"
 #include "tests/coordinator/harness.h"
+#include "tests/support/postgres.h"
 
 using namespace connguard;
 using namespace connguard::test;
@@ -224,13 +228,15 @@ double percentile(std::vector<double> v, double p) {
 
 int main(int argc, char** argv) {
     int n = 20000, flips = 200, connections = 4;
+    bool with_postgres = true;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--events" && i + 1 < argc) n = std::atoi(argv[++i]);
         else if (a == "--flips" && i + 1 < argc) flips = std::atoi(argv[++i]);
         else if (a == "--connections" && i + 1 < argc) connections = std::atoi(argv[++i]);
+        else if (a == "--no-postgres") with_postgres = false;
         else {
-            std::printf("usage: connguard-bench-coordinator [--events N] [--flips M] [--connections C]\n");
+            std::printf("usage: connguard-bench-coordinator [--events N] [--flips M] [--connections C] [--no-postgres]\n");
             return a == "--help" || a == "-h" ? 0 : 2;
         }
     }
@@ -284,14 +290,13 @@ int main(int argc, char** argv) {
     }
 
     // 2. Coordinator ingest: committed AND acknowledged to the publisher (IngestAck).
-    double ingest_rate = 0;
-    {
-        d.start();
+    // `store` names the backend in the output; `client` keeps the publishers' ids apart.
+    auto measure_ingest = [&](const char* store, const std::string& client) -> double {
         acked_publisher ap;
         for (const auto& m : events) ap.waiting.insert(envelope_id(m));
-        auto pub = d.client("contoso", "-pub2");
+        auto pub = d.client("contoso", client);
         pub->subscribe(topics::acks("contoso"), [&](const mqtt::message& m) { return ap.on_ack(m); });
-        if (!pub->connect()) return 1;
+        if (!pub->connect()) return 0;
         const auto t0 = steady::now();
         publish_all(*pub, events);
         const bool all = eventually([&] { return ap.acked.load() >= static_cast<std::size_t>(n); }, 300s);
@@ -302,13 +307,17 @@ int main(int argc, char** argv) {
         }
         const double secs = std::chrono::duration<double>(end - t0).count();
         const auto stored = d.count("SELECT count(*) FROM events");
-        ingest_rate = static_cast<double>(ap.acked.load()) / secs;
-        std::printf("  coordinator ingest (committed + acknowledged): %8.0f events/s (%zu acknowledged, %lld stored, "
+        const double rate = static_cast<double>(ap.acked.load()) / secs;
+        std::printf("  coordinator ingest on %-10s (committed + acknowledged): %8.0f events/s (%zu acknowledged, %lld stored, "
                     "in %.2f s%s)\n",
-                    ingest_rate, ap.acked.load(), static_cast<long long>(stored), secs, all ? "" : ", INCOMPLETE");
-        std::printf("  ratio ingest / paho counting subscriber : %8.2f\n", forward_rate > 0 ? ingest_rate / forward_rate : 0.0);
-        std::printf("  ratio ingest / raw-socket subscriber    : %8.2f\n", raw_rate > 0 ? ingest_rate / raw_rate : 0.0);
-    }
+                    store, rate, ap.acked.load(), static_cast<long long>(stored), secs, all ? "" : ", INCOMPLETE");
+        std::printf("  ratio ingest on %-10s / paho counting subscriber : %8.2f\n", store, forward_rate > 0 ? rate / forward_rate : 0.0);
+        std::printf("  ratio ingest on %-10s / raw-socket subscriber    : %8.2f\n", store, raw_rate > 0 ? rate / raw_rate : 0.0);
+        pub->disconnect();
+        return rate;
+    };
+    d.start();
+    const double sqlite_rate = measure_ingest("SQLite", "-pub2");
 
     // 3. Latency: agent publishes a report that flips the status; time until the alert arrives.
     {
@@ -403,6 +412,21 @@ int main(int argc, char** argv) {
         std::error_code ec;
         const auto wal = std::filesystem::file_size(d.db_path().string() + "-wal", ec);
         std::printf("  WAL file after the run: %.1f MiB\n", ec ? 0.0 : static_cast<double>(wal) / (1024.0 * 1024.0));
+    }
+    // 4. The same ingest on PostgreSQL (the store of several coordinators; a throwaway server with
+    // durable settings, on this machine), same broker, same events, same run.
+    if (with_postgres) {
+        if (const auto why = test::postgres_server::unavailable_reason(); !why.empty()) {
+            std::printf("  coordinator ingest on PostgreSQL: skipped (%s)\n", why.c_str());
+        } else {
+            test::postgres_server pg;
+            d.stop();
+            d.use_store_url(pg.create_database());
+            d.start();
+            const double pg_rate = measure_ingest("PostgreSQL", "-pub4");
+            std::printf("  ratio ingest PostgreSQL / SQLite         : %8.2f\n", sqlite_rate > 0 ? pg_rate / sqlite_rate : 0.0);
+            d.stop();
+        }
     }
     d.stop();
     return 0;

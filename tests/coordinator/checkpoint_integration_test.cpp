@@ -5,6 +5,8 @@
 // another key, and refuses a log whose newest entries were deleted from the SQLite file while the
 // coordinator was stopped, naming the missing range, while the plain chain check still passes.
 #include <gtest/gtest.h>
+
+#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <mutex>

@@ -8,7 +8,9 @@
 #include "coordinator/change_feed.h"
 #include "coordinator/service.h"
 #include "tests/coordinator/harness.h"
+#include "coordinator/sql/connection.h"
 #include "tests/support/report_fixtures.h"
+#include "tests/support/store_location.h"
 
 namespace connguard::coord {
 namespace {
@@ -43,6 +45,7 @@ TEST(ChangeFeed, NumbersChangesInOrderAndReportsAGapWhenTheReaderFellOutOfTheRin
 class ConsoleBackendTest : public ::testing::Test {
 protected:
     void SetUp() override {
+        if (const auto why = store_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
         broker_ = std::make_unique<test::broker>(test::broker_options{.tenants = {"contoso"}, .admins = {"alice"}});
         coordinator_config c;
         c.broker_url = broker_->uri();
@@ -50,7 +53,9 @@ protected:
         c.password = slurp(broker_->dir() / "broker" / "secrets" / "coordinator");
         while (!c.password.empty() && (c.password.back() == '\n' || c.password.back() == '\r')) c.password.pop_back();
         c.client_id = "coord-console-test";
-        c.db_path = dir_.path() / "coordinator.db";
+        store_location_ = fresh_store_location(dir_.path());
+        if (sql::is_postgres_url(store_location_)) c.store_url = store_location_;
+        else c.db_path = store_location_;
         c.tick_ms = 100;
         c.engine.silence_ms = 0;
         c.engine.admins = {{"alice", role::approver}};
@@ -111,6 +116,7 @@ protected:
     }
 
     test::temp_dir dir_{"coord-console"};
+    std::string store_location_;  ///< a SQLite file or a PostgreSQL URL (tests/support/store_location.h)
     std::unique_ptr<test::broker> broker_;
     std::unique_ptr<service> svc_;
 };
@@ -139,7 +145,7 @@ TEST_F(ConsoleBackendTest, AnApprovalThroughTheBackendIsCommittedAndItsTaskAndAu
     EXPECT_EQ(svc_->change_head(), last);
 
     // The audit entry says who and how (read from the coordinator's file).
-    auto db = store::open(dir_.path() / "coordinator.db");
+    auto db = store::open(store_location_);
     ASSERT_TRUE(db);
     auto entries = (*db)->audit(0, 1000, id);
     ASSERT_TRUE(entries);
@@ -154,9 +160,13 @@ TEST_F(ConsoleBackendTest, ARolledBackRequestChangesNothingAndPublishesNoChange)
     const auto id = pending_task();
     ASSERT_FALSE(id.empty());
     // Every audit append fails: the approval's transaction is rolled back.
-    auto db = store::open(dir_.path() / "coordinator.db");
+    auto db = store::open(store_location_);
     ASSERT_TRUE(db);
-    ASSERT_TRUE((*db)->exec("CREATE TRIGGER test_fail BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'test: refused'); END"));
+    const bool pg = sql::is_postgres_url(store_location_);
+    ASSERT_TRUE((*db)->exec(pg ? "CREATE FUNCTION test_fail() RETURNS trigger LANGUAGE plpgsql AS "
+                                 "'BEGIN RAISE EXCEPTION ''test: refused''; END'; "
+                                 "CREATE TRIGGER test_fail BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION test_fail()"
+                               : "CREATE TRIGGER test_fail BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'test: refused'); END"));
     const auto head = svc_->change_head();
     auto rsp = svc_->admin(person("alice@msp.example"), approve(id));
     ASSERT_FALSE(rsp);
@@ -168,7 +178,7 @@ TEST_F(ConsoleBackendTest, ARolledBackRequestChangesNothingAndPublishesNoChange)
     EXPECT_EQ((*t)->view.approvals_size(), 0);
 
     // The next request that commits is the next thing on the feed.
-    ASSERT_TRUE((*db)->exec("DROP TRIGGER test_fail"));
+    ASSERT_TRUE((*db)->exec(pg ? "DROP TRIGGER test_fail ON audit" : "DROP TRIGGER test_fail"));
     rsp = svc_->admin(person("alice@msp.example"), approve(id));
     ASSERT_TRUE(rsp) << rsp.err().message;
     ASSERT_TRUE(rsp->ok()) << rsp->error_message();

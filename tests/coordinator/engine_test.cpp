@@ -1,17 +1,18 @@
-// The engine on a real SQLite file with a manual clock: reports -> tasks -> approvals (refused and
+// The engine on a real store (a SQLite file; as "pg." copies, a PostgreSQL database —
+// tests/support/store_location.h) with a manual clock: reports -> tasks -> approvals (refused and
 // audited) -> dispatch -> results -> verification; alerts raised once and resolved; audit chain.
 #include <algorithm>
 #include <map>
 
 #include <gtest/gtest.h>
 
-#include <sqlite3.h>
-
 #include "common/topics.h"
 #include "coordinator/engine.h"
 #include "coordinator/store.h"
 #include "coordinator/webhooks.h"
+#include "coordinator/sql/connection.h"
 #include "tests/support/report_fixtures.h"
+#include "tests/support/store_location.h"
 #include "tests/support/process.h"
 #include "tests/support/util.h"
 #include "tests/support/webhook_receiver.h"
@@ -26,9 +27,11 @@ using namespace std::chrono_literals;
 class EngineTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        db_path_ = dir_.path() / "coordinator.db";
+        if (const auto why = store_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+        db_path_ = fresh_store_location(dir_.path());
         open_engine();
     }
+    bool postgres() const { return sql::is_postgres_url(db_path_); }
     void open_engine() {
         eng_.reset();
         db_.reset();
@@ -190,7 +193,7 @@ protected:
     }
 
     test::temp_dir dir_{"coord-engine"};
-    std::filesystem::path db_path_;
+    std::string db_path_;  ///< the store's location: a SQLite file or a PostgreSQL URL
     manual_clock clk_;
     std::unique_ptr<store> db_;
     std::unique_ptr<engine> eng_;
@@ -799,7 +802,7 @@ TEST_F(EngineTest, AuditChainVerifiesAndDetectsTampering) {
     // Appending is all the schema allows ...
     EXPECT_FALSE(db_->exec("UPDATE audit SET detail = 'x' WHERE seq = 2"));
     // ... so a tamperer drops the trigger first; verification finds the changed entry.
-    ASSERT_TRUE(db_->exec("DROP TRIGGER audit_no_update"));
+    ASSERT_TRUE(db_->exec(postgres() ? "DROP TRIGGER audit_no_update ON audit" : "DROP TRIGGER audit_no_update"));
     ASSERT_TRUE(db_->exec("UPDATE audit SET actor = 'mallory' WHERE seq = 3"));
     v = db_->verify_audit();
     ASSERT_TRUE(v);
@@ -832,7 +835,9 @@ TEST_F(EngineTest, SchemaIsMigratedAndVersioned) {
     ASSERT_TRUE(db_->exec("DROP TABLE exceptions"));
     ASSERT_TRUE(db_->exec("ALTER TABLE agents DROP COLUMN poll_interval_ms"));
     ASSERT_TRUE(db_->exec("DELETE FROM schema_migrations WHERE version >= 2"));
-    ASSERT_TRUE(db_->exec("PRAGMA user_version=1"));
+    if (!postgres()) {
+        ASSERT_TRUE(db_->exec("PRAGMA user_version=1"));
+    }
     ASSERT_TRUE(db_->exec("INSERT INTO agents(tenant, state, reason, last_seen_ms) VALUES('contoso', 1, '', 42)"));
     {
         auto upgraded = store::open(db_path_);
@@ -860,7 +865,8 @@ TEST_F(EngineTest, SchemaIsMigratedAndVersioned) {
             << "FAIL and ERROR checks, each id once, in report order";
     }
 
-    ASSERT_TRUE(db_->exec("PRAGMA user_version=999"));
+    ASSERT_TRUE(db_->exec(postgres() ? "INSERT INTO schema_migrations(version, applied_at_ms) VALUES(999, 0)"
+                                     : "PRAGMA user_version=999"));
     auto again = store::open(db_path_);
     EXPECT_FALSE(again);
     EXPECT_EQ(again.err().code, "store.schema_too_new");
@@ -1389,7 +1395,7 @@ TEST_F(EngineTest, ARuntimeSubscriptionReceivesItsTenantsAlertsAtARealReceiverUn
     auto count = [&] { return sink.count(); };
     auto body = [&](std::size_t i) { return sink.body(i); };
     webhook_options wo;
-    wo.db_path = db_path_;
+    wo.store_location = db_path_;
     wo.poll_ms = 20;
     wo.initial_backoff_ms = 20;
     webhook_worker worker(wo, clk_);

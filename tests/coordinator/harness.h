@@ -1,7 +1,8 @@
 #pragma once
 // A real deployment for integration tests and the benchmark: a real mosquitto (make-broker), the
 // real connguard-coordinator binary as a child process with a generated config, MQTT clients for
-// agents/admins/subscribers, and read access to the coordinator's SQLite file.
+// agents/admins/subscribers, and read access to the coordinator's store (its SQLite file, or the
+// PostgreSQL database given to use_store_url()).
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -9,7 +10,7 @@
 #include <string>
 
 #include <signal.h>
-#include <sqlite3.h>
+#include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
@@ -20,6 +21,7 @@
 #include "coordinator/store.h"
 #include "tests/support/broker.h"
 #include "tests/support/process.h"
+#include "tests/support/store_location.h"
 #include "tests/support/util.h"
 
 namespace connguard::test {
@@ -47,6 +49,8 @@ public:
                    {"log", {{"level", "info"}}}};
         config_.merge_patch(extra);
         std::ofstream(config_path()) << config_.dump(2);
+        // The "pg." copies of the suites (tests/support/store_location.h): a fresh PostgreSQL database.
+        if (test::testing_postgres()) use_store_url(test::fresh_store_location(dir_.path()));
     }
     ~deployment() { stop(); }
 
@@ -84,20 +88,25 @@ public:
         return c;
     }
 
-    /// A fresh read connection to the coordinator's database.
+    /// From now on the coordinator keeps its store in this PostgreSQL database (store.url) instead
+    /// of db_path(); takes effect at the next start().
+    void use_store_url(const std::string& url) {
+        store_url_ = url;
+        config_["store"] = {{"url", url}};
+        std::ofstream(config_path()) << config_.dump(2);
+    }
+
+    /// A fresh connection to the coordinator's database (SQLite file or PostgreSQL).
     std::unique_ptr<coord::store> db() {
-        auto s = coord::store::open(db_path());
+        auto s = coord::store::open(store_url_.empty() ? db_path().string() : store_url_);
         if (!s) throw std::runtime_error(s.err().message);
         return std::move(*s);
     }
+    /// The number `sql` selects (first column of the first row); -1 on error.
     std::int64_t count(const std::string& sql) {
-        auto s = db();
-        sqlite3_stmt* st = nullptr;
-        std::int64_t n = -1;
-        if (sqlite3_prepare_v2(s->handle(), sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-            n = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-        return n;
+        auto rows = db()->query_strings(sql);
+        if (!rows || rows->empty()) return -1;
+        return std::strtoll(rows->front().c_str(), nullptr, 10);
     }
 
     /// Runs connguardctl as `user`; returns the exit code and fills output (stdout + stderr).
@@ -115,6 +124,7 @@ private:
     test::temp_dir dir_{"coord-it"};
     test::broker broker_;
     nlohmann::json config_;
+    std::string store_url_;  ///< "" = the SQLite file db_path()
     test::process coord_;
 };
 

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/envelope_codec.h"
+#include "coordinator/sql/connection.h"
 #include "tests/support/report_fixtures.h"
 #include "tests/coordinator/harness.h"
 
@@ -249,7 +250,8 @@ TEST(CoordinatorIntegration, ApprovalFlowThroughConnguardctlDispatchesAndVerifie
     // Someone edits the audit log behind the coordinator's back: verification names the entry.
     {
         auto db = d.db();
-        ASSERT_TRUE(db->exec("DROP TRIGGER audit_no_update"));
+        ASSERT_TRUE(db->exec(db->backend() == coord::sql::dialect::postgres ? "DROP TRIGGER audit_no_update ON audit"
+                                                                             : "DROP TRIGGER audit_no_update"));
         ASSERT_TRUE(db->exec("UPDATE audit SET detail = 'nothing happened' WHERE seq = 2"));
     }
     EXPECT_EQ(d.ctl("olga", {"audit", "--verify"}, &out), 1) << out;

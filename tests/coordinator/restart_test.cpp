@@ -92,12 +92,9 @@ TEST(CoordinatorRestart, SigkillDuringAStreamStoresEveryEventExactlyOnce) {
     EXPECT_EQ(d.count("SELECT count(DISTINCT envelope_id) FROM events"), n);
     // Every published id is there.
     auto db = d.db();
-    sqlite3_stmt* st = nullptr;
-    ASSERT_EQ(sqlite3_prepare_v2(db->handle(), "SELECT envelope_id FROM events", -1, &st, nullptr), SQLITE_OK);
-    std::set<std::string> stored;
-    while (sqlite3_step(st) == SQLITE_ROW) stored.insert(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
-    sqlite3_finalize(st);
-    EXPECT_EQ(stored, ids);
+    auto rows = db->query_strings("SELECT envelope_id FROM events");
+    ASSERT_TRUE(rows) << rows.err().message;
+    EXPECT_EQ(std::set<std::string>(rows->begin(), rows->end()), ids);
     auto v = db->verify_audit();
     ASSERT_TRUE(v);
     EXPECT_TRUE(v->ok());

@@ -11,6 +11,7 @@
 
 #include "common/envelope_codec.h"
 #include "common/topics.h"
+#include "coordinator/store.h"
 
 namespace connguard::e2e {
 
@@ -140,39 +141,51 @@ stack::stack(stack_options opts) : opts_(std::move(opts)) {
                      {"username", "coordinator"},
                      {"passwordFile", (broker_->dir() / "broker" / "secrets" / "coordinator").string()},
                      {"clientId", "e2e-coordinator"}}},
-                   {"store", {{"path", db_path().string()}}},
+                   {"store", opts_.store_url.empty() ? json{{"path", db_path().string()}} : json{{"url", opts_.store_url}}},
                    {"approvers", {{"alice", "approver"}, {"bob", "approver"}, {"olga", "operator"}, {"vera", "viewer"}}},
                    {"tasks", {{"ttlSeconds", 86400}, {"dispatchTimeoutSeconds", 300}}},
                    {"agents", {{"silenceSeconds", 0}}},
                    {"timers", {{"tickMilliseconds", 200}}},
                    {"log", {{"level", "info"}}}};
     config.merge_patch(opts_.coordinator_overrides);
-    std::ofstream(dir_.path() / "coordinator.json") << config.dump(2);
+    if (opts_.coordinators > 1 && opts_.store_url.empty())
+        throw std::logic_error("stack: several coordinators share a PostgreSQL store (store_url)");
+    coordinators_.resize(static_cast<std::size_t>(std::max(1, opts_.coordinators)));
+    for (int i = 0; i < static_cast<int>(coordinators_.size()); ++i) {
+        if (i > 0) config["broker"]["clientId"] = "e2e-coordinator-" + std::to_string(i + 1);
+        std::ofstream(dir_.path() / file_of(i, "json")) << config.dump(2);
+    }
 }
 
 stack::~stack() {
     if (agent_.running()) agent_.stop(10s);
-    if (coordinator_.running()) coordinator_.stop(10s);
+    for (auto& c : coordinators_)
+        if (c.running()) c.stop(10s);
 }
 
-void stack::start_coordinator() {
-    const auto before = slurp(coordinator_log()).size();
-    coordinator_ = test::process({std::string(CONNGUARD_BIN_DIR) + "/connguard-coordinator", "--config",
-                                  (dir_.path() / "coordinator.json").string()},
-                                 coordinator_log());
+void stack::start_coordinator(int i) {
+    const auto log_file = coordinator_log(i);
+    const auto before = slurp(log_file).size();
+    coordinators_.at(static_cast<std::size_t>(i)) =
+        test::process({std::string(CONNGUARD_BIN_DIR) + "/connguard-coordinator", "--config", (dir_.path() / file_of(i, "json")).string()},
+                      log_file);
     const bool up = eventually([&] {
-        const auto log = slurp(coordinator_log());
+        const auto log = slurp(log_file);
         return log.size() > before && log.find("coordinator up", before) != std::string::npos;
     }, 60s);
-    if (!up) throw std::runtime_error("the coordinator did not come up; log:\n" + tail(coordinator_log()));
+    if (!up) throw std::runtime_error("the coordinator did not come up; log:\n" + tail(log_file));
 }
 
-void stack::kill_coordinator() {
-    coordinator_.signal(SIGKILL);
-    coordinator_.wait(30s);
+void stack::kill_coordinator(int i) {
+    auto& c = coordinators_.at(static_cast<std::size_t>(i));
+    c.signal(SIGKILL);
+    c.wait(30s);
 }
 
-int stack::stop_coordinator() { return coordinator_.running() ? coordinator_.stop(15s) : 0; }
+int stack::stop_coordinator(int i) {
+    auto& c = coordinators_.at(static_cast<std::size_t>(i));
+    return c.running() ? c.stop(15s) : 0;
+}
 
 void stack::start_agent() {
     if (!sim_) throw std::logic_error("start_agent: this stack has no simulator");
@@ -303,6 +316,11 @@ struct db_handle {
 }  // namespace
 
 std::int64_t stack::sql_int(const std::string& sql) {
+    if (!opts_.store_url.empty()) {
+        const auto v = sql_strings(sql);
+        if (v.empty() || v.front().empty() || v.front().find_first_not_of("-0123456789") != std::string::npos) return -1;
+        return std::stoll(v.front());
+    }
     db_handle h(db_path());
     if (!h.db) return -1;
     sqlite3_stmt* st = nullptr;
@@ -314,6 +332,12 @@ std::int64_t stack::sql_int(const std::string& sql) {
 }
 
 std::vector<std::string> stack::sql_strings(const std::string& sql) {
+    if (!opts_.store_url.empty()) {
+        auto db = coord::store::open(opts_.store_url);
+        if (!db) return {};
+        auto rows = (*db)->query_strings(sql);
+        return rows ? std::move(*rows) : std::vector<std::string>{};
+    }
     db_handle h(db_path());
     std::vector<std::string> out;
     if (!h.db) return out;
@@ -362,6 +386,8 @@ std::string stack::logs() {
         out += "----- " + name + ": last lines -----\n" + tail(p, 25);
     };
     add("coordinator", coordinator_log());
+    for (int i = 1; i < static_cast<int>(coordinators_.size()); ++i)
+        add("coordinator-" + std::to_string(i + 1), coordinator_log(i));
     add("agent", agent_log());
     add("mosquitto", broker_->log_file());
     if (sim_) add("graph-sim", dir_.path() / "graph-sim.log");

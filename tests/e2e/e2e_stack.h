@@ -1,7 +1,8 @@
 #pragma once
 // End-to-end test stack: every part is the real thing, started as a child process on free loopback
 // ports — mosquitto from broker-config/make-broker (tests/support/broker.h), connguard-graph-sim
-// with scenario files (tests/support/graph_sim.h), connguard-coordinator with a SQLite file,
+// with scenario files (tests/support/graph_sim.h), connguard-coordinator with a SQLite file (or
+// several coordinators on one PostgreSQL database: stack_options::store_url),
 // connguard-agent in host mode (configs written by tools/demo/write-agent-configs, as the demo
 // does), connguardctl for every admin action, and an MQTT alert subscriber.
 //
@@ -71,6 +72,11 @@ struct stack_options {
     nlohmann::json coordinator_overrides = nlohmann::json::object();
     nlohmann::json agent_overrides = nlohmann::json::object();  ///< merged into every agent config
     std::vector<std::string> agent_args = {};  ///< added to connguard-agent's command line
+    /// A PostgreSQL URL for the coordinators' store (store.url); "" = a SQLite file (db_path()).
+    std::string store_url = {};
+    /// How many coordinators (1 = the usual; more need store_url): coordinator i has its own
+    /// config (coordinator[-N].json), client id (its own persistent MQTT session) and log.
+    int coordinators = 1;
 };
 
 /// An alert as the subscriber saw it.
@@ -104,15 +110,16 @@ public:
     test::graph_sim& sim() { return *sim_; }
     const std::filesystem::path& dir() const { return dir_.path(); }
     std::filesystem::path db_path() const { return dir_.path() / "coordinator.db"; }
-    std::filesystem::path coordinator_log() const { return dir_.path() / "coordinator.log"; }
+    /// Coordinator i's log: coordinator.log, coordinator-2.log, ...
+    std::filesystem::path coordinator_log(int i = 0) const { return dir_.path() / file_of(i, "log"); }
     std::filesystem::path agent_log() const { return dir_.path() / "agent.log"; }
     std::filesystem::path agent_config_dir() const { return dir_.path() / "agents" / "tenants.d"; }
 
-    /// Starts the coordinator and waits for "coordinator up" (throws with its log otherwise).
-    void start_coordinator();
-    void kill_coordinator();  ///< SIGKILL, no goodbye
-    int stop_coordinator();   ///< SIGTERM
-    bool coordinator_running() { return coordinator_.running(); }
+    /// Starts coordinator i and waits for "coordinator up" (throws with its log otherwise).
+    void start_coordinator(int i = 0);
+    void kill_coordinator(int i = 0);  ///< SIGKILL, no goodbye
+    int stop_coordinator(int i = 0);   ///< SIGTERM
+    bool coordinator_running(int i = 0) { return coordinators_.at(static_cast<std::size_t>(i)).running(); }
 
     /// Writes the agent configs (first call) and starts connguard-agent --config-dir.
     void start_agent();
@@ -131,7 +138,7 @@ public:
     /// Overall status per tenant ("OK", "FAIL", ...; "" for no report yet).
     std::map<std::string, std::string> statuses();
 
-    /// One value from the coordinator's SQLite file (read-only connection); -1 on error.
+    /// One value from the coordinator's store (SQLite: a read-only connection); -1 on error.
     std::int64_t sql_int(const std::string& sql);
     std::vector<std::string> sql_strings(const std::string& sql);
 
@@ -152,11 +159,15 @@ public:
 
 private:
     void start_sim();
+    /// "coordinator.EXT" for i = 0, "coordinator-{i+1}.EXT" after.
+    static std::string file_of(int i, const std::string& ext) {
+        return i == 0 ? "coordinator." + ext : "coordinator-" + std::to_string(i + 1) + "." + ext;
+    }
     stack_options opts_;
     test::temp_dir dir_{"connguard-e2e"};
     std::unique_ptr<test::broker> broker_;
     std::unique_ptr<test::graph_sim> sim_;
-    test::process coordinator_;
+    std::vector<test::process> coordinators_;
     test::process agent_;
     bool agent_configs_written_ = false;
 };

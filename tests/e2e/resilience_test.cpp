@@ -2,6 +2,8 @@
 //  - the coordinator SIGKILLed three times while 50 agent identities stream (connguard-loadgen):
 //    every event stored exactly once, every report's posture kept, one task per tenant+kind+target;
 //  - the broker restarted (clean stop + start, persistence) mid-stream: nothing lost, nothing doubled;
+//  - two coordinators on one PostgreSQL store under a 50-agent stream, the one holding the
+//    once-only duties SIGKILLed three times: nothing lost or doubled, every duty taken over and done;
 //  - 30 % of Graph requests failing (503 / 429 / malformed JSON / TCP reset) under the real agent:
 //    no check ever reports OK where the scenario is broken; every check is right or ERROR; the
 //    coordinator never supersedes a task on a report with ERRORs.
@@ -17,6 +19,8 @@
 #include "common/envelope_codec.h"
 #include "common/topics.h"
 #include "tests/e2e/e2e_stack.h"
+#include "tests/support/postgres.h"
+#include "tests/support/webhook_receiver.h"
 
 namespace connguard::e2e {
 namespace {
@@ -61,7 +65,7 @@ void expect_stream_stored_exactly_once(stack& s, const loadgen_ids& p, const std
     // One task per tenant and failing policy: the repeated reports (and their redeliveries after
     // each kill) neither lost nor duplicated one.
     EXPECT_EQ(s.sql_int("SELECT count(*) FROM tasks"), static_cast<std::int64_t>(tenants.size()) * policies);
-    EXPECT_EQ(s.sql_int("SELECT count(*) FROM (SELECT tenant, kind, target FROM tasks GROUP BY 1, 2, 3 HAVING count(*) > 1)"), 0);
+    EXPECT_EQ(s.sql_int("SELECT count(*) FROM (SELECT tenant, kind, target FROM tasks GROUP BY 1, 2, 3 HAVING count(*) > 1) AS twice"), 0);
     for (const auto& t : tenants)
         EXPECT_EQ(s.sql_int("SELECT count(*) FROM tasks WHERE tenant = '" + t + "'"), policies) << t;
     std::string out;
@@ -102,6 +106,105 @@ TEST(E2EResilience, CoordinatorSigkilledThreeTimesWhileFiftyAgentsStream) {
     const auto p = read_loadgen_ids(ids_file);
     ASSERT_EQ(static_cast<std::int64_t>(p.kind_of.size()), total);
     expect_stream_stored_exactly_once(s, p, tenants, policies);
+}
+
+/// How many times coordinator i's log says it took a duty ("duty …: taken by this coordinator").
+int duties_taken(stack& s, int i) {
+    const auto log = slurp(s.coordinator_log(i));
+    int n = 0;
+    for (auto at = log.find("taken by this coordinator"); at != std::string::npos; at = log.find("taken by this coordinator", at + 1))
+        ++n;
+    return n;
+}
+
+// Issue 14: several coordinators, all active, on one PostgreSQL database. Both ingest everything
+// (each on its own persistent session); the database dedupes. The once-only duties (MQTT outbox,
+// webhooks, the clock: silence alerts here) are held by one through advisory locks; that one is
+// SIGKILLed three times mid-stream and the other must take every duty over and do it.
+TEST(E2EResilience, TwoCoordinatorsOnOnePostgresLoseAndDoubleNothingWhileTheDutyHolderIsKilled) {
+    if (const auto why = test::postgres_server::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+    test::postgres_server pg;  // durable settings: this is a crash test
+    test::webhook_receiver rx;
+    const auto tenants = tenant_keys("agent-", 50);
+    stack_options o;
+    o.tenants = {};
+    o.extra_tenants = tenants;
+    o.with_sim = false;
+    o.store_url = pg.create_database();
+    o.coordinators = 2;
+    o.coordinator_overrides = {
+        {"agents", {{"silenceSeconds", 4}}},
+        {"alerts",
+         {{"webhooks", json::array({{{"name", "psa"}, {"url", rx.url("/hook")}, {"format", "generic"}, {"minSeverity", "info"}}})},
+          {"retry", {{"initialMilliseconds", 100}, {"maxMilliseconds", 1000}}}}}};
+    stack s(o);
+    // The first takes every duty before the second starts; then the holder is always known.
+    s.start_coordinator(0);
+    ASSERT_TRUE(eventually([&] { return duties_taken(s, 0) == 3; }, 30s)) << s.logs();
+    s.start_coordinator(1);
+    int holder = 0;
+
+    const int messages = under_asan ? 30 : 60;  // per agent; every 10th is a report
+    const int policies = 2;
+    const auto ids_file = s.dir() / "ids.tsv";
+    auto gen = s.start_loadgen(tenants,
+                               {"--messages", std::to_string(messages), "--report-every", "10", "--policies",
+                                std::to_string(policies), "--interval-ms", "40", "--ids-out", ids_file.string(),
+                                "--ack-timeout-s", "3", "--persistence-dir", (s.dir() / "loadgen").string()},
+                               s.dir() / "loadgen.log");
+    const std::int64_t total = 50LL * messages;
+    int kills = 0;
+    for (const double share : {0.15, 0.4, 0.65}) {
+        ASSERT_TRUE(eventually([&] { return s.sql_int("SELECT count(*) FROM envelopes_seen") >= static_cast<std::int64_t>(share * total); }))
+            << "stream stalled before kill " << kills + 1 << s.logs();
+        const int other = 1 - holder;
+        const int before = duties_taken(s, other);
+        s.kill_coordinator(holder);
+        ++kills;
+        // The survivor takes all three duties over (its next try after the holder's connection died).
+        ASSERT_TRUE(eventually([&] { return duties_taken(s, other) == before + 3; }, 60s))
+            << "duties not taken over after kill " << kills << s.logs();
+        s.start_coordinator(holder);
+        holder = other;
+    }
+    EXPECT_EQ(kills, 3);
+    ASSERT_EQ(gen.wait(std::chrono::seconds(patience)), 0) << "the load generator did not get every message acknowledged:\n"
+                                                           << tail(s.dir() / "loadgen.log") << s.logs();
+    const auto p = read_loadgen_ids(ids_file);
+    ASSERT_EQ(static_cast<std::int64_t>(p.kind_of.size()), total);
+    expect_stream_stored_exactly_once(s, p, tenants, policies);
+
+    // The clock's duty: every agent falls silent after the stream; each silence is raised once.
+    ASSERT_TRUE(eventually([&] {
+        return s.sql_int("SELECT count(*) FROM alerts WHERE active = 1 AND cause = 'agent:silent'") == 50;
+    })) << s.logs();
+    EXPECT_EQ(s.sql_int("SELECT count(*) FROM (SELECT fingerprint FROM alerts GROUP BY fingerprint HAVING count(*) > 1) AS twice"), 0);
+    // No alert transition recorded twice in a row (raised twice, resolved twice).
+    EXPECT_EQ(s.sql_int("SELECT count(*) FROM alert_history a JOIN alert_history b ON b.fingerprint = a.fingerprint "
+                        "AND b.seq = (SELECT min(c.seq) FROM alert_history c WHERE c.fingerprint = a.fingerprint AND c.seq > a.seq) "
+                        "WHERE a.state = b.state"),
+              0);
+    // The MQTT outbox duty: everything published and removed.
+    EXPECT_TRUE(eventually([&] { return s.sql_int("SELECT count(*) FROM mqtt_outbox") == 0; })) << s.logs();
+    // The webhook duty: one delivery per alert transition, each delivered; the receiver saw every
+    // delivery key. A key may come twice only when its holder was killed between the receiver's
+    // answer and marking it delivered (the repeat carries the same Idempotency-Key): at most once per kill.
+    ASSERT_TRUE(eventually([&] {
+        return s.sql_int("SELECT count(*) FROM webhook_outbox WHERE delivered_at_ms IS NULL") == 0 &&
+               s.sql_int("SELECT count(*) FROM alerts WHERE active = 1 AND cause = 'agent:silent'") == 50;
+    })) << s.logs();
+    const auto rows = s.sql_int("SELECT count(*) FROM webhook_outbox");
+    EXPECT_EQ(rows, s.sql_int("SELECT count(*) FROM alert_history")) << "one delivery per alert transition";
+    const auto keys = rx.idempotency_keys();
+    std::map<std::string, int> times;
+    for (const auto& k : keys) ++times[k];
+    EXPECT_EQ(static_cast<std::int64_t>(times.size()), rows) << "every delivery reached the receiver, none invented";
+    int repeats = 0;
+    for (const auto& [key, n] : times) repeats += n - 1;
+    EXPECT_LE(repeats, kills) << "deliveries repeated beyond the kill windows";
+    std::string out;
+    EXPECT_EQ(s.ctl("alice", {"audit", "--verify"}, &out), 0) << out;
+    EXPECT_TRUE(s.coordinator_running(0) && s.coordinator_running(1));
 }
 
 /// A broker restart while 10 agents stream; both sides reconnect on their own. Clean (SIGTERM):

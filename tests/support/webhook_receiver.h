@@ -18,6 +18,7 @@ public:
         : server_({.host = "127.0.0.1", .port = 0, .threads = 1}, [this](const http::server_request& req) {
               std::lock_guard lock(mu_);
               bodies_.push_back(req.body);
+              keys_.push_back(req.header("Idempotency-Key"));
               return http::server_response{};
           }) {
         if (auto st = server_.start(); !st) throw std::runtime_error("webhook receiver: " + st.err().message);
@@ -36,6 +37,11 @@ public:
         std::lock_guard lock(mu_);
         return bodies_;
     }
+    /// The Idempotency-Key of every request received so far, in order ("" when it had none).
+    std::vector<std::string> idempotency_keys() const {
+        std::lock_guard lock(mu_);
+        return keys_;
+    }
     /// The i-th body received ("" past the end).
     std::string body(std::size_t i) const {
         std::lock_guard lock(mu_);
@@ -45,6 +51,7 @@ public:
 private:
     mutable std::mutex mu_;
     std::vector<std::string> bodies_;
+    std::vector<std::string> keys_;
     http::server server_;
 };
 
