@@ -6,10 +6,6 @@
 
 namespace connguard::coord {
 
-namespace {
-constexpr int lock_namespace = 0x43474744;  // "CGGD", as in sql/postgres_connection.cpp (writer lock: 0)
-}
-
 const char* duty_name(duty d) {
     switch (d) {
         case duty::mqtt_outbox: return "MQTT outbox";
@@ -45,7 +41,7 @@ result<bool> duty_lock::ask() {
                                      "THEN 1 ELSE 0 END");
     if (!st) return st.err();
     sql::statement& s = **st;
-    s.bind_i64(1, lock_namespace);
+    s.bind_i64(1, sql::advisory_lock_namespace);
     s.bind_i64(2, static_cast<int>(duty_));
     const bool row = s.step();
     const bool yes = row && s.column_i64(0) > 0;

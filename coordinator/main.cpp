@@ -21,8 +21,9 @@ namespace {
 const char* usage_text =
     R"(usage: connguard-coordinator --config FILE [--check-config | --print-audit-public-key]
 
-Ingests ConnGuard agents' messages from the MQTT broker into SQLite (idempotent, acknowledged only
-after commit), turns FAILs into approval-gated remediation tasks, answers admin requests
+Ingests ConnGuard agents' messages from the MQTT broker into its store — a SQLite file, or a
+PostgreSQL database that several coordinators share (store.url) — idempotent, acknowledged only
+after commit; turns FAILs into approval-gated remediation tasks, answers admin requests
 (connguardctl), dispatches approved commands, raises and resolves alerts (MQTT + webhooks).
 With a `console` section it also serves the web console (HTTPS, OpenID Connect sign-in, JSON API
 under /api/v1/, live updates; coordinator/console/README.md) and logs its URL once at start.
@@ -30,9 +31,10 @@ under /api/v1/, live updates; coordinator/console/README.md) and logs its URL on
 options:
   --config FILE     JSON configuration (see coordinator/README.md and coordinator.example.json)
   --check-config    check the configuration as the start would and exit (0 = startable, 2 = not):
-                    fields and unknown keys, secret files, the signing key, the store's folder,
-                    log and checkpoint files, the broker CA file, the console's certificate and key
-                    (PEM, a matching pair); touches neither broker nor database
+                    fields and unknown keys, secret files, the signing key, the store's folder
+                    (SQLite) or that its PostgreSQL database accepts the login, log and checkpoint
+                    files, the broker CA file, the console's certificate and key (PEM, a matching
+                    pair); changes neither broker nor database
   --print-audit-public-key
                     print the public key of audit.signingKeyFile (PEM) and exit: what
                     `connguardctl audit --verify --audit-public-key FILE` trusts

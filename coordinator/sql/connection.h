@@ -30,6 +30,11 @@ namespace connguard::coord::sql {
 
 enum class dialect { sqlite, postgres };
 
+/// PostgreSQL advisory locks are taken with two int4 keys: this namespace ("CGGD") and a lock
+/// number — 0 the writer lock (begin_write), the others coordinator/duty_lock.h's duties.
+inline constexpr int advisory_lock_namespace = 0x43474744;
+inline constexpr int writer_lock = 0;
+
 /// One prepared statement, owned and cached by its connection. Bind parameters (1-based), then
 /// step(): the first call runs the statement, each call moves to the next row.
 class statement {

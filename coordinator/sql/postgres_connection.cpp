@@ -15,9 +15,6 @@ namespace connguard::coord::sql {
 namespace {
 
 constexpr unsigned bytea_oid = 17;  // pg_type.oid of bytea (stable since PostgreSQL 7)
-// Advisory lock keys (two int4 form): the namespace says "ConnGuard", the second the lock.
-constexpr int lock_namespace = 0x43474744;  // "CGGD"
-constexpr int writer_lock = 0;
 
 error from_exception(std::string_view purpose, const std::exception& e) {
     std::string code = "store.sql";
@@ -131,7 +128,7 @@ public:
         in_transaction_ = true;
         aborted_ = false;
         const std::string lock = std::string(wait ? "SELECT pg_advisory_xact_lock(" : "SELECT pg_try_advisory_xact_lock(") +
-                                 std::to_string(lock_namespace) + "," + std::to_string(writer_lock) + ")";
+                                 std::to_string(advisory_lock_namespace) + "," + std::to_string(writer_lock) + ")";
         auto r = run([&](pqxx::nontransaction& tx) { return tx.exec(lock); }, "take the writer lock");
         if (!r) {
             rollback();

@@ -229,6 +229,18 @@ TEST_F(StoreConfig, RefusesBothStoresAPasswordInTheUrlAReadablePasswordFileAndAN
     ASSERT_FALSE(stray);
 }
 
+TEST_F(StoreConfig, CheckConfigTriesThePostgresLogin) {
+    const std::string url = "postgresql://cg@127.0.0.1:" + std::to_string(free_port()) + "/connguard?connect_timeout=2";
+    auto c = load({{"url", url}, {"passwordFile", "pg-pw"}});
+    ASSERT_TRUE(c) << c.err().message;
+    auto st = check_startable(*c, dir_.path() / "c.json");
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.err().message.find("field 'store.url'"), std::string::npos) << st.err().message;
+    EXPECT_NE(st.err().message.find("cannot connect to PostgreSQL"), std::string::npos) << st.err().message;
+    EXPECT_EQ(st.err().message.find("p@ss"), std::string::npos) << "the password stays out";
+    EXPECT_EQ(st.err().message.find("p%40ss"), std::string::npos) << "the password stays out";
+}
+
 TEST(StoreOpen, AnUnreachablePostgresIsAClearErrorWithoutThePassword) {
     const int port = free_port();  // nothing listens there
     auto s = store::open("postgresql://cg@127.0.0.1:" + std::to_string(port) + "/connguard?password=s3cret&connect_timeout=2");
