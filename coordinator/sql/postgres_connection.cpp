@@ -46,6 +46,7 @@ class postgres_connection;
 class postgres_statement final : public statement {
 public:
     postgres_statement(postgres_connection& conn, std::string name) : conn_(conn), name_(std::move(name)) {}
+    const std::string& name() const { return name_; }
 
     void bind_text(int i, std::string_view v) override { slot(i) = std::string(v); }
     void bind_blob(int i, std::string_view v) override { slot(i) = hex_bytea(v); }
@@ -103,6 +104,7 @@ public:
 
     result<statement*> prepare(const std::string& sql) override {
         if (auto it = cache_.find(sql); it != cache_.end()) return it->second.get();
+        if (auto st = connect_again_if_lost(); !st) return st.err();
         const std::string name = "s" + std::to_string(cache_.size() + 1);
         try {
             c_->prepare(name, numbered_placeholders(sql));
@@ -127,6 +129,7 @@ public:
         if (auto st = exec("BEGIN"); !st) return st.err();
         in_transaction_ = true;
         aborted_ = false;
+        transaction_backend_ = c_ ? c_->backendpid() : 0;
         const std::string lock = std::string(wait ? "SELECT pg_advisory_xact_lock(" : "SELECT pg_try_advisory_xact_lock(") +
                                  std::to_string(advisory_lock_namespace) + "," + std::to_string(writer_lock) + ")";
         auto r = run([&](pqxx::nontransaction& tx) { return tx.exec(lock); }, "take the writer lock");
@@ -142,6 +145,14 @@ public:
     }
 
     status commit() override {
+        // The connection died with it (or, belt and braces, the session changed under it): the
+        // server rolled it back.
+        if (!in_transaction_ || !c_ || c_->backendpid() != transaction_backend_) {
+            in_transaction_ = false;
+            return make_error("store.connection",
+                              "store: commit: the transaction was lost with the connection to PostgreSQL; nothing of it "
+                              "was committed");
+        }
         if (aborted_) {
             rollback();
             return make_error("store.sql", "store: commit: a statement of this transaction failed; rolled back");
@@ -168,6 +179,7 @@ public:
     /// records affected rows and the failed-transaction state.
     template <class F>
     result<pqxx::result> run(F&& f, std::string_view purpose) {
+        if (auto st = connect_again_if_lost(); !st) return st.err();
         try {
             pqxx::nontransaction tx(*c_);
             pqxx::result r = f(tx);
@@ -175,8 +187,30 @@ public:
             return r;
         } catch (const std::exception& e) {
             auto err = from_exception(purpose, e);
-            if (err.code == "store.connection") in_transaction_ = false;  // the server ended it
-            else if (in_transaction_) aborted_ = true;
+            if (err.code == "store.connection") {
+                // The server ended the session and rolled its transaction back; the next call
+                // connects again (explicitly: a new session has none of the old one's state).
+                in_transaction_ = false;
+                aborted_ = false;
+                c_.reset();
+            } else if (in_transaction_) {
+                aborted_ = true;
+            }
+            return err;
+        }
+    }
+
+    /// After a lost connection: a new session, with every cached statement prepared again.
+    status connect_again_if_lost() {
+        if (c_) return {};
+        try {
+            auto c = std::make_unique<pqxx::connection>(url_);
+            for (const auto& [sql, st] : cache_) c->prepare(st->name(), numbered_placeholders(sql));
+            c_ = std::move(c);
+            return {};
+        } catch (const std::exception& e) {
+            auto err = from_exception("connect again", e);
+            err.code = "store.connection";
             return err;
         }
     }
@@ -190,12 +224,13 @@ public:
     }
 
 private:
-    std::unique_ptr<pqxx::connection> c_;
+    std::unique_ptr<pqxx::connection> c_;  ///< null after a lost connection, until the next call
     std::string url_;
     std::unordered_map<std::string, std::unique_ptr<postgres_statement>> cache_;
     std::int64_t changes_ = 0;
     bool in_transaction_ = false;
     bool aborted_ = false;
+    int transaction_backend_ = 0;  ///< the server process of the open transaction's session
 };
 
 bool postgres_statement::step() {

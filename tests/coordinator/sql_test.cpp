@@ -157,6 +157,45 @@ TEST_P(SqlConnection, OneWriterAtATimeAcrossConnections) {
 INSTANTIATE_TEST_SUITE_P(Backends, SqlConnection, ::testing::Values(sql::dialect::sqlite, sql::dialect::postgres),
                          [](const auto& info) { return info.param == sql::dialect::sqlite ? "SQLite" : "PostgreSQL"; });
 
+TEST(SqlConnectionLost, ATransactionCutByAServerCrashIsNeverACommitAndTheNextCallConnectsAgain) {
+    if (const auto why = postgres_server::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+    postgres_server pg;  // its own server: this test crashes it
+    auto opened = sql::open_postgres(pg.create_database());
+    ASSERT_TRUE(opened) << opened.err().message;
+    auto& c = **opened;
+    ASSERT_TRUE(c.exec("CREATE TABLE t(k TEXT PRIMARY KEY)"));
+    auto insert = [&](const std::string& k) -> status {
+        auto s = c.prepare("INSERT INTO t(k) VALUES(?)");
+        if (!s) return s.err();
+        (*s)->bind_text(1, k);
+        (*s)->step();
+        status st;
+        if ((*s)->failed()) st = (*s)->failure("insert");
+        (*s)->reset();
+        return st;
+    };
+    ASSERT_TRUE(insert("before"));
+    ASSERT_TRUE(c.begin_write(true));
+    ASSERT_TRUE(insert("in the cut transaction"));
+    pg.kill();
+    pg.start();
+    const auto cut = insert("after the crash");
+    ASSERT_FALSE(cut) << "a statement on a dead session";
+    EXPECT_EQ(cut.err().code, "store.connection") << cut.err().message;
+    const auto commit = c.commit();
+    ASSERT_FALSE(commit) << "COMMIT of a transaction the crash rolled back";
+    EXPECT_EQ(commit.err().code, "store.connection") << commit.err().message;
+    EXPECT_FALSE(c.in_transaction());
+    // The next call connects again; the cached statement works in the new session.
+    ASSERT_TRUE(insert("next")) << "no new session after the crash";
+    auto rows = c.prepare("SELECT k FROM t ORDER BY k");
+    ASSERT_TRUE(rows);
+    std::vector<std::string> keys;
+    while ((*rows)->step()) keys.push_back((*rows)->column_bytes(0));
+    (*rows)->reset();
+    EXPECT_EQ(keys, (std::vector<std::string>{"before", "next"}));
+}
+
 TEST(DutyLock, OneHolderAtATimeAndTheNextTakesOverWhenTheHolderGoes) {
     if (const auto why = postgres_server::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
     const auto url = shared_postgres().create_database();
