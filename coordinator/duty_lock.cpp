@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 #include "coordinator/sql/connection.h"
 
 namespace connguard::coord {

@@ -3,6 +3,7 @@
 // every libpqxx exception stops here and becomes an error code.
 #include <pqxx/pqxx>
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 #include <unordered_map>

@@ -7,6 +7,8 @@
 
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "coordinator/config.h"
 #include "coordinator/duty_lock.h"
 #include "coordinator/sql/connection.h"
